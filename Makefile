@@ -1,0 +1,47 @@
+# The two commands a new user needs: `make run` and `make test`. Everything else is a helper.
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+PORT   ?= 8000
+
+# Tests run against real PostgreSQL and Redis on this machine unless told otherwise.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/saas_platform
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run test test-reliability lint services browser demo clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the platform on its embedded default (SQLite, file-system broker), with a demo tenant.
+run: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py collectstatic --no-input -v 0
+	PORT=$(PORT) bash scripts/run-embedded.sh
+
+## make test: the whole suite against PostgreSQL and Redis (started here when installed and down).
+test: install services browser
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -m "not reliability" $(PYTEST_ARGS)
+
+## make test-reliability: the long fault drills and the soak run.
+test-reliability: install services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -m reliability $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+services:
+	bash scripts/ensure-services.sh
+
+browser:
+	bash scripts/ensure-browser.sh
+
+clean:
+	rm -rf var .pytest_cache

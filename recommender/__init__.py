@@ -1,0 +1,1 @@
+"""Recommender: datasets, events, model configurations, training, versions, deployments and serving."""

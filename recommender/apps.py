@@ -1,0 +1,8 @@
+"""App configuration for the recommender."""
+
+from django.apps import AppConfig
+
+
+class RecommenderConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "recommender"

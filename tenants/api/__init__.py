@@ -1,0 +1,1 @@
+"""The tenants part of the public API."""

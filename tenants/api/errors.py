@@ -1,0 +1,125 @@
+"""One error shape for the whole API.
+
+Every error answers ``{"error": {"code": ..., "message": ..., "details": ...}}``
+where ``code`` is machine-readable, ``message`` says what went wrong for a
+person, and ``details`` maps field names to their problems (validation) or
+carries extra facts (for example ``retry_after``).
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError
+from django.http import Http404
+from rest_framework import exceptions, serializers, status
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is briefly unavailable; retry in a few seconds."
+    default_code = "service_unavailable"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The upload is larger than your plan allows."
+    default_code = "payload_too_large"
+
+
+class QuotaExceeded(exceptions.APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Your plan's quota is used up."
+    default_code = "quota_exceeded"
+
+
+def _plain(detail):
+    if isinstance(detail, dict):
+        return {key: _plain(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_plain(value) for value in detail]
+    return str(detail)
+
+
+def _first_problem(details, path=""):
+    """The first ``(field path, message)`` in nested validation details."""
+    if isinstance(details, dict):
+        for key, value in details.items():
+            found = _first_problem(value, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(details, list):
+        for value in details:
+            found = _first_problem(value, path)
+            if found:
+                return found
+    elif details:
+        return path, str(details)
+    return None
+
+
+def _validation_message(detail, details):
+    """One sentence for a validation error: the first problem, with its field."""
+    if isinstance(detail, list):
+        return " ".join(str(item) for item in detail)
+    non_field = details.pop("non_field_errors", None)
+    if non_field:
+        return " ".join(non_field)
+    found = _first_problem(details)
+    if found:
+        return f"{found[0]}: {found[1]}"
+    return "The request has invalid fields; see details."
+
+
+def error_body(code, message, details=None):
+    """The error payload every API error uses."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def api_exception_handler(exc, context):
+    """DRF exception handler that renders every error in the one shape."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, DatabaseError):
+        logger.error("Database unavailable while serving %s: %s", context["request"].path, exc)
+        exc = ServiceUnavailable()
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+
+    detail = exc.detail
+    if isinstance(exc, exceptions.ValidationError):
+        code = "invalid"
+        details = _plain(detail) if isinstance(detail, dict) else {}
+        message = _validation_message(detail, details)
+    else:
+        code = getattr(detail, "code", None) or exc.default_code
+        message = str(detail)
+        details = dict(getattr(exc, "extra_details", None) or {})
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        details["retry_after"] = int(exc.wait + 0.999)
+    response.data = error_body(code, message, details)
+    return response
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable error code, e.g. `not_found`, `invalid`.")
+    message = serializers.CharField(help_text="What went wrong, for a person.")
+    details = serializers.DictField(help_text="Field names mapped to their problems, or extra facts.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The shape of every API error (documented in the OpenAPI schema)."""
+
+    error = ErrorDetailSerializer()

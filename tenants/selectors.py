@@ -1,0 +1,62 @@
+"""Reads for tenants: memberships of a person, keys of a tenant, key look-up."""
+
+import time
+
+from django.conf import settings
+
+from .keys import key_matches, split_key
+from .models import ApiKey, AuditLog, Membership
+
+
+def memberships_of(user):
+    """A person's memberships, with their tenants, ordered by tenant name."""
+    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+
+
+def membership_for(user, tenant_id):
+    """The person's membership in the tenant ``tenant_id``, or ``None``."""
+    return Membership.objects.filter(user=user, tenant_id=tenant_id).select_related("tenant", "tenant__plan").first()
+
+
+def api_keys_of(tenant):
+    return ApiKey.objects.for_tenant(tenant).select_related("created_by").order_by("-created_at")
+
+
+def audit_log_of(tenant):
+    return AuditLog.objects.for_tenant(tenant).select_related("actor_user", "actor_api_key")
+
+
+# A per-process cache of recently seen keys: the database is asked again after
+# LOCAL_CACHE_SECONDS, so a revocation is seen everywhere within that delay.
+_key_cache = {}
+_KEY_CACHE_LIMIT = 10_000
+
+
+def find_api_key(full_key):
+    """Return the stored key matching ``full_key`` (with its tenant and plan), or ``None``.
+
+    Revoked and expired keys are returned too; callers decide what to answer.
+    """
+    prefix = split_key(full_key)
+    if prefix is None:
+        return None
+    now = time.monotonic()
+    cached = _key_cache.get(prefix)
+    if cached is not None and cached[0] > now:
+        api_key = cached[1]
+    else:
+        api_key = ApiKey.objects.select_related("tenant", "tenant__plan").filter(prefix=prefix).first()
+        if len(_key_cache) >= _KEY_CACHE_LIMIT:
+            _key_cache.clear()
+        _key_cache[prefix] = (now + settings.PLATFORM["LOCAL_CACHE_SECONDS"], api_key)
+    if api_key is None or not key_matches(full_key, api_key.hashed_key):
+        return None
+    return api_key
+
+
+def forget_cached_key(prefix=None):
+    """Drop one key (or, with no prefix, all keys) from this process's cache."""
+    if prefix is None:
+        _key_cache.clear()
+    else:
+        _key_cache.pop(prefix, None)
