@@ -222,8 +222,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "recommender.tasks.run_training": {"queue": "training"},
-    "recommender.tasks.run_import": {"queue": "imports"},
+    "recommender.training.tasks.*": {"queue": "training"},
+    "recommender.data.tasks.*": {"queue": "imports"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

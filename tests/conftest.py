@@ -39,3 +39,42 @@ def tenant_a(db):
 @pytest.fixture
 def tenant_b(db):
     return TenantWorld("Tenant B")
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_eagerly_unless_a_worker_is_used(request):
+    """Tasks run in-process by default; tests with ``celery_worker`` get a real worker instead."""
+    from saas_platform.celery import app
+
+    app.conf.task_always_eager = "celery_worker" not in request.fixturenames
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def celery_worker(tmp_path, transactional_db):
+    """A real Celery worker process on Redis, against the test database."""
+    from .worker import WorkerProcess, purge_broker
+
+    purge_broker()
+    worker = WorkerProcess(tmp_path)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def start_worker(tmp_path, transactional_db):
+    """Start extra workers (for kill and concurrency tests); all are stopped afterwards."""
+    from .worker import WorkerProcess, purge_broker
+
+    purge_broker()
+    started = []
+
+    def start(**kwargs):
+        worker = WorkerProcess(tmp_path, **kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
