@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "tenants"
+
+    def ready(self):
+        from . import schema  # noqa: F401 - registers the OpenAPI description of API keys

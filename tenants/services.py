@@ -106,6 +106,8 @@ def set_tenant_status(*, actor, tenant, status):
     if tenant.status != status:
         tenant.status = status
         tenant.save(update_fields=["status"])
+        # Cached keys carry their tenant: drop them so the new status applies at once.
+        forget_cached_key()
         audit.record(actor, f"tenant.{status}", tenant)
     return tenant
 
