@@ -1,0 +1,440 @@
+"""Offline evaluation: data splits, metrics and ``evaluate()``.
+
+``evaluate`` trains a recipe on a train split, scores the held-out split and
+scores the task's baseline (popularity, or majority class / mean) on exactly
+the same split, so every report carries its own point of comparison.
+
+Recommendation protocols:
+
+* ``leave_last_out``: each user's latest interaction (by timestamp, else row
+  order) is held out.  By default it is ranked against every catalogue item
+  the user did not interact with in training; with ``sampled_negatives=99``
+  it is ranked among 99 sampled unseen items instead (He et al. 2017).
+* ``random_holdout``: a seeded ``test_fraction`` (25%) of each user's
+  distinct items is held out; all items are ranked, training items removed.
+
+Only users with at least two distinct items are tested, the catalogue is the
+set of items seen in the training split, and held-out items outside it are
+dropped (no collaborative model can score them).  Ties in sampled ranking are
+broken by a seeded random order of items, identical for model and baseline.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .data import encode_frame
+from .errors import DataError
+from .recipes import BASELINE_RECIPE, RECOMMENDATION, get_recipe
+from .scorers import RecommendationScorer, top_k_positions
+from .training import train
+
+LEAVE_LAST_OUT = "leave_last_out"
+RANDOM_HOLDOUT = "random_holdout"
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
+_USERS_PER_BATCH = 256
+
+
+# ---------------------------------------------------------------------------
+# Ranking metrics for one user: ``ranked`` is best-first, ``relevant`` the held-out items.
+
+
+def hit_rate_at_k(ranked: Sequence, relevant: Collection, k: int) -> float:
+    """1.0 if any relevant item is in the top ``k``, else 0.0."""
+    return float(any(item in relevant for item in ranked[:k]))
+
+
+def precision_at_k(ranked: Sequence, relevant: Collection, k: int) -> float:
+    """Relevant items in the top ``k``, divided by ``k``."""
+    return sum(item in relevant for item in ranked[:k]) / k
+
+
+def recall_at_k(ranked: Sequence, relevant: Collection, k: int) -> float:
+    """Relevant items in the top ``k``, divided by the number of relevant items."""
+    if not relevant:
+        return 0.0
+    return sum(item in relevant for item in ranked[:k]) / len(relevant)
+
+
+def ndcg_at_k(ranked: Sequence, relevant: Collection, k: int) -> float:
+    """Binary-relevance DCG of the top ``k`` over the best achievable DCG."""
+    dcg = sum(1.0 / math.log2(position + 2) for position, item in enumerate(ranked[:k]) if item in relevant)
+    ideal = sum(1.0 / math.log2(position + 2) for position in range(min(k, len(relevant))))
+    return dcg / ideal if ideal else 0.0
+
+
+def average_precision_at_k(ranked: Sequence, relevant: Collection, k: int) -> float:
+    """Mean of precision@i over the positions i of hits, normalised by min(k, |relevant|)."""
+    hits, total = 0, 0.0
+    for position, item in enumerate(ranked[:k]):
+        if item in relevant:
+            hits += 1
+            total += hits / (position + 1)
+    denominator = min(k, len(relevant))
+    return total / denominator if denominator else 0.0
+
+
+def coverage(recommendation_lists: Iterable[Sequence], n_items: int) -> float:
+    """Share of the catalogue that appears in at least one recommendation list."""
+    shown = set()
+    for recommended in recommendation_lists:
+        shown.update(recommended)
+    return len(shown) / n_items if n_items else 0.0
+
+
+# ---------------------------------------------------------------------------
+# Prediction metrics.
+
+
+def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def precision_recall_f1(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> tuple[float, float, float]:
+    """Binary (positive class 1) or macro-averaged precision, recall and F1 over class indices."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    classes = [1] if n_classes == 2 else range(n_classes)
+    scores = []
+    for label in classes:
+        true_positive = np.sum((y_pred == label) & (y_true == label))
+        predicted, actual = np.sum(y_pred == label), np.sum(y_true == label)
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores.append((precision, recall, f1))
+    return tuple(float(value) for value in np.mean(scores, axis=0))
+
+
+def roc_auc(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve for binary labels (Mann-Whitney U, ties share ranks); None if one class."""
+    y_true = np.asarray(y_true).astype(bool)
+    positives, negatives = int(y_true.sum()), int((~y_true).sum())
+    if positives == 0 or negatives == 0:
+        return None
+    ranks = pd.Series(np.asarray(scores, dtype=np.float64)).rank(method="average").to_numpy()
+    return float((ranks[y_true].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def multiclass_roc_auc(y_true: Sequence[int], probabilities: np.ndarray) -> float | None:
+    """Binary AUC for two classes, else the macro average of one-vs-rest AUCs."""
+    y_true = np.asarray(y_true)
+    if probabilities.shape[1] == 2:
+        return roc_auc(y_true == 1, probabilities[:, 1])
+    per_class = [roc_auc(y_true == label, probabilities[:, label]) for label in range(probabilities.shape[1])]
+    defined = [value for value in per_class if value is not None]
+    return float(np.mean(defined)) if defined else None
+
+
+def log_loss(y_true: Sequence[int], probabilities: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean negative log-probability of the true class."""
+    probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), eps, 1.0)
+    chosen = probabilities[np.arange(len(probabilities)), np.asarray(y_true)]
+    return float(-np.mean(np.log(chosen)))
+
+
+def rmse(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y_true, float) - np.asarray(y_pred, float)) ** 2)))
+
+
+def mae(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
+    return float(np.mean(np.abs(np.asarray(y_true, float) - np.asarray(y_pred, float))))
+
+
+def r2(y_true: Sequence[float], y_pred: Sequence[float]) -> float | None:
+    """Coefficient of determination; None when the targets are constant."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    total = np.sum((y_true - y_true.mean()) ** 2)
+    return float(1.0 - np.sum((y_true - y_pred) ** 2) / total) if total > 0 else None
+
+
+def lift(metrics: dict, baseline: dict) -> dict:
+    """Relative improvement over the baseline per metric, positive when better (lower-is-better aware)."""
+    result = {}
+    for name, value in metrics.items():
+        reference = baseline.get(name)
+        if value is None or reference is None or reference == 0:
+            result[name] = None
+        elif name in LOWER_IS_BETTER:
+            result[name] = (reference - value) / abs(reference)
+        else:
+            result[name] = (value - reference) / abs(reference)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Splits.
+
+
+def leave_last_out_split(interactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out each user's latest interaction; all rows of that user-item pair leave training."""
+    frame = _with_row_order(interactions)
+    order = ["user_id", "timestamp", "_row"] if "timestamp" in frame.columns else ["user_id", "_row"]
+    frame = frame.sort_values(order, kind="stable")
+    distinct_items = frame.groupby("user_id")["item_id"].transform("nunique")
+    last = frame[distinct_items >= 2].groupby("user_id").tail(1)
+    held_out_pairs = pd.MultiIndex.from_frame(last[["user_id", "item_id"]])
+    in_test_pair = pd.MultiIndex.from_frame(frame[["user_id", "item_id"]]).isin(held_out_pairs)
+    return _without_row_order(frame[~in_test_pair]), _without_row_order(last)
+
+
+def random_holdout_split(interactions: pd.DataFrame, fraction: float = 0.25, seed: int = 42):
+    """Hold out a seeded ``fraction`` of each user's distinct items (at least one, never all)."""
+    frame = _with_row_order(interactions)
+    pairs = frame[["user_id", "item_id"]].drop_duplicates()
+    rng = np.random.default_rng(seed)
+    pairs = pairs.assign(_priority=rng.random(len(pairs))).sort_values(["user_id", "_priority"], kind="stable")
+    counts = pairs.groupby("user_id")["item_id"].transform("size").to_numpy()
+    position = pairs.groupby("user_id").cumcount().to_numpy()
+    n_test = np.clip(np.round(fraction * counts), 1, counts - 1)
+    test_pairs = pairs[(counts >= 2) & (position < n_test)]
+    in_test_pair = pd.MultiIndex.from_frame(frame[["user_id", "item_id"]]).isin(
+        pd.MultiIndex.from_frame(test_pairs[["user_id", "item_id"]]))
+    test = frame[in_test_pair].drop_duplicates(["user_id", "item_id"])
+    return _without_row_order(frame[~in_test_pair]), _without_row_order(test)
+
+
+def stratified_table_split(table: pd.DataFrame, target: str, fraction: float, seed: int, *, classification: bool):
+    """Seeded train/test split of a table; classes are split separately so each stays in training."""
+    rng = np.random.default_rng(seed)
+    labelled = table[table[target].notna()].reset_index(drop=True)
+    groups = labelled.groupby(labelled[target].astype(str)).indices.values() if classification else [
+        np.arange(len(labelled))]
+    test_rows = []
+    for rows in groups:
+        n_test = min(int(round(fraction * len(rows))), len(rows) - 1)
+        test_rows.extend(rng.permutation(rows)[:n_test])
+    in_test = np.zeros(len(labelled), dtype=bool)
+    in_test[np.asarray(test_rows, dtype=np.int64)] = True
+    return labelled[~in_test].reset_index(drop=True), labelled[in_test].reset_index(drop=True)
+
+
+def _with_row_order(interactions: pd.DataFrame) -> pd.DataFrame:
+    frame = interactions.dropna(subset=["user_id", "item_id"]).copy()
+    frame["user_id"] = frame["user_id"].astype(str)
+    frame["item_id"] = frame["item_id"].astype(str)
+    frame["_row"] = np.arange(len(frame))
+    return frame
+
+
+def _without_row_order(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("_row", kind="stable").drop(columns="_row").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# evaluate()
+
+
+@dataclass
+class EvaluationReport:
+    """Metrics of a recipe and of the task's baseline on one split."""
+
+    recipe: str
+    protocol: str
+    k: int | None
+    metrics: dict
+    baseline: dict
+    baseline_recipe: str
+    n_test: int
+    task: str
+    train_seconds: float
+    options: dict = field(default_factory=dict)
+
+    @property
+    def lift(self) -> dict:
+        return lift(self.metrics, self.baseline)
+
+    def to_dict(self) -> dict:
+        size_key = "n_test_users" if self.task == RECOMMENDATION else "n_test_rows"
+        return {
+            "recipe": self.recipe,
+            "protocol": self.protocol,
+            "k": self.k,
+            "metrics": dict(self.metrics),
+            "baseline": dict(self.baseline),
+            "baseline_recipe": self.baseline_recipe,
+            "lift": self.lift,
+            size_key: self.n_test,
+            "train_seconds": self.train_seconds,
+            **self.options,
+        }
+
+
+def evaluate(
+    recipe_name: str,
+    params: dict | None,
+    *,
+    interactions=None,
+    items=None,
+    users=None,
+    table=None,
+    target: str | None = None,
+    protocol: str | None = None,
+    k: int = 10,
+    seed: int = 42,
+    sampled_negatives: int | None = None,
+    test_fraction: float | None = None,
+    callbacks=None,
+) -> EvaluationReport:
+    """Train ``recipe_name`` on a train split and report metrics beside the baseline's.
+
+    ``protocol`` defaults to ``leave_last_out`` for recommendation and
+    ``random_holdout`` for prediction; ``test_fraction`` defaults to 0.25 for
+    recommendation holdout and 0.2 for tables.  ``sampled_negatives`` applies
+    to ``leave_last_out`` only.
+    """
+    recipe = get_recipe(recipe_name)
+    recipe.validate(params)
+    if recipe.task == RECOMMENDATION:
+        return _evaluate_recommendation(recipe_name, params, interactions, items, users, protocol or LEAVE_LAST_OUT,
+                                        k, seed, sampled_negatives, test_fraction or 0.25, callbacks)
+    if (protocol or RANDOM_HOLDOUT) != RANDOM_HOLDOUT:
+        raise ValueError(f"prediction recipes support protocol {RANDOM_HOLDOUT!r} only, got {protocol!r}")
+    return _evaluate_prediction(recipe, params, table, target, seed, test_fraction or 0.2, callbacks)
+
+
+def _evaluate_recommendation(recipe_name, params, interactions, items, users, protocol, k, seed,
+                             sampled_negatives, test_fraction, callbacks) -> EvaluationReport:
+    if interactions is None:
+        raise DataError("evaluating a recommendation recipe needs interactions")
+    if protocol == LEAVE_LAST_OUT:
+        train_split, test_split = leave_last_out_split(interactions)
+    elif protocol == RANDOM_HOLDOUT:
+        if sampled_negatives:
+            raise ValueError("sampled_negatives applies to the leave_last_out protocol only")
+        train_split, test_split = random_holdout_split(interactions, test_fraction, seed)
+    else:
+        raise ValueError(f"protocol must be {LEAVE_LAST_OUT!r} or {RANDOM_HOLDOUT!r}, got {protocol!r}")
+    started = time.perf_counter()
+    trained = train(recipe_name, params, interactions=train_split, items=items, users=users, seed=seed,
+                    callbacks=callbacks)
+    train_seconds = time.perf_counter() - started
+    baseline = train(BASELINE_RECIPE, {}, interactions=train_split, seed=seed)
+    held_out = _held_out_positions(test_split, trained.scorer, train_split)
+    if not held_out:
+        raise DataError("no user has two or more distinct items, so nothing can be held out for testing")
+    metrics = ranking_metrics(trained.scorer, held_out, k, seed=seed, sampled_negatives=sampled_negatives)
+    baseline_metrics = ranking_metrics(baseline.scorer, _held_out_positions(test_split, baseline.scorer, train_split),
+                                       k, seed=seed, sampled_negatives=sampled_negatives)
+    options = {"sampled_negatives": sampled_negatives} if sampled_negatives else {}
+    return EvaluationReport(recipe=recipe_name, protocol=protocol, k=k, metrics=metrics, baseline=baseline_metrics,
+                            baseline_recipe=BASELINE_RECIPE, n_test=len(held_out), task=RECOMMENDATION,
+                            train_seconds=train_seconds, options=options)
+
+
+def _held_out_positions(test: pd.DataFrame, scorer: RecommendationScorer, train_split: pd.DataFrame) -> dict:
+    """{user position: held-out item positions} limited to items seen in training."""
+    user_lookup = {user_id: position for position, user_id in enumerate(scorer.user_ids.tolist())}
+    trained_items = set(train_split["item_id"].astype(str))
+    item_lookup = {item_id: position for position, item_id in enumerate(scorer.item_ids.tolist())
+                   if item_id in trained_items}
+    held_out: dict[int, list[int]] = {}
+    for user_id, item_id in zip(test["user_id"].astype(str), test["item_id"].astype(str), strict=True):
+        if user_id in user_lookup and item_id in item_lookup:
+            held_out.setdefault(user_lookup[user_id], []).append(item_lookup[item_id])
+    return held_out
+
+
+def ranking_metrics(scorer: RecommendationScorer, held_out: dict, k: int, *, seed: int,
+                    sampled_negatives: int | None = None) -> dict:
+    """Mean per-user ranking metrics; coverage is always over full-catalogue top-k lists."""
+    candidates = _training_item_mask(scorer)
+    tie_priority = np.random.default_rng(seed).random(scorer.n_items)
+    negative_rng = np.random.default_rng(seed)
+    per_user: dict[str, list[float]] = {name: [] for name in ("hr", "ndcg", "precision", "recall", "map")}
+    top_lists = []
+    users = sorted(held_out)
+    for first in range(0, len(users), _USERS_PER_BATCH):
+        batch = np.asarray(users[first:first + _USERS_PER_BATCH])
+        scores = np.array(scorer.score_users(batch), dtype=np.float64)
+        scores[:, ~candidates] = -np.inf
+        for row, user in enumerate(batch):
+            seen = scorer.seen_positions(int(user))
+            user_scores = scores[row]
+            user_scores[seen] = -np.inf
+            top = top_k_positions(user_scores, k)
+            top_lists.append(top.tolist())
+            relevant = set(held_out[user])
+            if sampled_negatives:
+                ranked = _rank_with_sampled_negatives(user_scores, held_out[user], sampled_negatives,
+                                                      negative_rng, tie_priority)
+            else:
+                ranked = top.tolist()
+            per_user["hr"].append(hit_rate_at_k(ranked, relevant, k))
+            per_user["ndcg"].append(ndcg_at_k(ranked, relevant, k))
+            per_user["precision"].append(precision_at_k(ranked, relevant, k))
+            per_user["recall"].append(recall_at_k(ranked, relevant, k))
+            per_user["map"].append(average_precision_at_k(ranked, relevant, k))
+    metrics = {f"{name}@{k}": float(np.mean(values)) for name, values in per_user.items()}
+    metrics["coverage"] = coverage(top_lists, int(candidates.sum()))
+    return metrics
+
+
+def _training_item_mask(scorer: RecommendationScorer) -> np.ndarray:
+    """Items with at least one training interaction (feature-only items are not candidates)."""
+    mask = np.zeros(scorer.n_items, dtype=bool)
+    mask[scorer.history_indices] = True
+    return mask
+
+
+def _rank_with_sampled_negatives(scores: np.ndarray, positives: list[int], n_negatives: int,
+                                 rng: np.random.Generator, tie_priority: np.ndarray) -> list[int]:
+    """Held-out items plus ``n_negatives`` sampled unseen candidates, best first."""
+    pool = np.flatnonzero(np.isfinite(scores))
+    pool = pool[~np.isin(pool, positives)]
+    negatives = rng.choice(pool, size=min(n_negatives, len(pool)), replace=False)
+    candidates = np.concatenate([np.asarray(positives), negatives])
+    order = np.lexsort((-tie_priority[candidates], -scores[candidates]))
+    return candidates[order].tolist()
+
+
+def _evaluate_prediction(recipe, params, table, target, seed, test_fraction, callbacks) -> EvaluationReport:
+    # Validate the whole table first so problems are reported against what the caller passed.
+    recipe.prepare(table=table, target=target)
+    train_split, test_split = stratified_table_split(table, target, test_fraction, seed,
+                                                     classification=recipe.is_classifier)
+    if len(test_split) == 0:
+        raise DataError("the table is too small to hold out any test rows")
+    started = time.perf_counter()
+    trained = train(recipe.name, params, table=train_split, target=target, seed=seed, callbacks=callbacks)
+    train_seconds = time.perf_counter() - started
+    scorer = trained.scorer
+    outputs = scorer.predict_encoded(encode_frame(scorer.encoder, test_split.drop(columns=[target])))
+    train_target = train_split[target].to_numpy()
+    if recipe.is_classifier:
+        index = {str(label): position for position, label in enumerate(scorer.classes)}
+        y_true = np.array([index.get(str(label), -1) for label in test_split[target]])
+        known = y_true >= 0
+        counts = np.array([np.sum(train_target.astype(str) == str(label)) for label in scorer.classes], float)
+        prior = np.tile(counts / counts.sum(), (len(y_true), 1))
+        metrics = classification_metrics(y_true[known], outputs[known])
+        baseline = classification_metrics(y_true[known], prior[known])
+    else:
+        y_true = test_split[target].to_numpy(dtype=np.float64)
+        metrics = regression_metrics(y_true, outputs)
+        baseline = regression_metrics(y_true, np.full(len(y_true), float(np.mean(train_target.astype(float)))))
+    return EvaluationReport(recipe=recipe.name, protocol=RANDOM_HOLDOUT, k=None, metrics=metrics, baseline=baseline,
+                            baseline_recipe="majority_class" if recipe.is_classifier else "mean",
+                            n_test=len(test_split), task=recipe.task, train_seconds=train_seconds)
+
+
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
+    predicted = np.argmax(probabilities, axis=1)
+    precision, recall, f1 = precision_recall_f1(y_true, predicted, probabilities.shape[1])
+    return {
+        "accuracy": accuracy(y_true, predicted),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": multiclass_roc_auc(y_true, probabilities),
+        "log_loss": log_loss(y_true, probabilities),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    return {"rmse": rmse(y_true, y_pred), "mae": mae(y_true, y_pred), "r2": r2(y_true, y_pred)}

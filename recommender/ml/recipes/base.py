@@ -1,0 +1,65 @@
+"""The Recipe base class: a named, parameterised way to train a scorer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..data import InteractionData, TabularData, prepare_interactions, prepare_table
+from ..params import Param, validate_params
+from ..progress import TrainingCallbacks
+from ..scorers import Scorer
+
+RECOMMENDATION = "recommendation"
+PREDICTION = "prediction"
+OPERATIONS = frozenset({"recommend", "similar_items", "rank", "predict", "explain"})
+
+
+@dataclass
+class FitResult:
+    """What a recipe's ``fit`` hands back to :func:`recommender.ml.training.train`."""
+
+    scorer: Scorer
+    history: list[dict] = field(default_factory=list)
+    keras_model: Any = None
+
+
+class Recipe:
+    """Subclasses set the class attributes below and implement ``fit``."""
+
+    name: str = ""
+    task: str = RECOMMENDATION
+    description: str = ""
+    params: tuple[Param, ...] = ()
+    supports: frozenset[str] = frozenset()
+
+    def validate(self, params: dict | None, *, allow_search_space: bool = False) -> dict:
+        """Complete and type-check ``params``; raise InvalidParams naming every bad field."""
+        return validate_params(self.params, params, allow_search_space=allow_search_space)
+
+    def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
+        """Validate caller data into the form ``fit`` consumes (raises DataError)."""
+        if self.task == RECOMMENDATION:
+            return prepare_interactions(interactions, items, users)
+        return prepare_table(table, target, classification=self.is_classifier)
+
+    @property
+    def is_classifier(self) -> bool:
+        return False
+
+    def fit(self, data: InteractionData | TabularData, params: dict, *, seed: int,
+            callbacks: TrainingCallbacks | None) -> FitResult:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        """JSON-able description for API docs and portal forms."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "description": self.description,
+            "supports": sorted(self.supports),
+            "params": [param.to_dict() for param in self.params],
+        }
+
+    def __repr__(self) -> str:
+        return f"<Recipe {self.name} ({self.task})>"

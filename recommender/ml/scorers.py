@@ -1,0 +1,481 @@
+"""Numpy-only scorers that serve trained models.
+
+Nothing here may import TensorFlow or Keras, directly or indirectly: web and
+worker processes load artifacts with numpy alone.  Every scorer precomputes
+what it can at construction so one request is a few vectorised operations
+over the catalogue followed by ``np.argpartition``.
+
+Recommendation scorers keep each training user's distinct items so that
+``recommend`` can leave out what the user already has (``exclude_seen``).
+Scores are "higher is better" within one scorer and are not probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .encoding import FeatureEncoder
+from .errors import UnknownItem, UnknownUser, UnsupportedOperation
+
+ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
+# Rough per-id cost of the Python dict that maps ids to positions.
+_DICT_ENTRY_BYTES = 100
+
+
+class Scorer:
+    """Common interface; each recipe's scorer implements the operations it supports."""
+
+    kind = ""
+    task = ""
+
+    def __init__(self, recipe: str):
+        self.recipe = recipe
+
+    @property
+    def nbytes(self) -> int:
+        arrays, _ = self.to_state()
+        return int(sum(array.nbytes for array in arrays.values()))
+
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Arrays and JSON metadata from which ``from_state`` rebuilds this scorer."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Scorer:
+        raise NotImplementedError
+
+    def _unsupported(self, operation: str):
+        return UnsupportedOperation(f"recipe {self.recipe!r} does not support {operation}")
+
+    def knows_user(self, user_id: str) -> bool:
+        raise self._unsupported("recommendations")
+
+    def recommend(self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None,
+                  exclude_seen=True) -> list[tuple[str, float]]:
+        raise self._unsupported("recommend")
+
+    def similar_items(self, item_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None) -> list[tuple[str, float]]:
+        raise self._unsupported("similar_items")
+
+    def score(self, user_id, item_ids, *, history_item_ids=None) -> list[float | None]:
+        raise self._unsupported("score")
+
+    def explain(self, user_id, item_id, history_item_ids, n=3) -> list[tuple[str, float]]:
+        return []
+
+    def predict(self, rows: Sequence[dict]) -> list[dict]:
+        raise self._unsupported("predict")
+
+
+class RecommendationScorer(Scorer):
+    """Shared id handling, filtering and top-k selection for recommenders."""
+
+    task = "recommendation"
+    # Whether users unknown at training time can be scored: from
+    # history_item_ids, or (popularity) with no information at all.
+    scores_from_history = False
+    scores_anyone = False
+
+    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices):
+        super().__init__(recipe)
+        self.user_ids = np.asarray(user_ids, dtype=str)
+        self.item_ids = np.asarray(item_ids, dtype=str)
+        self.history_indptr = np.asarray(history_indptr, dtype=np.int64)
+        self.history_indices = np.asarray(history_indices, dtype=np.int32)
+        self._user_position = {user_id: position for position, user_id in enumerate(self.user_ids.tolist())}
+        self._item_id_list = self.item_ids.tolist()
+        self._item_position = {item_id: position for position, item_id in enumerate(self._item_id_list)}
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def nbytes(self) -> int:
+        mapped_ids = len(self.user_ids) + len(self.item_ids)
+        return super().nbytes + mapped_ids * _DICT_ENTRY_BYTES
+
+    def _base_state(self) -> dict[str, np.ndarray]:
+        return {
+            "user_ids": self.user_ids,
+            "item_ids": self.item_ids,
+            "history_indptr": self.history_indptr,
+            "history_indices": self.history_indices,
+        }
+
+    @staticmethod
+    def _base_args(arrays) -> tuple:
+        return (arrays["user_ids"], arrays["item_ids"], arrays["history_indptr"], arrays["history_indices"])
+
+    # -- hooks for subclasses -------------------------------------------------
+
+    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
+        """Scores over all items for a known user (position) or from history item positions."""
+        raise NotImplementedError
+
+    def _item_similarities(self, item_position: int) -> np.ndarray:
+        raise self._unsupported("similar_items")
+
+    def score_users(self, user_positions: np.ndarray) -> np.ndarray:
+        """Score matrix (len(user_positions), n_items) for known users; used by evaluation."""
+        return np.stack([self._user_scores(int(position), self.seen_positions(int(position)))
+                         for position in user_positions])
+
+    # -- public API -------------------------------------------------------------
+
+    def knows_user(self, user_id: str) -> bool:
+        return str(user_id) in self._user_position
+
+    def seen_positions(self, user_position: int) -> np.ndarray:
+        start, end = self.history_indptr[user_position], self.history_indptr[user_position + 1]
+        return self.history_indices[start:end]
+
+    def recommend(self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None,
+                  exclude_seen=True) -> list[tuple[str, float]]:
+        """Top ``k`` (item_id, score) pairs, best first.
+
+        ``history_item_ids`` are items the user interacted with after training;
+        recipes that score from item history use them, and with ``exclude_seen``
+        they are left out of the results together with the training history.
+        """
+        user_position, history = self._resolve_user(user_id, history_item_ids)
+        scores = self._user_scores(user_position, history)
+        excluded = self._positions(exclude_item_ids)
+        if exclude_seen:
+            excluded = np.concatenate([excluded, history])
+        return self._top_k(scores, k, excluded, allowed_item_ids)
+
+    def score(self, user_id, item_ids, *, history_item_ids=None) -> list[float | None]:
+        """Scores for ``item_ids`` in the given order; None for items the model does not know."""
+        user_position, history = self._resolve_user(user_id, history_item_ids)
+        scores = self._user_scores(user_position, history)
+        positions = [self._item_position.get(str(item_id)) for item_id in item_ids]
+        return [None if position is None else float(scores[position]) for position in positions]
+
+    def similar_items(self, item_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None) -> list[tuple[str, float]]:
+        position = self._item_position.get(str(item_id))
+        if position is None:
+            raise UnknownItem(item_id)
+        scores = self._item_similarities(position)
+        excluded = np.append(self._positions(exclude_item_ids), position)
+        return self._top_k(scores, k, excluded, allowed_item_ids)
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _resolve_user(self, user_id, history_item_ids) -> tuple[int | None, np.ndarray]:
+        user_position = self._user_position.get(str(user_id))
+        extra = self._positions(history_item_ids or ())
+        if user_position is None:
+            if not self.scores_anyone and (not self.scores_from_history or len(extra) == 0):
+                raise UnknownUser(user_id)
+            return None, np.unique(extra)
+        return user_position, np.union1d(self.seen_positions(user_position), extra).astype(np.int32)
+
+    def _history_for_explain(self, user_id, history_item_ids) -> np.ndarray:
+        if history_item_ids:
+            return np.unique(self._positions(history_item_ids))
+        user_position = self._user_position.get(str(user_id))
+        return self.seen_positions(user_position) if user_position is not None else np.empty(0, np.int32)
+
+    def _positions(self, item_ids: Iterable) -> np.ndarray:
+        lookup = self._item_position
+        positions = [lookup[key] for key in map(str, item_ids) if key in lookup]
+        return np.asarray(positions, dtype=np.int32)
+
+    def _top_k(self, scores: np.ndarray, k: int, excluded: np.ndarray, allowed_item_ids) -> list[tuple[str, float]]:
+        scores = np.array(scores, dtype=np.float32)
+        scores[excluded] = -np.inf
+        if allowed_item_ids is not None:
+            candidates = np.unique(self._positions(allowed_item_ids))
+        else:
+            candidates = None
+        chosen = top_k_positions(scores, k, candidates)
+        return [(self._item_id_list[position], float(scores[position])) for position in chosen]
+
+    def _ranked_history_items(self, weights: np.ndarray, history: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """The ``n`` history items with the largest positive weight, best first."""
+        order = np.argsort(-weights, kind="stable")[:n]
+        return [(self._item_id_list[history[i]], float(weights[i])) for i in order if weights[i] > 0]
+
+
+def top_k_positions(scores: np.ndarray, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``k`` highest finite scores, best first (``-inf`` marks excluded)."""
+    pool = scores if candidates is None else scores[candidates]
+    k = min(int(k), len(pool))
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    # argpartition is O(n); only the k winners get fully sorted.
+    best = np.argpartition(-pool, k - 1)[:k] if k < len(pool) else np.arange(len(pool))
+    best = best[np.argsort(-pool[best], kind="stable")]
+    best = best[np.isfinite(pool[best])]
+    return best if candidates is None else candidates[best]
+
+
+class PopularityScorer(RecommendationScorer):
+    """Same ranking for everyone; also the fallback for users nobody knows."""
+
+    kind = "popularity"
+    scores_anyone = True
+
+    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, item_scores):
+        super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
+        self.item_scores = np.asarray(item_scores, dtype=np.float32)
+
+    def to_state(self):
+        return {**self._base_state(), "item_scores": self.item_scores}, {}
+
+    @classmethod
+    def from_state(cls, recipe, arrays, meta):
+        return cls(recipe, *cls._base_args(arrays), arrays["item_scores"])
+
+    def _user_scores(self, user_position, history):
+        return self.item_scores
+
+    def score_users(self, user_positions):
+        return np.broadcast_to(self.item_scores, (len(user_positions), self.n_items))
+
+
+class ItemItemScorer(RecommendationScorer):
+    """Scores are sums of rows of an item-item weight matrix (EASE's B)."""
+
+    kind = "item_item"
+    scores_from_history = True
+
+    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, weights):
+        super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
+        self.weights = np.asarray(weights, dtype=np.float32)
+
+    def to_state(self):
+        return {**self._base_state(), "weights": self.weights}, {}
+
+    @classmethod
+    def from_state(cls, recipe, arrays, meta):
+        return cls(recipe, *cls._base_args(arrays), arrays["weights"])
+
+    def _user_scores(self, user_position, history):
+        return self.weights[history].sum(axis=0)
+
+    def score_users(self, user_positions):
+        rows = np.zeros((len(user_positions), self.n_items), dtype=np.float32)
+        for row, position in enumerate(user_positions):
+            rows[row, self.seen_positions(int(position))] = 1.0
+        return rows @ self.weights
+
+    def _item_similarities(self, item_position):
+        return self.weights[item_position]
+
+    def explain(self, user_id, item_id, history_item_ids, n=3):
+        """History items whose weight towards ``item_id`` is largest."""
+        target = self._item_position.get(str(item_id))
+        if target is None:
+            raise UnknownItem(item_id)
+        history = self._history_for_explain(user_id, history_item_ids)
+        history = history[history != target]
+        return self._ranked_history_items(self.weights[history, target], history, n)
+
+
+class EmbeddingScorer(RecommendationScorer):
+    """Dot products of L2-normalised user and item tower outputs (two_tower)."""
+
+    kind = "embedding"
+    scores_from_history = True
+
+    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, user_vectors, item_vectors):
+        super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
+        self.user_vectors = np.asarray(user_vectors, dtype=np.float32)
+        self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
+
+    def to_state(self):
+        return {**self._base_state(), "user_vectors": self.user_vectors, "item_vectors": self.item_vectors}, {}
+
+    @classmethod
+    def from_state(cls, recipe, arrays, meta):
+        return cls(recipe, *cls._base_args(arrays), arrays["user_vectors"], arrays["item_vectors"])
+
+    def _user_scores(self, user_position, history):
+        if user_position is not None:
+            return self.item_vectors @ self.user_vectors[user_position]
+        # Users unseen in training are represented by the mean of their items.
+        return self.item_vectors @ _unit(self.item_vectors[history].mean(axis=0))
+
+    def score_users(self, user_positions):
+        return self.user_vectors[user_positions] @ self.item_vectors.T
+
+    def _item_similarities(self, item_position):
+        return self.item_vectors @ self.item_vectors[item_position]
+
+    def explain(self, user_id, item_id, history_item_ids, n=3):
+        """History items most similar to ``item_id`` in the item tower's space."""
+        target = self._item_position.get(str(item_id))
+        if target is None:
+            raise UnknownItem(item_id)
+        history = self._history_for_explain(user_id, history_item_ids)
+        history = history[history != target]
+        return self._ranked_history_items(self.item_vectors[history] @ self.item_vectors[target], history, n)
+
+
+class NeuMFScorer(RecommendationScorer):
+    """Numpy re-implementation of the NeuMF forward pass (GMF and MLP towers fused)."""
+
+    kind = "neumf"
+
+    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, *, gmf_user, gmf_item,
+                 mlp_user, mlp_item, kernels, biases, output_kernel, output_bias):
+        super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
+        self.gmf_user = np.asarray(gmf_user, dtype=np.float32)
+        self.gmf_item = np.asarray(gmf_item, dtype=np.float32)
+        self.mlp_user = np.asarray(mlp_user, dtype=np.float32)
+        self.mlp_item = np.asarray(mlp_item, dtype=np.float32)
+        self.kernels = [np.asarray(kernel, dtype=np.float32) for kernel in kernels]
+        self.biases = [np.asarray(bias, dtype=np.float32) for bias in biases]
+        self.output_kernel = np.asarray(output_kernel, dtype=np.float32).reshape(-1)
+        self.output_bias = float(np.asarray(output_bias).reshape(-1)[0])
+        gmf_dim, mlp_dim = self.gmf_user.shape[1], self.mlp_user.shape[1]
+        # The first MLP layer sees concat(user, item): split its kernel so the
+        # item half is multiplied once here instead of on every request.
+        self._first_user_kernel = self.kernels[0][:mlp_dim]
+        self._first_item_part = self.mlp_item @ self.kernels[0][mlp_dim:] + self.biases[0]
+        # The GMF branch reaches the output through a linear layer, so fold
+        # those output weights into the item embeddings.
+        self._weighted_gmf_item = self.gmf_item * self.output_kernel[:gmf_dim]
+        self._mlp_output_kernel = self.output_kernel[gmf_dim:]
+
+    def to_state(self):
+        arrays = {**self._base_state(), "gmf_user": self.gmf_user, "gmf_item": self.gmf_item,
+                  "mlp_user": self.mlp_user, "mlp_item": self.mlp_item,
+                  "output_kernel": self.output_kernel, "output_bias": np.float32([self.output_bias])}
+        for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
+            arrays[f"kernel_{layer}"] = kernel
+            arrays[f"bias_{layer}"] = bias
+        return arrays, {"n_layers": len(self.kernels)}
+
+    @classmethod
+    def from_state(cls, recipe, arrays, meta):
+        layers = range(meta["n_layers"])
+        return cls(recipe, *cls._base_args(arrays), gmf_user=arrays["gmf_user"], gmf_item=arrays["gmf_item"],
+                   mlp_user=arrays["mlp_user"], mlp_item=arrays["mlp_item"],
+                   kernels=[arrays[f"kernel_{layer}"] for layer in layers],
+                   biases=[arrays[f"bias_{layer}"] for layer in layers],
+                   output_kernel=arrays["output_kernel"], output_bias=arrays["output_bias"])
+
+    def _user_scores(self, user_position, history):
+        # In-place additions and ReLUs: this runs per request over the whole catalogue.
+        hidden = self._first_item_part + self.mlp_user[user_position] @ self._first_user_kernel
+        np.maximum(hidden, 0.0, out=hidden)
+        for kernel, bias in zip(self.kernels[1:], self.biases[1:], strict=True):
+            hidden = hidden @ kernel
+            hidden += bias
+            np.maximum(hidden, 0.0, out=hidden)
+        scores = hidden @ self._mlp_output_kernel
+        scores += self._weighted_gmf_item @ self.gmf_user[user_position]
+        scores += self.output_bias
+        return scores
+
+    def _item_similarities(self, item_position):
+        # NeuMF has no shared metric space; cosine over both item embeddings is a usable proxy.
+        vectors = np.concatenate([self.gmf_item, self.mlp_item], axis=1)
+        norms = np.linalg.norm(vectors, axis=1) + 1e-12
+        return (vectors @ vectors[item_position]) / (norms * norms[item_position])
+
+
+class PredictorScorer(Scorer):
+    """Encoder plus dense network for tabular classification or regression."""
+
+    kind = "predictor"
+    task = "prediction"
+
+    def __init__(self, recipe, *, encoder: FeatureEncoder, kernels, biases, activation: str,
+                 classes: list | None = None, target_mean: float = 0.0, target_std: float = 1.0):
+        super().__init__(recipe)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unsupported activation {activation!r}")
+        self.encoder = encoder
+        self.kernels = [np.asarray(kernel, dtype=np.float32) for kernel in kernels]
+        self.biases = [np.asarray(bias, dtype=np.float32) for bias in biases]
+        self.activation = activation
+        self.classes = list(classes) if classes is not None else None
+        self.target_mean = float(target_mean)
+        self.target_std = float(target_std)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.classes is not None
+
+    def to_state(self):
+        arrays = {}
+        for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
+            arrays[f"kernel_{layer}"] = kernel
+            arrays[f"bias_{layer}"] = bias
+        meta = {"n_layers": len(self.kernels), "encoder": self.encoder.to_state(), "activation": self.activation,
+                "classes": self.classes, "target_mean": self.target_mean, "target_std": self.target_std}
+        return arrays, meta
+
+    @classmethod
+    def from_state(cls, recipe, arrays, meta):
+        layers = range(meta["n_layers"])
+        return cls(recipe, encoder=FeatureEncoder.from_state(meta["encoder"]),
+                   kernels=[arrays[f"kernel_{layer}"] for layer in layers],
+                   biases=[arrays[f"bias_{layer}"] for layer in layers],
+                   activation=meta["activation"], classes=meta["classes"],
+                   target_mean=meta["target_mean"], target_std=meta["target_std"])
+
+    def predict_encoded(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, n_classes) or predicted values (n,) for encoded rows."""
+        hidden = np.asarray(features, dtype=np.float32)
+        for kernel, bias in zip(self.kernels[:-1], self.biases[:-1], strict=True):
+            hidden = activate(hidden @ kernel + bias, self.activation)
+        output = hidden @ self.kernels[-1] + self.biases[-1]
+        if self.is_classifier:
+            return softmax(output)
+        return output[:, 0] * self.target_std + self.target_mean
+
+    def predict(self, rows: Sequence[dict]) -> list[dict]:
+        """One result per row: ``{"label", "probabilities"}`` or ``{"value"}``."""
+        if len(rows) == 0:
+            return []
+        outputs = self.predict_encoded(self.encoder.transform_rows(rows))
+        if not self.is_classifier:
+            return [{"value": float(value)} for value in outputs]
+        results = []
+        for probabilities in outputs:
+            results.append({
+                "label": self.classes[int(np.argmax(probabilities))],
+                "probabilities": {str(label): float(p) for label, p in zip(self.classes, probabilities, strict=True)},
+            })
+        return results
+
+
+def activate(values: np.ndarray, activation: str) -> np.ndarray:
+    """The activations Keras uses, in numpy (gelu is the exact erf form, as in Keras 3)."""
+    if activation == "relu":
+        return np.maximum(values, 0.0)
+    if activation == "tanh":
+        return np.tanh(values)
+    if activation == "gelu":
+        return 0.5 * values * (1.0 + _erf(values / np.sqrt(2.0)))
+    return values
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _erf(values: np.ndarray) -> np.ndarray:
+    # Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, well inside float32 parity tolerance.
+    sign = np.sign(values)
+    x = np.abs(values)
+    t = 1.0 / (1.0 + 0.3275911 * x)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1.0 - poly * np.exp(-x * x))
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / (np.linalg.norm(vector) + 1e-12)
+
+
+SCORER_CLASSES: dict[str, type[Scorer]] = {
+    cls.kind: cls for cls in (PopularityScorer, ItemItemScorer, EmbeddingScorer, NeuMFScorer, PredictorScorer)
+}
