@@ -172,6 +172,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
@@ -224,10 +225,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "recommender.training.tasks.*": {"queue": "training"},
+    "recommender.training.tasks.run_training": {"queue": "training"},
     "recommender.data.tasks.*": {"queue": "imports"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-training-runs": {"task": "recommender.training.tasks.reap_stale_runs", "schedule": 30.0},
+    "flush-usage-counters": {"task": "tenants.tasks.flush_usage", "schedule": 60.0},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -235,6 +240,17 @@ CELERY_TIMEZONE = TIME_ZONE
 PLATFORM = {
     # Seconds an API key or deployment look-up is kept in a process before it is checked again.
     "LOCAL_CACHE_SECONDS": env_int("PLATFORM_LOCAL_CACHE_SECONDS", 1),
+    "TRAINING": {
+        # Training is seeded so that the same data and parameters give the same model.
+        "SEED": env_int("TRAINING_SEED", 42),
+        "HEARTBEAT_SECONDS": env_int("TRAINING_HEARTBEAT_SECONDS", 5),
+        # A running run whose heartbeat is older than this is re-queued or failed by the reaper.
+        "STALE_AFTER_SECONDS": env_int("TRAINING_STALE_AFTER_SECONDS", 60),
+        "MAX_ATTEMPTS": env_int("TRAINING_MAX_ATTEMPTS", 2),
+        "MAX_TUNING_TRIALS": 30,
+        # Seconds between the soft time limit (clean failure) and the hard kill.
+        "HARD_LIMIT_GRACE": 60,
+    },
 }
 
 LOGGING = {

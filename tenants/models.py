@@ -172,3 +172,18 @@ class AuditLog(TenantOwnedModel):
         if self.actor_user_id:
             return str(self.actor_user)
         return "system"
+
+
+class ApiUsage(TenantOwnedModel):
+    """Requests per key, endpoint and day (flushed from Redis counters every minute)."""
+
+    day = models.DateField()
+    api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="+")
+    endpoint = models.CharField(max_length=100)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "day", "api_key", "endpoint"], name="unique_usage_row")
+        ]
+        indexes = [models.Index(fields=["tenant", "day"])]

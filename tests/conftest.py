@@ -78,3 +78,13 @@ def start_worker(tmp_path, transactional_db):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _empty_test_redis():
+    """Counters left in the test Redis database by an earlier run would skew rate limits."""
+    from tenants.redis_client import get_redis
+
+    client = get_redis()
+    if client is not None:
+        client.flushdb()

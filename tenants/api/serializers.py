@@ -79,3 +79,11 @@ class IssuedApiKeySerializer(ApiKeySerializer):
     class Meta(ApiKeySerializer.Meta):
         fields = ["key", *ApiKeySerializer.Meta.fields]
         read_only_fields = fields
+
+
+class UsageSerializer(serializers.Serializer):
+    days = serializers.ListField(child=serializers.DictField(), help_text="[{day, requests}] for the last 30 days.")
+    endpoints = serializers.DictField(child=serializers.IntegerField(), help_text="Requests per endpoint.")
+    total = serializers.IntegerField()
+    plan = PlanSerializer()
+    quotas = serializers.DictField(help_text="For each quota: used and limit.")

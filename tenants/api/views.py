@@ -1,4 +1,4 @@
-"""API views for the caller's tenant and its API keys."""
+"""API views for the caller's tenant, its API keys and its usage."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -9,11 +9,15 @@ from ..audit import Actor
 from ..models import ApiKey, Role
 from ..scoping import TenantAPIView, TenantScopedViewSet
 from ..services import TenantError, issue_api_key, revoke_api_key
+from ..quotas import quota_use
+from ..usage import usage_of
 from .serializers import (
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     IssuedApiKeySerializer,
+    PlanSerializer,
     TenantSerializer,
+    UsageSerializer,
     WhoAmISerializer,
 )
 
@@ -64,3 +68,13 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     def destroy(self, request, pk=None):
         revoke_api_key(actor=Actor.from_request(request), api_key=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UsageView(TenantAPIView):
+    """Requests by day and endpoint over the last 30 days, beside the plan's quotas."""
+
+    @extend_schema(responses=UsageSerializer, summary="Usage and quotas")
+    def get(self, request):
+        return Response(
+            {**usage_of(self.tenant), "plan": PlanSerializer(self.tenant.plan).data, "quotas": quota_use(self.tenant)}
+        )

@@ -1,0 +1,11 @@
+"""Celery tasks of the tenants app."""
+
+from celery import shared_task
+
+from .usage import flush_usage_counters
+
+
+@shared_task(name="tenants.tasks.flush_usage")
+def flush_usage():
+    """Periodic: move request counters from Redis into the database."""
+    return flush_usage_counters()
