@@ -187,3 +187,6 @@ class ApiUsage(TenantOwnedModel):
             models.UniqueConstraint(fields=["tenant", "day", "api_key", "endpoint"], name="unique_usage_row")
         ]
         indexes = [models.Index(fields=["tenant", "day"])]
+
+    def __str__(self):
+        return f"{self.endpoint} on {self.day}: {self.count}"

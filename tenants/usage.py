@@ -1,9 +1,11 @@
 """Usage metering: moving Redis counters into the database, and reading usage for a tenant."""
 
+import logging
 import uuid
 from collections import defaultdict
 from datetime import date, timedelta
 
+import redis
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
@@ -11,6 +13,17 @@ from django.utils import timezone
 from .models import ApiKey, ApiUsage, Tenant
 from .redis_client import get_redis
 from .throttling import local_usage
+
+logger = logging.getLogger(__name__)
+
+
+def _claim(client, name, parking):
+    """Rename a counter hash out of the way; False when another flusher took it first."""
+    try:
+        client.rename(name, parking)
+    except redis.ResponseError:  # "no such key"
+        return False
+    return True
 
 
 def _add(tenant_id, day, api_key_id, endpoint, count):
@@ -33,9 +46,7 @@ def flush_usage_counters():
         _, tenant_id, day = name.split(":", 2)
         # Renaming first makes the read-and-delete atomic with respect to new increments.
         parking = f"usage-flush:{uuid.uuid4().hex}"
-        try:
-            client.rename(name, parking)
-        except Exception:  # noqa: BLE001 - the key vanished meanwhile (another flusher took it)
+        if not _claim(client, name, parking):
             continue
         counters = client.hgetall(parking)
         if not Tenant.objects.filter(pk=int(tenant_id)).exists():
@@ -60,8 +71,8 @@ def _pending_counts(tenant_id, days):
             for field, count in client.hgetall(f"usage:{tenant_id}:{day.isoformat()}").items():
                 api_key_id, _, endpoint = field.decode().partition("|")
                 pending[(day.isoformat(), api_key_id, endpoint)] = int(count)
-    except Exception:  # noqa: BLE001 - usage read without Redis shows the flushed counts only
-        pass
+    except redis.RedisError as exc:
+        logger.warning("Usage read without Redis (%s): showing flushed counts only", exc)
     return pending
 
 

@@ -7,9 +7,9 @@ from rest_framework.response import Response
 
 from ..audit import Actor
 from ..models import ApiKey, Role
+from ..quotas import quota_use
 from ..scoping import TenantAPIView, TenantScopedViewSet
 from ..services import TenantError, issue_api_key, revoke_api_key
-from ..quotas import quota_use
 from ..usage import usage_of
 from .serializers import (
     ApiKeyCreateSerializer,
