@@ -1,0 +1,1 @@
+"""Data layer: datasets, imports, events, the item catalogue, end-user features and privacy."""

@@ -1,0 +1,1 @@
+"""The data layer's public API: datasets, imports, events, the catalogue, erasure and privacy settings."""

@@ -1,0 +1,204 @@
+"""Serializers of the data API: they check request shapes; the services judge the data itself."""
+
+from rest_framework import serializers
+
+from ..models import Dataset, ImportJob, Item, TenantDataSettings
+from ..selectors import shown_features
+
+MAX_BATCH = 1000
+ITEM_FIELDS = {"item_id", "title", "categories", "features", "is_active"}
+DELIMITER_WORDS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "description",
+            "target_column",
+            "sensitive_columns",
+            "is_event_stream",
+            "row_count",
+            "stats_updated_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class DatasetDetailSerializer(DatasetSerializer):
+    class Meta(DatasetSerializer.Meta):
+        fields = [*DatasetSerializer.Meta.fields, "stats"]
+        read_only_fields = fields
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=Dataset.Kind.choices)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    target_column = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="", help_text="Required for tabular datasets."
+    )
+    sensitive_columns = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        default=list,
+        help_text="Feature columns to store encrypted (items, users and tabular datasets).",
+    )
+
+    def validate(self, attrs):
+        tabular = attrs["kind"] == Dataset.Kind.TABULAR
+        if tabular and not attrs["target_column"]:
+            raise serializers.ValidationError({"target_column": ["A tabular dataset needs the column to predict."]})
+        if not tabular and attrs["target_column"]:
+            raise serializers.ValidationError({"target_column": ["Only tabular datasets have a target column."]})
+        return attrs
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    progress = serializers.SerializerMethodField(help_text="rows_read / rows_total, between 0 and 1; null if unknown.")
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "dataset",
+            "status",
+            "file_name",
+            "file_size",
+            "format",
+            "options",
+            "rows_read",
+            "rows_total",
+            "rows_total_is_estimate",
+            "progress",
+            "rows_loaded",
+            "rows_rejected",
+            "rows_duplicate",
+            "error_count",
+            "errors",
+            "message",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_progress(self, job) -> float | None:
+        if job.status == ImportJob.Status.SUCCEEDED:
+            return 1.0
+        if not job.rows_total:
+            return None
+        return min(1.0, job.rows_read / job.rows_total)
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV, JSON Lines or Parquet, optionally gzip-compressed.")
+    format = serializers.ChoiceField(
+        choices=ImportJob.Format.choices, required=False, help_text="Else from the file name, else from the content."
+    )
+    delimiter = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        max_length=9,
+        help_text="CSV only: one character, or 'tab'. Else sniffed.",
+    )
+    has_header = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="Else sniffed.")
+    column_mapping = serializers.JSONField(
+        required=False, binary=True, help_text='File column → platform column, e.g. {"userId": "user_id"}.'
+    )
+    on_error = serializers.ChoiceField(choices=ImportJob.OnError.choices, default=ImportJob.OnError.FAIL)
+    compression = serializers.ChoiceField(choices=["auto", "gzip", "none"], default="auto")
+
+    def validate_delimiter(self, value):
+        value = DELIMITER_WORDS.get(value.lower(), value)
+        if len(value) != 1 or value in '"\r\n':
+            raise serializers.ValidationError("Use one character (or 'tab'); quotes and line breaks cannot delimit.")
+        return value
+
+    def validate_column_mapping(self, value):
+        if not isinstance(value, dict) or not all(
+            isinstance(key, str) and isinstance(target, str) and target for key, target in value.items()
+        ):
+            raise serializers.ValidationError('Send an object of column names, e.g. {"userId": "user_id"}.')
+        repeated = sorted({target for target in value.values() if list(value.values()).count(target) > 1})
+        if repeated:
+            raise serializers.ValidationError(f"Two file columns are mapped to '{repeated[0]}'.")
+        return value
+
+    def options(self):
+        """The import options to store with the job (everything but the file)."""
+        return {name: value for name, value in self.validated_data.items() if name != "file" and value is not None}
+
+
+class EventsRequestSerializer(serializers.Serializer):
+    events = serializers.ListField(
+        min_length=1,
+        max_length=MAX_BATCH,
+        help_text="Objects with user_id, item_id and optional event_type, value, timestamp, event_id.",
+    )
+    dataset = serializers.IntegerField(
+        required=False, help_text="An interactions dataset; else the tenant's 'events' dataset."
+    )
+
+
+class RejectionSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    field = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class EventsResponseSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="Events whose event_id was already stored: not stored again.")
+    rejected = RejectionSerializer(many=True)
+
+
+class ItemsUpsertSerializer(serializers.Serializer):
+    items = serializers.ListField(
+        min_length=1,
+        max_length=MAX_BATCH,
+        help_text="Objects with item_id and optional title, categories (list), features (object), is_active.",
+    )
+
+    def validate_items(self, items):
+        for index, item in enumerate(items):
+            unknown = sorted(set(item) - ITEM_FIELDS) if isinstance(item, dict) else []
+            if unknown:
+                raise serializers.ValidationError(
+                    {str(index): {unknown[0]: ["Unknown field; put your own values in 'features'."]}}
+                )
+        return items
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    features = serializers.SerializerMethodField(help_text="Sensitive features are shown masked.")
+
+    class Meta:
+        model = Item
+        fields = ["item_id", "title", "categories", "features", "is_active", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_features(self, item) -> dict:
+        return shown_features(item.features)
+
+
+class UpsertResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+
+
+class ErasureResultSerializer(serializers.Serializer):
+    interactions_deleted = serializers.IntegerField()
+    features_deleted = serializers.IntegerField()
+
+
+class DataSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TenantDataSettings
+        fields = ["pseudonymize_user_ids", "updated_at"]
+        read_only_fields = ["updated_at"]
+        extra_kwargs = {"pseudonymize_user_ids": {"required": True}}

@@ -1,0 +1,1 @@
+"""Imports of uploaded files: reading (sources), checking (validation), loading (loaders), running (runner)."""

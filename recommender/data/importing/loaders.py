@@ -1,0 +1,336 @@
+"""Writing validated rows: batch writers for the APIs, and staging for imports.
+
+An import first stages every validated chunk away from the real tables and
+merges only at the end, in one transaction, when its error policy allows: a
+failed import leaves the real tables untouched. On PostgreSQL the staging area
+is a temporary table filled with ``COPY`` and merged with ``INSERT … SELECT``
+(``ON CONFLICT`` for upserts and event ids); elsewhere validated chunks wait in
+a temporary file and are merged with the ORM batch writers below, which the
+events and catalogue APIs use directly.
+"""
+
+import io
+import json
+import pickle
+import tempfile
+import uuid
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as arrow_csv
+from django.db import connection
+from django.utils import timezone
+
+from ..models import Dataset, EndUser, Interaction, Item, TabularRow
+
+WRITE_BATCH = 2000
+LOOKUP_BATCH = 5000
+
+
+@dataclass
+class MergeResult:
+    """What a write did: rows stored, rows skipped as already-seen events, upserts that created rows."""
+
+    loaded: int = 0
+    duplicates: int = 0
+    created: int = 0
+
+    def __add__(self, other):
+        return MergeResult(self.loaded + other.loaded, self.duplicates + other.duplicates, self.created + other.created)
+
+
+def _in_batches(values, size=LOOKUP_BATCH):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _datetimes(seconds: pd.Series):
+    moments = pd.to_datetime(seconds, unit="s", utc=True)
+    return [None if pd.isna(moment) else moment.to_pydatetime() for moment in moments]
+
+
+def _none_if_nan(value):
+    return None if pd.isna(value) else value
+
+
+# --- ORM batch writers -----------------------------------------------------------------------------
+
+
+def insert_interactions(dataset, rows: pd.DataFrame) -> MergeResult:
+    """Insert interactions; an event id seen before (in this batch or stored) is skipped, not doubled."""
+    event_ids = rows["event_id"]
+    with_ids = event_ids.notna()
+    seen = set()
+    for batch in _in_batches(event_ids[with_ids].unique()):
+        seen.update(
+            Interaction.objects.for_tenant(dataset.tenant).filter(event_id__in=batch).values_list("event_id", flat=True)
+        )
+    duplicate = (with_ids & event_ids.duplicated()) | event_ids.isin(seen)
+    fresh = rows.loc[~duplicate.to_numpy()]
+    now = timezone.now()
+    interactions = [
+        Interaction(
+            tenant_id=dataset.tenant_id,
+            dataset_id=dataset.pk,
+            user_id=user_id,
+            item_id=item_id,
+            timestamp=moment,
+            event_type=event_type,
+            value=_none_if_nan(value),
+            event_id=event_id,
+            created_at=now,
+        )
+        for user_id, item_id, moment, event_type, value, event_id in zip(
+            fresh["user_id"],
+            fresh["item_id"],
+            _datetimes(fresh["timestamp"]),
+            fresh["event_type"],
+            fresh["value"],
+            fresh["event_id"],
+            strict=True,
+        )
+    ]
+    # Ignoring conflicts keeps a concurrent retry of the same events from failing the batch.
+    Interaction.objects.bulk_create(interactions, batch_size=WRITE_BATCH, ignore_conflicts=bool(with_ids.any()))
+    return MergeResult(loaded=len(interactions), duplicates=len(rows) - len(interactions))
+
+
+def _upsert(model, tenant, rows, key, fields, build):
+    """Create or update ``model`` rows by ``key``; features are merged key by key into what is stored."""
+    rows = rows.drop_duplicates(key, keep="last")
+    stored = {}
+    for batch in _in_batches(rows[key]):
+        stored.update(model.objects.for_tenant(tenant).filter(**{f"{key}__in": batch}).values_list(key, "features"))
+    now = timezone.now()
+    objects = []
+    for row in rows.to_dict("records"):
+        if "features" in fields:
+            row["features"] = {**stored.get(row[key], {}), **row["features"]}
+        objects.append(build(row, now))
+    model.objects.bulk_create(
+        objects,
+        batch_size=WRITE_BATCH,
+        update_conflicts=True,
+        unique_fields=["tenant", key],
+        update_fields=[*fields, "updated_at"],
+    )
+    return MergeResult(loaded=len(objects), created=sum(1 for row_key in rows[key] if row_key not in stored))
+
+
+def upsert_items(tenant, rows: pd.DataFrame, fields) -> MergeResult:
+    """Create or update catalogue items; only ``fields`` change on items that exist."""
+
+    def build(row, now):
+        return Item(
+            tenant_id=tenant.pk,
+            item_id=row["item_id"],
+            title=row.get("title") or "",
+            categories=row.get("categories") or [],
+            features=row.get("features") or {},
+            is_active=row.get("is_active", True) is not False,
+            updated_at=now,
+        )
+
+    return _upsert(Item, tenant, rows, "item_id", fields, build)
+
+
+def upsert_end_users(tenant, rows: pd.DataFrame) -> MergeResult:
+    """Create or update end users, merging their features."""
+
+    def build(row, now):
+        return EndUser(tenant_id=tenant.pk, user_id=row["user_id"], features=row["features"], updated_at=now)
+
+    return _upsert(EndUser, tenant, rows, "user_id", ["features"], build)
+
+
+def insert_tabular_rows(dataset, rows: pd.DataFrame) -> MergeResult:
+    tabular_rows = [TabularRow(tenant_id=dataset.tenant_id, dataset_id=dataset.pk, data=data) for data in rows["data"]]
+    TabularRow.objects.bulk_create(tabular_rows, batch_size=WRITE_BATCH)
+    return MergeResult(loaded=len(tabular_rows))
+
+
+def write_rows(dataset, rows: pd.DataFrame, fields) -> MergeResult:
+    """Store validated rows of ``dataset``'s kind with the ORM writers."""
+    kind = dataset.kind
+    if kind == Dataset.Kind.INTERACTIONS:
+        return insert_interactions(dataset, rows)
+    if kind == Dataset.Kind.ITEMS:
+        return upsert_items(dataset.tenant, rows, fields)
+    if kind == Dataset.Kind.USERS:
+        return upsert_end_users(dataset.tenant, rows)
+    return insert_tabular_rows(dataset, rows)
+
+
+# --- Staging for imports ---------------------------------------------------------------------------
+
+
+class Staging:
+    """Validated rows held aside until the import may change the real tables."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.rows = 0
+
+    def add(self, rows: pd.DataFrame):
+        raise NotImplementedError
+
+    def merge(self, fields) -> MergeResult:
+        """Move the staged rows into the real tables; call inside the import's transaction."""
+        raise NotImplementedError
+
+    def close(self):
+        raise NotImplementedError
+
+
+class FileStaging(Staging):
+    """Staging in a temporary file of pickled chunks, merged with the ORM writers (SQLite and others)."""
+
+    def __init__(self, dataset):
+        super().__init__(dataset)
+        self.file = tempfile.TemporaryFile()
+        self.chunks = 0
+
+    def add(self, rows):
+        if len(rows):
+            pickle.dump(rows, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+            self.rows += len(rows)
+            self.chunks += 1
+
+    def merge(self, fields):
+        self.file.seek(0)
+        result = MergeResult()
+        for _ in range(self.chunks):
+            result += write_rows(self.dataset, pickle.load(self.file), fields)  # noqa: S301 - our own temp file
+        return result
+
+    def close(self):
+        self.file.close()
+
+
+# Columns of the PostgreSQL staging table for each kind: (name, SQL type).
+STAGE_COLUMNS = {
+    Dataset.Kind.INTERACTIONS: [
+        ("user_id", "text"),
+        ("item_id", "text"),
+        ("timestamp", "float8"),
+        ("event_type", "text"),
+        ("value", "float8"),
+        ("event_id", "text"),
+    ],
+    Dataset.Kind.ITEMS: [
+        ("seq", "bigint"),
+        ("item_id", "text"),
+        ("title", "text"),
+        ("categories", "jsonb"),
+        ("is_active", "boolean"),
+        ("features", "jsonb"),
+    ],
+    Dataset.Kind.USERS: [("seq", "bigint"), ("user_id", "text"), ("features", "jsonb")],
+    Dataset.Kind.TABULAR: [("data", "jsonb")],
+}
+ARROW_TYPES = {"text": pa.string(), "float8": pa.float64(), "bigint": pa.int64(), "boolean": pa.bool_()}
+
+
+class PostgresStaging(Staging):
+    """Staging in a temporary table filled by ``COPY``; merged by one ``INSERT … SELECT``."""
+
+    def __init__(self, dataset):
+        super().__init__(dataset)
+        self.columns = STAGE_COLUMNS[dataset.kind]
+        self.table = f"data_stage_{uuid.uuid4().hex[:16]}"
+        with connection.cursor() as cursor:
+            columns = ", ".join(f'"{name}" {sql_type}' for name, sql_type in self.columns)
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.table} ({columns})")  # noqa: S608 - our own names
+
+    def add(self, rows):
+        if not len(rows):
+            return
+        arrays = [self._arrow_column(rows, name, sql_type) for name, sql_type in self.columns]
+        table = pa.Table.from_arrays(arrays, names=[name for name, _ in self.columns])
+        buffer = io.BytesIO()
+        # Arrow quotes every string and leaves nulls bare, which COPY's CSV format reads as '' and NULL.
+        arrow_csv.write_csv(table, buffer, write_options=arrow_csv.WriteOptions(include_header=False))
+        buffer.seek(0)
+        names = ", ".join(f'"{name}"' for name, _ in self.columns)
+        with connection.cursor() as cursor:
+            cursor.copy_expert(f"COPY {self.table} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+        self.rows += len(rows)
+
+    def _arrow_column(self, rows, name, sql_type):
+        if name == "seq":
+            return pa.array(range(self.rows, self.rows + len(rows)), type=pa.int64())
+        if name not in rows.columns:
+            return pa.nulls(len(rows), type=pa.string() if sql_type == "jsonb" else ARROW_TYPES[sql_type])
+        if sql_type == "jsonb":
+            return pa.array([json.dumps(value) for value in rows[name]], type=pa.string())
+        return pa.array(rows[name].to_numpy(), type=ARROW_TYPES[sql_type], from_pandas=True)
+
+    def merge(self, fields):
+        tenant_id, dataset_id = self.dataset.tenant_id, self.dataset.pk
+        kind = self.dataset.kind
+        with connection.cursor() as cursor:
+            if kind == Dataset.Kind.INTERACTIONS:
+                cursor.execute(
+                    f"""INSERT INTO {Interaction._meta.db_table}
+                        (tenant_id, dataset_id, user_id, item_id, "timestamp", event_type, value, event_id, created_at)
+                        SELECT %s, %s, user_id, item_id, to_timestamp("timestamp"), COALESCE(event_type, ''),
+                               value, event_id, now()
+                        FROM {self.table} ON CONFLICT DO NOTHING""",  # noqa: S608 - our own names
+                    [tenant_id, dataset_id],
+                )
+                return MergeResult(loaded=cursor.rowcount, duplicates=self.rows - cursor.rowcount)
+            if kind == Dataset.Kind.TABULAR:
+                cursor.execute(
+                    f"""INSERT INTO {TabularRow._meta.db_table} (tenant_id, dataset_id, data)
+                        SELECT %s, %s, data FROM {self.table}""",  # noqa: S608 - our own names
+                    [tenant_id, dataset_id],
+                )
+                return MergeResult(loaded=cursor.rowcount)
+            return self._merge_upsert(cursor, kind, fields)
+
+    def _merge_upsert(self, cursor, kind, fields):
+        if kind == Dataset.Kind.ITEMS:
+            model, key = Item, "item_id"
+            values = {
+                "title": "COALESCE(title, '')",
+                "categories": "COALESCE(categories, '[]'::jsonb)",
+                "features": "COALESCE(features, '{}'::jsonb)",
+                "is_active": "COALESCE(is_active, true)",
+            }
+            extra_columns = ["created_at"]
+        else:
+            model, key = EndUser, "user_id"
+            values = {"features": "COALESCE(features, '{}'::jsonb)"}
+            extra_columns = []
+        table = model._meta.db_table
+        updates = [
+            "features = stored.features || EXCLUDED.features" if name == "features" else f"{name} = EXCLUDED.{name}"
+            for name in fields
+        ]
+        columns = ", ".join(["tenant_id", key, *values, *extra_columns, "updated_at"])
+        selected = ", ".join(["%s", key, *values.values(), *(["now()"] * len(extra_columns)), "now()"])
+        cursor.execute(
+            f"""WITH incoming AS (
+                    SELECT DISTINCT ON ({key}) * FROM {self.table} ORDER BY {key}, seq DESC
+                ), upserted AS (
+                    INSERT INTO {table} AS stored ({columns})
+                    SELECT {selected} FROM incoming
+                    ON CONFLICT (tenant_id, {key}) DO UPDATE SET {", ".join([*updates, "updated_at = now()"])}
+                    RETURNING (xmax = 0) AS created
+                )
+                SELECT count(*), count(*) FILTER (WHERE created) FROM upserted""",  # noqa: S608 - our own names
+            [self.dataset.tenant_id],
+        )
+        loaded, created = cursor.fetchone()
+        return MergeResult(loaded=loaded, created=created)
+
+    def close(self):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+
+def staging_for(dataset) -> Staging:
+    """The fastest staging the database offers."""
+    return PostgresStaging(dataset) if connection.vendor == "postgresql" else FileStaging(dataset)

@@ -1,0 +1,184 @@
+"""Carrying out an import job: read the upload in chunks, validate, stage, then merge or fail.
+
+The job row is the progress report: rows read (against an estimated or exact
+total), rows rejected with the first problems, and at the end the outcome and
+a message for a person. A job whose worker died mid-way is simply run again:
+nothing reaches the real tables before the final merge.
+"""
+
+import logging
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tenants import audit
+
+from ..models import Dataset, ImportJob
+from ..privacy import tenant_keys
+from ..quotas import row_quota_problem
+from .loaders import staging_for
+from .problems import ErrorReport, ImportFailed
+from .sources import ImportOptions, UploadReader, local_file
+from .validation import POSITIONAL_COLUMNS, validate_batch, validator_for
+
+logger = logging.getLogger(__name__)
+
+
+def run_import(job_id):
+    """Run the import job ``job_id`` unless it already finished; returns the job (None if it is gone)."""
+    job = ImportJob.objects.select_related("dataset", "tenant__plan").filter(pk=job_id).first()
+    if job is None or job.is_finished:
+        return job
+    ImportRun(job).execute()
+    job.refresh_from_db()
+    return job
+
+
+class ImportRun:
+    """One attempt at an import job."""
+
+    def __init__(self, job):
+        self.job = job
+        self.dataset = job.dataset
+        self.options = ImportOptions.from_dict(job.options)
+        self.report = ErrorReport()
+        self.mapping = dict(self.options.column_mapping)
+        self.source_names = {}
+        self.fields = set()
+        self.ignored_columns = set()
+        self.rows_read = 0
+        self.rows_total = None
+        self.keys = None
+
+    def execute(self):
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            status=ImportJob.Status.RUNNING, started_at=timezone.now(), finished_at=None, message=""
+        )
+        staging = None
+        try:
+            with local_file(self.job.file_path) as path:
+                reader = UploadReader(path, self.job.file_name, self.options, self._header_words())
+                self.rows_total, is_estimate = reader.estimated_rows()
+                ImportJob.objects.filter(pk=self.job.pk).update(
+                    format=reader.format, rows_total=self.rows_total, rows_total_is_estimate=is_estimate
+                )
+                self.keys = tenant_keys(self.dataset.tenant)
+                staging = staging_for(self.dataset)
+                for number, chunk in enumerate(reader.chunks()):
+                    self._stage(chunk, reader, staging, first=number == 0)
+            self._finish(self._merge(staging))
+        except ImportFailed as failure:
+            self._fail(str(failure))
+        except Exception:
+            logger.exception("Import job %s failed unexpectedly", self.job.pk)
+            self._fail(
+                "The import stopped on an unexpected error, so nothing was imported. The operators have been told."
+            )
+        finally:
+            if staging is not None:
+                staging.close()
+
+    def _header_words(self):
+        """Names that mark a CSV's first line as a header: the kind's columns and the mapping's keys."""
+        validator = validator_for(self.dataset, None, [])
+        return [*validator.required, *validator.known, *self.mapping]
+
+    def _stage(self, chunk, reader, staging, first):
+        if first:
+            self._settle_columns(list(chunk.frame.columns), reader)
+        frame = chunk.frame.rename(columns=self.mapping)
+        validator = validator_for(self.dataset, self.keys, frame.columns)
+        if first:
+            validator.check_columns(self.source_names)
+        clean, check = validate_batch(validator, frame, chunk.lines, self.source_names, chunk.parse_errors)
+        self.report.add(check)
+        self.fields.update(validator.fields)
+        self.ignored_columns.update(self.source_names.get(name, name) for name in validator.ignored_columns)
+        self.rows_read += len(frame) + len(chunk.parse_errors)
+        # With on_error=fail one bad row dooms the import: keep validating to report, stop staging.
+        if self.options.on_error == ImportJob.OnError.SKIP or not self.report.error_count:
+            staging.add(clean)
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            rows_read=self.rows_read,
+            rows_total=max(self.rows_total or 0, self.rows_read),
+            rows_rejected=self.report.rows_rejected,
+            error_count=self.report.error_count,
+            errors=self.report.as_list(),
+        )
+
+    def _settle_columns(self, columns, reader):
+        headerless = reader.format == "csv" and not reader.has_header
+        if not self.mapping and headerless:
+            self.mapping = dict(zip(columns, POSITIONAL_COLUMNS.get(self.dataset.kind, ()), strict=False))
+        unknown = [name for name in self.mapping if name not in columns]
+        if unknown:
+            raise ImportFailed(
+                f"column_mapping names the column '{unknown[0]}', which the file does not have "
+                f"(its columns: {', '.join(columns)})."
+            )
+        self.source_names = {self.mapping.get(name, name): f"column {name}" if headerless else name for name in columns}
+
+    def _merge(self, staging):
+        if self.report.error_count and self.options.on_error != ImportJob.OnError.SKIP:
+            first = self.report.kept[0]
+            raise ImportFailed(
+                f"{self.report.rows_rejected} of {self.rows_read} rows have problems, so nothing was imported "
+                f"(on_error=fail). The first: line {first.line}, column '{first.column}': {first.reason}. "
+                "Fix the file, or import with on_error=skip to load the good rows."
+            )
+        if not staging.rows:
+            if not self.rows_read:
+                raise ImportFailed("The file has no data rows.")
+            raise ImportFailed(f"None of the {self.rows_read} rows could be imported; see the errors.")
+        with transaction.atomic():
+            result = staging.merge(sorted(self.fields))
+            self._count_rows(result)
+            problem = row_quota_problem(self.dataset.tenant)
+            if problem:
+                raise ImportFailed(f"{problem} Nothing was imported.")
+        return result
+
+    def _count_rows(self, result):
+        dataset = self.dataset
+        if dataset.kind in (Dataset.Kind.INTERACTIONS, Dataset.Kind.TABULAR):
+            Dataset.objects.filter(pk=dataset.pk).update(row_count=F("row_count") + result.loaded)
+        else:
+            holder = dataset.tenant.items if dataset.kind == Dataset.Kind.ITEMS else dataset.tenant.endusers
+            Dataset.objects.filter(pk=dataset.pk).update(row_count=holder.count())
+
+    def _finish(self, result):
+        from ..services import refresh_dataset_stats
+
+        parts = [f"Imported {result.loaded} of {self.rows_read} rows."]
+        if result.duplicates:
+            parts.append(f"{result.duplicates} rows repeated an event id already stored and were skipped.")
+        if self.report.rows_rejected:
+            parts.append(f"{self.report.rows_rejected} bad rows were skipped (on_error=skip); see the errors.")
+        if self.ignored_columns:
+            parts.append(f"Ignored columns: {', '.join(sorted(self.ignored_columns))}.")
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            status=ImportJob.Status.SUCCEEDED,
+            rows_total=self.rows_read,
+            rows_total_is_estimate=False,
+            rows_loaded=result.loaded,
+            rows_duplicate=result.duplicates,
+            message=" ".join(parts),
+            finished_at=timezone.now(),
+        )
+        default_storage.delete(self.job.file_path)
+        audit.record(audit.Actor.system(self.dataset.tenant), "import.succeeded", self.job, rows_loaded=result.loaded)
+        refresh_dataset_stats(self.dataset)
+
+    def _fail(self, message):
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            status=ImportJob.Status.FAILED,
+            message=message,
+            rows_loaded=0,
+            rows_rejected=self.report.rows_rejected,
+            error_count=self.report.error_count,
+            errors=self.report.as_list(),
+            finished_at=timezone.now(),
+        )
+        audit.record(audit.Actor.system(self.dataset.tenant), "import.failed", self.job, message=message[:300])

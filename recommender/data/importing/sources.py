@@ -1,0 +1,336 @@
+"""Reading uploaded files in chunks: CSV, JSON Lines and Parquet, plain or gzip-compressed.
+
+:class:`UploadReader` resolves what the options leave open (compression from the
+magic bytes, format from the name or the content, CSV delimiter and header by
+sniffing) and yields :class:`~.validation.RawChunk` objects of at most a few
+megabytes each, so memory does not grow with the file. Rows that cannot be
+parsed at all (a CSV row with the wrong number of fields, a line that is not
+JSON) come back as row errors with their line; problems with the whole file
+raise :class:`~.problems.ImportFailed`.
+"""
+
+import contextlib
+import csv
+import gzip
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as arrow_csv
+import pyarrow.parquet as parquet
+from django.core.files.storage import default_storage
+
+from .problems import ImportFailed, RowError
+from .validation import RawChunk
+
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+SAMPLE_BYTES = 64 * 1024
+CSV_BLOCK_BYTES = 4 * 1024 * 1024
+CHUNK_ROWS = 100_000
+SNIFFED_DELIMITERS = ",;\t|"
+EXTENSION_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+@dataclass
+class ImportOptions:
+    """How to read a file; ``None`` means "work it out from the file"."""
+
+    format: str | None = None
+    delimiter: str | None = None
+    has_header: bool | None = None
+    column_mapping: dict = field(default_factory=dict)
+    on_error: str = "fail"
+    compression: str = "auto"
+
+    @classmethod
+    def from_dict(cls, options):
+        known = {name: options[name] for name in cls.__dataclass_fields__ if options.get(name) is not None}
+        return cls(**known)
+
+
+@contextlib.contextmanager
+def local_file(storage_name):
+    """A local path for a stored upload: the file itself on disk storage, else a temporary copy."""
+    try:
+        yield default_storage.path(storage_name)
+        return
+    except NotImplementedError:
+        pass
+    with default_storage.open(storage_name, "rb") as stored, tempfile.NamedTemporaryFile(suffix=".upload") as copy:
+        shutil.copyfileobj(stored, copy)
+        copy.flush()
+        yield copy.name
+
+
+def _open_binary(path, compressed):
+    return gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115 - callers close it
+
+
+class UploadReader:
+    """One stored upload, read in chunks whatever its format."""
+
+    def __init__(self, path, file_name, options: ImportOptions, expected_columns=()):
+        self.path = path
+        self.options = options
+        if not os.path.getsize(path):
+            raise ImportFailed("The file is empty.")
+        with open(path, "rb") as raw:
+            magic = raw.read(4)
+        self.compressed = options.compression == "gzip" or (options.compression == "auto" and magic[:2] == GZIP_MAGIC)
+        self.head = self._read_head()
+        self.format = options.format or self._format_from_name(file_name) or self._format_from_content()
+        self.expected_columns = {name.lower() for name in expected_columns}
+        self.has_header = True
+        self.delimiter = None
+        self.columns = []
+        self._invalid_lines = []
+        self._reported_invalid = 0
+
+    def _read_head(self):
+        try:
+            with _open_binary(self.path, self.compressed) as stream:
+                return stream.read(SAMPLE_BYTES)
+        except (OSError, EOFError) as exc:
+            raise ImportFailed(f"The file could not be decompressed as gzip: {exc}.") from None
+
+    @staticmethod
+    def _format_from_name(file_name):
+        name = file_name.lower().removesuffix(".gz")
+        return EXTENSION_FORMATS.get(os.path.splitext(name)[1])
+
+    def _format_from_content(self):
+        if self.head.startswith(PARQUET_MAGIC):
+            return "parquet"
+        if self.head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+            return "jsonl"
+        return "csv"
+
+    def estimated_rows(self):
+        """``(rows, is_estimate)``: exact for Parquet, else from the size and the sample's line length."""
+        if self.format == "parquet":
+            with self._parquet_file() as table:
+                return table.metadata.num_rows, False
+        lines_in_head = self.head.count(b"\n") or 1
+        return max(1, round(self._uncompressed_size() * lines_in_head / max(len(self.head), 1))), True
+
+    def _uncompressed_size(self):
+        size = os.path.getsize(self.path)
+        if not self.compressed:
+            return size
+        with open(self.path, "rb") as raw:  # gzip keeps the size (modulo 4 GiB) in its last four bytes
+            raw.seek(-4, os.SEEK_END)
+            return max(int.from_bytes(raw.read(4), "little"), size)
+
+    def chunks(self):
+        """Yield :class:`RawChunk` objects until the file ends."""
+        if self.format == "csv":
+            yield from self._csv_chunks()
+        elif self.format == "jsonl":
+            yield from self._jsonl_chunks()
+        elif self.format == "parquet":
+            yield from self._parquet_chunks()
+        else:
+            raise ImportFailed(f"Unknown format '{self.format}'; use csv, jsonl or parquet.")
+
+    # --- CSV -------------------------------------------------------------------------------------------
+
+    def sniff_csv(self):
+        """Work out the delimiter, whether the first line is a header, and the column names."""
+        sample = self.head.decode("utf-8-sig", errors="replace")
+        if not sample.strip():
+            raise ImportFailed("The file is empty.")
+        if len(self.head) == SAMPLE_BYTES and "\n" in sample:
+            sample = sample[: sample.rindex("\n") + 1]  # whole lines only
+        self.delimiter = self.options.delimiter or self._sniff_delimiter(sample)
+        first_row = next(csv.reader(io.StringIO(sample), delimiter=self.delimiter), [])
+        self.has_header = self.options.has_header
+        if self.has_header is None:
+            self.has_header = self._looks_like_header(first_row, sample)
+        if self.has_header:
+            self.columns = [name.strip() for name in first_row]
+            repeated = sorted({name for name in self.columns if self.columns.count(name) > 1})
+            if repeated:
+                raise ImportFailed(f"The header names the column '{repeated[0]}' more than once (line 1).")
+            self.columns = [name or str(position) for position, name in enumerate(self.columns, 1)]
+        else:
+            self.columns = [str(position) for position in range(1, len(first_row) + 1)]
+
+    @staticmethod
+    def _sniff_delimiter(sample):
+        try:
+            return csv.Sniffer().sniff(sample, delimiters=SNIFFED_DELIMITERS).delimiter
+        except csv.Error:
+            return ","
+
+    def _looks_like_header(self, first_row, sample):
+        if {cell.strip().lower() for cell in first_row} & self.expected_columns:
+            return True
+        try:
+            return csv.Sniffer().has_header(sample)
+        except csv.Error:
+            return False
+
+    def _csv_chunks(self):
+        self.sniff_csv()
+        first_data_line = 2 if self.has_header else 1
+        rows_before = 0
+        try:
+            stream = pa.input_stream(self.path, compression="gzip" if self.compressed else None)
+            reader = arrow_csv.open_csv(
+                stream,
+                read_options=arrow_csv.ReadOptions(
+                    column_names=self.columns,
+                    skip_rows=1 if self.has_header else 0,
+                    block_size=CSV_BLOCK_BYTES,
+                    # Threads would lose the line numbers of the rows the handler below skips.
+                    use_threads=False,
+                ),
+                parse_options=arrow_csv.ParseOptions(
+                    delimiter=self.delimiter,
+                    newlines_in_values=True,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=self._skip_invalid_row,
+                ),
+                convert_options=arrow_csv.ConvertOptions(
+                    column_types=dict.fromkeys(self.columns, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            for batch in reader:
+                frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
+                lines = self._lines_of(np.arange(rows_before, rows_before + len(frame)) + first_data_line)
+                rows_before += len(frame)
+                yield self._chunk_without_blank_rows(frame, lines)
+            leftover = self._unreported_invalid_rows()
+            if leftover:
+                yield RawChunk(pd.DataFrame(columns=self.columns), np.array([], dtype=np.int64), leftover)
+        except pa.ArrowInvalid as exc:
+            if "UTF8" in str(exc):
+                raise ImportFailed(self._describe_undecodable_line()) from None
+            raise ImportFailed(f"The file could not be read as CSV: {exc}") from None
+
+    def _skip_invalid_row(self, row):
+        self._invalid_lines.append(
+            RowError(
+                row.number or 0,
+                "",
+                f"has {row.actual_columns} fields where {row.expected_columns} were expected "
+                f"(delimiter {self.delimiter!r})",
+            )
+        )
+        return "skip"
+
+    def _lines_of(self, positions):
+        """Line numbers of parsed rows: their position, moved past the lines skipped as invalid."""
+        skipped = np.array(sorted(error.line for error in self._invalid_lines), dtype=np.int64)
+        lines = positions
+        while True:  # the smallest line L with L = position + (skipped lines up to L)
+            moved = positions + np.searchsorted(skipped, lines, side="right")
+            if np.array_equal(moved, lines):
+                return lines
+            lines = moved
+
+    def _chunk_without_blank_rows(self, frame, lines):
+        blank = np.ones(len(frame), dtype=bool)
+        for name in frame.columns:
+            blank &= (frame[name] == "").to_numpy(dtype=bool)
+        if blank.any():
+            frame, lines = frame.loc[~blank].reset_index(drop=True), lines[~blank]
+        return RawChunk(frame, lines, self._unreported_invalid_rows())
+
+    def _unreported_invalid_rows(self):
+        fresh = self._invalid_lines[self._reported_invalid :]
+        self._reported_invalid = len(self._invalid_lines)
+        return fresh
+
+    def _describe_undecodable_line(self):
+        with _open_binary(self.path, self.compressed) as stream:
+            for number, line in enumerate(stream, 1):
+                try:
+                    line.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    return (
+                        f"Line {number} is not valid UTF-8 text (byte {exc.start + 1} of the line). "
+                        "Save the file as UTF-8 and upload it again."
+                    )
+        return "The file is not valid UTF-8 text. Save it as UTF-8 and upload it again."
+
+    # --- JSON Lines ----------------------------------------------------------------------------------
+
+    def _jsonl_chunks(self):
+        records, lines, errors = [], [], []
+        with _open_binary(self.path, self.compressed) as stream:
+            for number, raw_line in enumerate(stream, 1):
+                record, error = self._json_record(number, raw_line)
+                if error is not None:
+                    errors.append(error)
+                elif record is not None:
+                    records.append(record)
+                    lines.append(number)
+                if len(records) >= CHUNK_ROWS:
+                    yield self._json_chunk(records, lines, errors)
+                    records, lines, errors = [], [], []
+        if records or errors:
+            yield self._json_chunk(records, lines, errors)
+
+    @staticmethod
+    def _json_record(number, raw_line):
+        try:
+            text = raw_line.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+        except UnicodeDecodeError as exc:
+            return None, RowError(number, "", f"is not valid UTF-8 text (byte {exc.start + 1} of the line)")
+        if not text:
+            return None, None
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return None, RowError(number, "", f"is not valid JSON: {exc.msg} at character {exc.colno}")
+        if not isinstance(record, dict):
+            return None, RowError(number, "", "is not a JSON object; each line must hold one object")
+        return record, None
+
+    @staticmethod
+    def _json_chunk(records, lines, errors):
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        return RawChunk(frame.astype(object), np.array(lines, dtype=np.int64), list(errors))
+
+    # --- Parquet -------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _parquet_file(self):
+        try:
+            if not self.compressed:
+                yield parquet.ParquetFile(self.path)
+                return
+            with tempfile.TemporaryFile() as plain, gzip.open(self.path, "rb") as packed:
+                shutil.copyfileobj(packed, plain)
+                plain.seek(0)
+                yield parquet.ParquetFile(plain)
+        except (pa.ArrowException, OSError) as exc:
+            raise ImportFailed(f"The file is not a readable Parquet file: {exc}") from None
+
+    def _parquet_chunks(self):
+        with self._parquet_file() as table:
+            self.columns = list(table.schema_arrow.names)
+            rows_before = 0
+            for batch in table.iter_batches(batch_size=CHUNK_ROWS):
+                frame = batch.to_pandas()
+                yield RawChunk(frame, np.arange(rows_before + 1, rows_before + len(frame) + 1))
+                rows_before += len(frame)

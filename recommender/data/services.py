@@ -1,0 +1,270 @@
+"""Writes of the data layer: datasets, imports, events, the catalogue, erasure and privacy settings.
+
+Every change a person or API key makes is audited, except the events stream
+itself: it is data, arriving thousands of rows a second, and the dataset's row
+count and statistics account for it.
+"""
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from tenants import audit
+from tenants.api.errors import Conflict, PayloadTooLarge, QuotaExceeded
+
+from .importing.loaders import insert_interactions, upsert_items
+from .importing.validation import InteractionValidator, ItemValidator, validate_batch
+from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
+from .privacy import data_settings, tenant_keys
+from .quotas import row_quota_problem
+from .statistics import dataset_statistics
+
+EVENT_STREAM_NAME = "events"
+
+
+@transaction.atomic
+def create_dataset(*, actor, name, kind, description="", target_column="", sensitive_columns=()):
+    """Create a dataset in the actor's tenant."""
+    dataset = Dataset.objects.create(
+        tenant=actor.tenant,
+        name=name,
+        kind=kind,
+        description=description,
+        target_column=target_column,
+        sensitive_columns=list(dict.fromkeys(sensitive_columns)),
+    )
+    audit.record(actor, "dataset.created", dataset, kind=kind)
+    return dataset
+
+
+def event_stream_dataset(tenant) -> Dataset:
+    """The interactions dataset the events API writes to when a request names none (made on first use)."""
+    dataset, _ = Dataset.objects.get_or_create(
+        tenant=tenant,
+        is_event_stream=True,
+        defaults={
+            "name": EVENT_STREAM_NAME,
+            "kind": Dataset.Kind.INTERACTIONS,
+            "description": "Events sent through the events API.",
+        },
+    )
+    return dataset
+
+
+# --- Imports -----------------------------------------------------------------------------------------
+
+
+def _enqueue_import(job):
+    from .tasks import run_import
+
+    transaction.on_commit(lambda: run_import.delay(job.pk))
+
+
+@transaction.atomic
+def start_import(*, actor, dataset, upload, options):
+    """Store an upload privately and queue its import into ``dataset``; the import runs on a worker."""
+    plan = actor.tenant.plan
+    if upload.size > plan.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"The file is {upload.size} bytes; the {plan.name} plan accepts uploads of up to "
+            f"{plan.max_upload_bytes} bytes."
+        )
+    if not upload.size:
+        raise ValidationError({"file": ["The file is empty."]})
+    # Never a name the caller chose: a random one in the tenant's own folder.
+    path = default_storage.save(f"tenants/{actor.tenant.pk}/uploads/{uuid.uuid4().hex}", upload)
+    job = ImportJob.objects.create(
+        tenant=actor.tenant,
+        dataset=dataset,
+        file_name=os.path.basename(upload.name or "upload")[:255],
+        file_path=path,
+        file_size=upload.size,
+        format=options.get("format") or "",
+        options=options,
+        created_by=actor.user if getattr(actor.user, "pk", None) else None,
+    )
+    audit.record(actor, "import.queued", job, dataset=dataset.pk, file_name=job.file_name)
+    _enqueue_import(job)
+    return job
+
+
+@transaction.atomic
+def rerun_import(*, actor, job):
+    """Queue a failed import again, as a new job over the same stored upload."""
+    if job.status != ImportJob.Status.FAILED:
+        raise Conflict("Only a failed import can be run again.")
+    if not default_storage.exists(job.file_path):
+        raise Conflict("The uploaded file of this import is gone; upload it again.")
+    again = ImportJob.objects.create(
+        tenant=job.tenant,
+        dataset=job.dataset,
+        file_name=job.file_name,
+        file_path=job.file_path,
+        file_size=job.file_size,
+        format=job.format,
+        options=job.options,
+        created_by=actor.user if getattr(actor.user, "pk", None) else None,
+    )
+    audit.record(actor, "import.rerun", again, previous=job.pk)
+    _enqueue_import(again)
+    return again
+
+
+def refresh_dataset_stats(dataset):
+    """Recompute and store the dataset's statistics (its row count too); returns them."""
+    stats = dataset_statistics(dataset)
+    Dataset.objects.filter(pk=dataset.pk).update(stats=stats, stats_updated_at=timezone.now(), row_count=stats["rows"])
+    dataset.refresh_from_db(fields=["stats", "stats_updated_at", "row_count"])
+    return stats
+
+
+# --- Events and catalogue (JSON batches) --------------------------------------------------------------
+
+
+@dataclass
+class BatchOutcome:
+    """What became of a JSON batch: rows stored, events seen before, and why each rejected one was."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list = field(default_factory=list)
+
+
+def _batch_frame(records):
+    """The JSON objects of a batch as a frame (their indexes as lines) and the entries that are not objects."""
+    indexes = [index for index, record in enumerate(records) if isinstance(record, dict)]
+    not_objects = [
+        {"index": index, "field": "", "reason": "is not a JSON object"}
+        for index, record in enumerate(records)
+        if not isinstance(record, dict)
+    ]
+    frame = pd.DataFrame.from_records([records[index] for index in indexes]).astype(object)
+    return frame, np.array(indexes, dtype=np.int64), not_objects
+
+
+def _first_problem_per_index(check, not_objects):
+    firsts = {}
+    for error in check.errors():
+        firsts.setdefault(error.line, {"index": error.line, "field": error.column, "reason": error.reason})
+    return sorted([*firsts.values(), *not_objects], key=lambda rejection: rejection["index"])
+
+
+def record_events(*, actor, events, dataset=None) -> BatchOutcome:
+    """Validate each event on its own and store the good ones in one insert; event ids make retries idempotent."""
+    tenant = actor.tenant
+    dataset = dataset or event_stream_dataset(tenant)
+    if dataset.kind != Dataset.Kind.INTERACTIONS:
+        raise ValidationError({"dataset": [f"Dataset {dataset.pk} holds {dataset.kind}, not interactions."]})
+    frame, indexes, not_objects = _batch_frame(events)
+    validator = InteractionValidator(dataset, tenant_keys(tenant), frame.columns)
+    clean, check = validate_batch(validator, frame, indexes)
+    outcome = BatchOutcome(rejected=_first_problem_per_index(check, not_objects))
+    if not len(clean):
+        return outcome
+    problem = row_quota_problem(tenant, adding=len(clean))
+    if problem:
+        raise QuotaExceeded(f"{problem} No events were stored.")
+    with transaction.atomic():
+        result = insert_interactions(dataset, clean)
+        Dataset.objects.filter(pk=dataset.pk).update(row_count=F("row_count") + result.loaded)
+    outcome.accepted, outcome.duplicates = result.loaded, result.duplicates
+    return outcome
+
+
+def _sensitive_item_features(tenant):
+    """Feature names marked sensitive on any of the tenant's item datasets."""
+    names = (
+        Dataset.objects.for_tenant(tenant).filter(kind=Dataset.Kind.ITEMS).values_list("sensitive_columns", flat=True)
+    )
+    return sorted({name for columns in names for name in columns or []})
+
+
+@transaction.atomic
+def upsert_catalogue_items(*, actor, items) -> dict:
+    """Create or update catalogue items, all or none; fields an item leaves out keep their values."""
+    tenant = actor.tenant
+    frame, indexes, not_objects = _batch_frame(items)
+    validator = ItemValidator(None, tenant_keys(tenant), frame.columns, _sensitive_item_features(tenant))
+    clean, check = validate_batch(validator, frame, indexes)
+    rejected = _first_problem_per_index(check, not_objects)
+    if rejected:
+        raise ValidationError(
+            {
+                "items": {
+                    str(problem["index"]): {problem["field"] or "item": [problem["reason"]]} for problem in rejected
+                }
+            }
+        )
+    result = upsert_items(tenant, clean, validator.fields)
+    problem = row_quota_problem(tenant)
+    if problem:
+        raise QuotaExceeded(problem)
+    audit.record(actor, "items.upserted", None, created=result.created, updated=result.loaded - result.created)
+    return {"created": result.created, "updated": result.loaded - result.created}
+
+
+@transaction.atomic
+def deactivate_item(*, actor, item):
+    """Take an item out of recommendations; it stays in the catalogue (and in past interactions)."""
+    if item.is_active:
+        item.is_active = False
+        item.updated_at = timezone.now()
+        item.save(update_fields=["is_active", "updated_at"])
+        audit.record(actor, "item.deactivated", item)
+    return item
+
+
+# --- Erasure and privacy -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def erase_end_user(*, actor, raw_user_id) -> dict:
+    """Delete an end user's interactions and features, and mark them erased so serving stops personalising.
+
+    ``raw_user_id`` is the id the tenant uses (it is pseudonymised here when the
+    tenant pseudonymises). Erasing an unknown id is not an error: it answers zero
+    counts and still leaves the marker. Events that arrive later for the same id
+    are stored as new data; the marker stays, so serving keeps the fallback for them.
+    """
+    tenant = actor.tenant
+    keys = tenant_keys(tenant)
+    user_key = keys.user_key(str(raw_user_id))
+    interactions = Interaction.objects.for_tenant(tenant).filter(user_id=user_key)
+    per_dataset = dict(interactions.values_list("dataset").annotate(count=Count("id")).values_list("dataset", "count"))
+    interactions_deleted = interactions.delete()[0]
+    for dataset_id, count in per_dataset.items():
+        Dataset.objects.filter(pk=dataset_id).update(row_count=F("row_count") - count)
+    features_deleted = EndUser.objects.for_tenant(tenant).filter(user_id=user_key).delete()[0]
+    if features_deleted:
+        Dataset.objects.for_tenant(tenant).filter(kind=Dataset.Kind.USERS).update(row_count=F("row_count") - 1)
+    digest = keys.digest(user_key)
+    ErasedUser.objects.update_or_create(tenant=tenant, user_digest=digest, defaults={"erased_at": timezone.now()})
+    counts = {"interactions_deleted": interactions_deleted, "features_deleted": features_deleted}
+    # The audit entry names the user by digest only: the log must not keep what was erased.
+    audit.record(actor, "end_user.erased", None, user_digest=digest[:16], **counts)
+    return counts
+
+
+@transaction.atomic
+def update_data_settings(*, actor, pseudonymize_user_ids):
+    """Switch pseudonymisation of user ids; only while the tenant stores no user data, so ids stay consistent."""
+    tenant = actor.tenant
+    found = data_settings(tenant)
+    if found.pseudonymize_user_ids != pseudonymize_user_ids:
+        if Interaction.objects.for_tenant(tenant).exists() or EndUser.objects.for_tenant(tenant).exists():
+            raise Conflict(
+                "Pseudonymisation can only be switched while the tenant stores no interactions or user features: "
+                "ids already stored would stop matching new ones. Erase the data first."
+            )
+        found.pseudonymize_user_ids = pseudonymize_user_ids
+        found.save(update_fields=["pseudonymize_user_ids", "updated_at"])
+        audit.record(actor, "data_settings.updated", found, pseudonymize_user_ids=pseudonymize_user_ids)
+    return found
