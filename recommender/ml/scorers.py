@@ -35,6 +35,7 @@ class Scorer:
 
     @property
     def nbytes(self) -> int:
+        """Approximate memory held, for sizing a bounded scorer cache."""
         arrays, _ = self.to_state()
         return int(sum(array.nbytes for array in arrays.values()))
 
@@ -341,6 +342,15 @@ class NeuMFScorer(RecommendationScorer):
         # those output weights into the item embeddings.
         self._weighted_gmf_item = self.gmf_item * self.output_kernel[:gmf_dim]
         self._mlp_output_kernel = self.output_kernel[gmf_dim:]
+        # NeuMF has no shared metric space; cosine over both item embeddings
+        # is a usable proxy for similar_items.
+        item_vectors = np.concatenate([self.gmf_item, self.mlp_item], axis=1)
+        self._item_unit_vectors = item_vectors / (np.linalg.norm(item_vectors, axis=1, keepdims=True) + 1e-12)
+
+    @property
+    def nbytes(self) -> int:
+        derived = (self._first_item_part, self._weighted_gmf_item, self._item_unit_vectors)
+        return super().nbytes + sum(array.nbytes for array in derived)
 
     def to_state(self):
         arrays = {**self._base_state(), "gmf_user": self.gmf_user, "gmf_item": self.gmf_item,
@@ -374,10 +384,7 @@ class NeuMFScorer(RecommendationScorer):
         return scores
 
     def _item_similarities(self, item_position):
-        # NeuMF has no shared metric space; cosine over both item embeddings is a usable proxy.
-        vectors = np.concatenate([self.gmf_item, self.mlp_item], axis=1)
-        norms = np.linalg.norm(vectors, axis=1) + 1e-12
-        return (vectors @ vectors[item_position]) / (norms * norms[item_position])
+        return self._item_unit_vectors @ self._item_unit_vectors[item_position]
 
 
 class PredictorScorer(Scorer):
