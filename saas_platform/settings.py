@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "tenants",
     "recommender",
+    "recommender.training",
+    "recommender.serving",
     "recommender.data",
 ]
 
@@ -199,6 +201,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a status or format field; give each choice set its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "TenantStatusEnum": "tenants.models.Tenant.Status",
+        "RunStatusEnum": "recommender.training.models.RunStatus",
+        "JobStatusEnum": "recommender.data.models.ImportJob.Status",
+        "ImportFormatEnum": "recommender.data.models.ImportJob.Format",
+        "BatchFormatEnum": "recommender.serving.models.BatchJob.Format",
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
@@ -241,6 +251,8 @@ CELERY_TIMEZONE = TIME_ZONE
 PLATFORM = {
     # Seconds an API key or deployment look-up is kept in a process before it is checked again.
     "LOCAL_CACHE_SECONDS": env_int("PLATFORM_LOCAL_CACHE_SECONDS", 1),
+    # Bytes of loaded model versions each web process keeps (least recently used are dropped).
+    "SERVING_CACHE_BYTES": env_int("SERVING_CACHE_BYTES", 256 * 1024 * 1024),
     "TRAINING": {
         # Training is seeded so that the same data and parameters give the same model.
         "SEED": env_int("TRAINING_SEED", 42),

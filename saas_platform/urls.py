@@ -8,6 +8,8 @@ from .views import health
 
 api_v1 = [
     path("", include("tenants.api.urls")),
+    path("", include("recommender.training.api.urls")),
+    path("", include("recommender.serving.api.urls")),
     path("", include("recommender.data.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

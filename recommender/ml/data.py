@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .encoding import MISSING_TOKEN, FeatureEncoder, category_tokens
+from .encoding import FeatureEncoder, category_tokens
 from .errors import DataError
 
 MIN_USERS = 2
@@ -247,13 +247,3 @@ def _align_features(frame: pd.DataFrame | None, id_column: str, ids: np.ndarray,
     aligned = deduplicated.set_index(id_column).reindex(ids)
     return aligned.reset_index(drop=True)
 
-
-__all__ = [
-    "MISSING_TOKEN",
-    "InteractionData",
-    "TabularData",
-    "encode_frame",
-    "fit_feature_encoder",
-    "prepare_interactions",
-    "prepare_table",
-]
