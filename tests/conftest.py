@@ -8,6 +8,17 @@ from tenants.selectors import forget_cached_key
 from .factories import make_api_key, make_tenant, make_user
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_storage(tmp_path_factory):
+    """Uploads and artifacts of this test session go to a fresh folder (ids restart every session)."""
+    from django.conf import settings
+    from django.core.files.storage import default_storage
+    from django.utils.functional import empty
+
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("storage")
+    default_storage._wrapped = empty
+
+
 @pytest.fixture(autouse=True)
 def _fresh_key_cache():
     forget_cached_key()
@@ -46,9 +57,11 @@ def _tasks_run_eagerly_unless_a_worker_is_used(request):
     """Tasks run in-process by default; tests with ``celery_worker`` get a real worker instead."""
     from saas_platform.celery import app
 
-    app.conf.task_always_eager = "celery_worker" not in request.fixturenames
+    eager = not {"celery_worker", "start_worker"} & set(request.fixturenames)
+    # The app reads Django settings under the CELERY_ namespace, so override the namespaced keys.
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=eager, CELERY_TASK_EAGER_PROPAGATES=eager)
     yield
-    app.conf.task_always_eager = False
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_TASK_EAGER_PROPAGATES=False)
 
 
 @pytest.fixture

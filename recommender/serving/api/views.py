@@ -1,0 +1,188 @@
+"""The recommend-scope API: recommendations, similar items, rank, predict, batch jobs."""
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+
+from recommender.training.models import ModelConfig
+from tenants.api.errors import ErrorSerializer
+from tenants.audit import Actor
+from tenants.scoping import TenantAPIView, TenantScopedViewSet, get_tenant_object_or_404
+
+from .. import services
+from ..batch import request_batch
+from ..models import BatchJob
+from .serializers import (
+    BatchJobSerializer,
+    BatchRequestSerializer,
+    PredictRequestSerializer,
+    PredictResponseSerializer,
+    RankRequestSerializer,
+    RecommendationQuerySerializer,
+    RecommendationResponseSerializer,
+    SimilarItemsQuerySerializer,
+)
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer}
+
+
+class ServingError(APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, error):
+        super().__init__(str(error), code=error.code)
+        self.extra_details = error.details
+
+
+class ServingView(TenantAPIView):
+    """Base for serving endpoints: recommend scope, model looked up by slug within the tenant."""
+
+    required_scope = "recommend"
+
+    def serve(self, function, *args, **kwargs):
+        try:
+            answer = function(self.tenant, *args, **kwargs)
+        except services.ModelNotFound:
+            raise Http404(f"No model '{args[0]}'.") from None
+        except services.ServingError as exc:
+            raise ServingError(exc) from exc
+        return Response(answer, headers={"X-Request-ID": answer["request_id"]})
+
+
+class RecommendationsView(ServingView):
+    metering_name = "recommendations"
+
+    @extend_schema(
+        parameters=[RecommendationQuerySerializer],
+        responses={200: RecommendationResponseSerializer, **ERRORS},
+        summary="Top-k recommendations for a user",
+        examples=[
+            OpenApiExample(
+                "Recommendations",
+                response_only=True,
+                value={
+                    "model": "shop-recs",
+                    "version": 3,
+                    "user_id": "u42",
+                    "items": [{"item_id": "sku-1", "score": 0.91}, {"item_id": "sku-7", "score": 0.84}],
+                    "fallback": None,
+                    "request_id": "5f0c6b0e9a8c4a5e8d2e0b7f1c3a9d21",
+                },
+            )
+        ],
+    )
+    def get(self, request, slug):
+        query = RecommendationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        return self.serve(
+            services.recommend,
+            slug,
+            q["user_id"],
+            k=q["k"],
+            exclude_seen=q["exclude_seen"],
+            exclude=q["exclude"],
+            categories=q["category"],
+            explain=q["explain"],
+        )
+
+
+class SimilarItemsView(ServingView):
+    metering_name = "similar-items"
+
+    @extend_schema(
+        parameters=[SimilarItemsQuerySerializer],
+        responses={200: RecommendationResponseSerializer, **ERRORS},
+        summary="Top-k items like an item",
+    )
+    def get(self, request, slug):
+        query = SimilarItemsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        return self.serve(
+            services.similar_items, slug, q["item_id"], k=q["k"], exclude=q["exclude"], categories=q["category"]
+        )
+
+
+class RankView(ServingView):
+    metering_name = "rank"
+
+    @extend_schema(
+        request=RankRequestSerializer,
+        responses={200: RecommendationResponseSerializer, **ERRORS},
+        summary="Order a list of items for a user",
+    )
+    def post(self, request, slug):
+        body = RankRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self.serve(services.rank, slug, body.validated_data["user_id"], body.validated_data["item_ids"])
+
+
+class PredictView(ServingView):
+    metering_name = "predict"
+
+    @extend_schema(
+        request=PredictRequestSerializer,
+        responses={200: PredictResponseSerializer, **ERRORS},
+        summary="Predictions of a tabular model",
+        examples=[
+            OpenApiExample(
+                "Churn rows", request_only=True, value={"rows": [{"tenure": 3, "plan": "basic", "monthly_spend": 20.5}]}
+            )
+        ],
+    )
+    def post(self, request, slug):
+        body = PredictRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self.serve(services.predict, slug, body.validated_data["rows"])
+
+
+class BatchRecommendationsView(TenantAPIView):
+    """Start a batch of recommendations for all users (or a list) on a worker."""
+
+    required_scope = "recommend"
+    metering_name = "batch-recommendations"
+
+    @extend_schema(request=BatchRequestSerializer, responses={202: BatchJobSerializer, **ERRORS}, summary="Batch job")
+    def post(self, request, slug):
+        config = get_tenant_object_or_404(ModelConfig.objects, self.tenant, slug=slug)
+        body = BatchRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = request_batch(
+            actor=Actor.from_request(request),
+            config=config,
+            user_ids=body.validated_data.get("user_ids"),
+            k=body.validated_data["k"],
+            file_format=body.validated_data["format"],
+        )
+        return Response(BatchJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BatchJobViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """A batch job's progress, and its file once it succeeded."""
+
+    model = BatchJob
+    serializer_class = BatchJobSerializer
+    required_scope = "recommend"
+
+    def scoped_queryset(self):
+        return BatchJob.objects.select_related("config")
+
+    @extend_schema(responses={(200, "text/csv"): bytes, 404: ErrorSerializer}, summary="Download a batch file")
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        job = self.get_object()
+        if job.status != BatchJob.Status.SUCCEEDED or not job.file_path:
+            raise Http404("This batch has no file yet.")
+        content_type = "text/csv" if job.file_format == BatchJob.Format.CSV else "application/x-ndjson"
+        return FileResponse(
+            default_storage.open(job.file_path, "rb"),
+            as_attachment=True,
+            filename=f"{job.config.slug}-batch-{job.pk}.{job.file_format}",
+            content_type=content_type,
+        )

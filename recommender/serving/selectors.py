@@ -1,0 +1,27 @@
+"""Reads serving needs beyond the data app's selectors: popularity for fallbacks, users for batches."""
+
+from django.db.models import Count
+
+from recommender.data.models import Interaction
+
+
+def popular_items(dataset, limit=1000):
+    """``[(item_id, interactions)]`` of the dataset, most popular first."""
+    return list(
+        Interaction.objects.for_tenant(dataset.tenant)
+        .filter(dataset=dataset)
+        .values_list("item_id")
+        .annotate(count=Count("id"))
+        .order_by("-count", "item_id")[:limit]
+    )
+
+
+def user_ids_of(dataset):
+    """Every distinct user of the dataset, sorted."""
+    return list(
+        Interaction.objects.for_tenant(dataset.tenant)
+        .filter(dataset=dataset)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+        .distinct()
+    )

@@ -1,0 +1,173 @@
+"""What the recommend-scope API answers: recommendations, similar items, rank, predict.
+
+Each function takes the tenant and raw request values and returns a plain dict
+in the API's shape. Filters read the live data (events that arrived after
+training, deactivated items), so answers are never staler than the database.
+"""
+
+import time
+import uuid
+
+from recommender import ml
+from recommender.data import selectors as data_selectors
+from recommender.data.privacy import user_key
+
+from . import selectors
+from .loader import ModelNotFound, served_model
+
+__all__ = ["ModelNotFound", "ServingError", "predict", "rank", "recommend", "similar_items"]
+
+
+class ServingError(Exception):
+    """A request the deployed model cannot answer, with a reason for the caller."""
+
+    def __init__(self, message, code="invalid", details=None):
+        super().__init__(message)
+        self.code, self.details = code, details or {}
+
+
+_POPULAR_SECONDS = 60
+_popular_cache = {}  # (tenant_id, dataset_id) -> (expires_at, [(item_id, count)])
+
+
+def _popular_items(tenant, dataset_id):
+    """The dataset's items by interaction count (the fallback), cached for a minute."""
+    key = (tenant.pk, dataset_id)
+    now = time.monotonic()
+    cached = _popular_cache.get(key)
+    if cached is None or cached[0] <= now:
+        dataset = data_selectors.datasets_of(tenant).filter(pk=dataset_id).first()
+        cached = (now + _POPULAR_SECONDS, selectors.popular_items(dataset) if dataset else [])
+        _popular_cache[key] = cached
+    return cached[1]
+
+
+def _fallback(tenant, served, k, excluded, allowed):
+    ranked = _popular_items(tenant, served.dataset_id)
+    items = [
+        (item_id, float(count))
+        for item_id, count in ranked
+        if item_id not in excluded and (allowed is None or item_id in allowed)
+    ]
+    return items[:k]
+
+
+def _filters(tenant, seen, exclude_seen, exclude, categories):
+    excluded = set(exclude) | data_selectors.inactive_item_ids(tenant)
+    if exclude_seen:
+        excluded |= seen
+    allowed = data_selectors.item_ids_in_categories(tenant, categories) if categories else None
+    return excluded, allowed
+
+
+def _answer(served, user_id, items, fallback, **extra):
+    return {
+        "model": served.slug,
+        "version": served.version_number,
+        "user_id": user_id,
+        "items": [{"item_id": item_id, "score": round(score, 6)} for item_id, score in items],
+        "fallback": fallback,
+        "request_id": uuid.uuid4().hex,
+        **extra,
+    }
+
+
+def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), categories=(), explain=False):
+    """Top ``k`` items for ``user_id`` from the deployed version of ``slug``."""
+    served = served_model(tenant, slug)
+    stored_id = user_key(tenant, user_id)
+    if data_selectors.is_erased_user(tenant, stored_id):
+        excluded, allowed = _filters(tenant, set(), False, exclude, categories)
+        items = _fallback(tenant, served, k, excluded, allowed)
+        return _answer(served, user_id, items, {"kind": "popularity", "reason": "erased_user"})
+    seen = data_selectors.seen_item_ids(tenant, stored_id)
+    excluded, allowed = _filters(tenant, seen, exclude_seen, exclude, categories)
+    if served.scorer is None:
+        items = _fallback(tenant, served, k, excluded, allowed)
+        return _answer(served, user_id, items, {"kind": "popularity", "reason": "no_deployment"})
+    try:
+        items = served.scorer.recommend(
+            stored_id,
+            k,
+            exclude_item_ids=excluded,
+            allowed_item_ids=allowed,
+            history_item_ids=seen,
+            exclude_seen=exclude_seen,
+        )
+    except ml.UnknownUser:
+        items = _fallback(tenant, served, k, excluded, allowed)
+        return _answer(served, user_id, items, {"kind": "popularity", "reason": "unknown_user"})
+    answer = _answer(served, user_id, items, None)
+    if explain:
+        for entry in answer["items"]:
+            because = served.scorer.explain(stored_id, entry["item_id"], seen, n=3)
+            entry["because"] = [{"item_id": item_id, "weight": round(weight, 6)} for item_id, weight in because]
+    return answer
+
+
+def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
+    """Top ``k`` items like ``item_id``."""
+    served = served_model(tenant, slug)
+    excluded, allowed = _filters(tenant, set(), False, exclude, categories)
+    excluded.add(item_id)
+    if served.scorer is None:
+        items = _fallback(tenant, served, k, excluded, allowed)
+        return _answer(served, None, items, {"kind": "popularity", "reason": "no_deployment"}, item_id=item_id)
+    try:
+        items = served.scorer.similar_items(item_id, k, exclude_item_ids=excluded, allowed_item_ids=allowed)
+    except ml.UnknownItem:
+        items = _fallback(tenant, served, k, excluded, allowed)
+        return _answer(served, None, items, {"kind": "popularity", "reason": "unknown_item"}, item_id=item_id)
+    except ml.UnsupportedOperation as exc:
+        raise ServingError(str(exc), code="unsupported") from exc
+    return _answer(served, None, items, None, item_id=item_id)
+
+
+def rank(tenant, slug, user_id, item_ids):
+    """``item_ids`` ordered best first for ``user_id``; items the model does not know go last."""
+    served = served_model(tenant, slug)
+    stored_id = user_key(tenant, user_id)
+    fallback, scores = None, None
+    if served.scorer is not None and not data_selectors.is_erased_user(tenant, stored_id):
+        try:
+            seen = data_selectors.seen_item_ids(tenant, stored_id)
+            scores = served.scorer.score(stored_id, item_ids, history_item_ids=seen)
+        except ml.UnknownUser:
+            fallback = {"kind": "popularity", "reason": "unknown_user"}
+        except ml.UnsupportedOperation as exc:
+            raise ServingError(str(exc), code="unsupported") from exc
+    else:
+        reason = "no_deployment" if served.scorer is None else "erased_user"
+        fallback = {"kind": "popularity", "reason": reason}
+    if scores is None:
+        counts = dict(_popular_items(tenant, served.dataset_id))
+        scores = [counts.get(item_id) for item_id in item_ids]
+    order = sorted(
+        range(len(item_ids)), key=lambda i: (scores[i] is None, -(scores[i] if scores[i] is not None else 0), i)
+    )
+    items = [(item_ids[i], scores[i]) for i in order]
+    answer = _answer(served, user_id, [], fallback)
+    answer["items"] = [
+        {"item_id": item_id, "score": None if score is None else round(float(score), 6)} for item_id, score in items
+    ]
+    return answer
+
+
+def predict(tenant, slug, rows):
+    """Predictions of a tabular model for each row, in order."""
+    served = served_model(tenant, slug)
+    if served.scorer is None:
+        raise ServingError("This model has no deployed version yet; train and deploy one first.", "no_deployment")
+    try:
+        predictions = served.scorer.predict(rows)
+    except ml.PredictionInputError as exc:
+        details = {"row": exc.row, "column": exc.column}
+        raise ServingError(str(exc), code="invalid_row", details=details) from exc
+    except ml.UnsupportedOperation as exc:
+        raise ServingError(str(exc), code="unsupported") from exc
+    return {
+        "model": served.slug,
+        "version": served.version_number,
+        "predictions": predictions,
+        "request_id": uuid.uuid4().hex,
+    }

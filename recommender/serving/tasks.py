@@ -1,0 +1,11 @@
+"""Celery tasks of the serving app: thin wrappers around services."""
+
+from celery import shared_task
+
+from .batch import execute_batch
+
+
+@shared_task(name="recommender.serving.tasks.run_batch", acks_late=True)
+def run_batch(tenant_id, job_id):
+    """Score a batch job's users into its file."""
+    execute_batch(tenant_id, job_id)

@@ -1,0 +1,1 @@
+"""Training: model configurations, training runs on Celery workers, versions and deployments."""

@@ -1,0 +1,1 @@
+"""The training part of the public API: models, runs, versions, deployments."""

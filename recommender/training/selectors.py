@@ -1,0 +1,30 @@
+"""Reads of the training app. Every function takes or returns tenant-scoped querysets."""
+
+from .models import Deployment, ModelConfig, ModelVersion, TrainingRun
+
+
+def configs_with_deployment():
+    """Model configs with their deployment and deployed version loaded (scope with ``for_tenant``)."""
+    return ModelConfig.objects.select_related("deployment__version", "dataset")
+
+
+def configs_of(tenant):
+    return configs_with_deployment().for_tenant(tenant)
+
+
+def runs_of(config):
+    return TrainingRun.objects.for_tenant(config.tenant).filter(config=config).select_related("config", "version")
+
+
+def versions_of(config):
+    return (
+        ModelVersion.objects.for_tenant(config.tenant)
+        .filter(config=config)
+        .select_related("config__deployment")
+        .order_by("-number")
+    )
+
+
+def active_deployment(tenant, slug):
+    """The deployment serving the model ``slug`` of ``tenant``, with its version, or ``None``."""
+    return Deployment.objects.for_tenant(tenant).filter(config__slug=slug).select_related("version", "config").first()

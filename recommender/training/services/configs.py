@@ -1,0 +1,166 @@
+"""Creating, changing and deleting model configurations, and their retraining schedules."""
+
+import json
+
+from django.db import transaction
+from django.utils.text import slugify
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from recommender import ml
+from tenants import audit
+
+from ..models import AutoDeploy, ModelConfig
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be saved; ``errors`` maps fields to reasons."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in errors.items()))
+
+
+class QuotaError(Exception):
+    """The tenant's plan does not allow this."""
+
+
+DATASET_KIND_FOR_TASK = {"recommendation": "interactions", "prediction": "tabular"}
+
+
+def default_metric(recipe_name):
+    """The metric that decides 'if better' auto-deploys when the config names none."""
+    recipe = ml.get_recipe(recipe_name)
+    if recipe.task == "recommendation":
+        return "ndcg@10"
+    return "rmse" if recipe.name.endswith("regressor") else "roc_auc"
+
+
+def _validated(recipe_name, params, dataset):
+    try:
+        recipe = ml.get_recipe(recipe_name)
+    except ml.UnknownRecipe as exc:
+        raise ConfigError({"recipe": str(exc)}) from exc
+    try:
+        clean_params = recipe.validate(params or {}, allow_search_space=True)
+    except ml.InvalidParams as exc:
+        raise ConfigError({f"params.{field}": reason for field, reason in exc.errors.items()}) from exc
+    wanted_kind = DATASET_KIND_FOR_TASK[recipe.task]
+    if dataset.kind != wanted_kind:
+        raise ConfigError(
+            {"dataset": f"The {recipe.name} recipe trains on a {wanted_kind} dataset; '{dataset}' is {dataset.kind}."}
+        )
+    return recipe, clean_params
+
+
+def _unique_slug(tenant, name, wanted=None):
+    base = slugify(wanted or name)[:50] or "model"
+    if wanted and ModelConfig.objects.for_tenant(tenant).filter(slug=base).exists():
+        raise ConfigError({"slug": f"A model with the slug '{base}' already exists."})
+    slug, n = base, 1
+    while ModelConfig.objects.for_tenant(tenant).filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _crontab(expression):
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ConfigError({"schedule": "Use five cron fields: minute hour day-of-month month day-of-week."})
+    minute, hour, day_of_month, month, day_of_week = fields
+    try:
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month, day_of_week=day_of_week
+        )
+        schedule.schedule  # noqa: B018 - parsing the fields raises on a bad value
+    except Exception as exc:  # celery raises ValueError or ParseException subclasses
+        raise ConfigError({"schedule": f"'{expression}' is not a valid cron expression: {exc}"}) from exc
+    return schedule
+
+
+def _sync_schedule(config):
+    """Mirror ``config.schedule`` into a django-celery-beat periodic task (editable in the admin)."""
+    if not config.schedule:
+        if config.periodic_task_id:
+            PeriodicTask.objects.filter(pk=config.periodic_task_id).delete()
+            config.periodic_task = None
+        return
+    crontab = _crontab(config.schedule)
+    values = {
+        "crontab": crontab,
+        "task": "recommender.training.tasks.train_on_schedule",
+        "args": json.dumps([config.tenant_id, config.pk]),
+        "enabled": True,
+    }
+    if config.periodic_task_id:
+        PeriodicTask.objects.filter(pk=config.periodic_task_id).update(**values)
+    else:
+        config.periodic_task = PeriodicTask.objects.create(
+            name=f"Retrain {config.tenant.slug}/{config.slug} (config {config.pk})", **values
+        )
+
+
+@transaction.atomic
+def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, schedule="", auto_deploy=None,
+                  auto_deploy_metric=""):  # fmt: skip
+    """Create a model configuration; the recipe defaults to the platform's best recommendation recipe."""
+    tenant = actor.tenant
+    if dataset.tenant_id != tenant.pk:
+        raise ConfigError({"dataset": "No such dataset."})
+    if ModelConfig.objects.for_tenant(tenant).count() >= tenant.plan.max_models:
+        raise QuotaError(f"Your plan allows {tenant.plan.max_models} models; delete one or change plan.")
+    recipe_obj, clean_params = _validated(recipe or ml.DEFAULT_RECOMMENDATION_RECIPE, params, dataset)
+    config = ModelConfig.objects.create(
+        tenant=tenant,
+        name=name,
+        slug=_unique_slug(tenant, name, slug),
+        recipe=recipe_obj.name,
+        params=clean_params,
+        dataset=dataset,
+        schedule=(schedule or "").strip(),
+        auto_deploy=auto_deploy or AutoDeploy.IF_BETTER,
+        auto_deploy_metric=auto_deploy_metric or default_metric(recipe_obj.name),
+        created_by=actor.user if getattr(actor.user, "pk", None) else None,
+    )
+    _sync_schedule(config)
+    config.save(update_fields=["periodic_task"])
+    audit.record(actor, "model.created", config, recipe=config.recipe)
+    return config
+
+
+UPDATABLE_FIELDS = ("name", "recipe", "params", "dataset", "schedule", "auto_deploy", "auto_deploy_metric")
+
+
+@transaction.atomic
+def update_config(*, actor, config, **changes):
+    """Change a configuration; the next training run uses the new settings."""
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise ConfigError({field: "This field cannot be changed." for field in unknown})
+    if "dataset" in changes and changes["dataset"].tenant_id != config.tenant_id:
+        raise ConfigError({"dataset": "No such dataset."})
+    recipe_changed = "recipe" in changes and changes["recipe"] != config.recipe
+    for field, value in changes.items():
+        setattr(config, field, value.strip() if field == "schedule" else value)
+    if recipe_changed and "params" not in changes:
+        config.params = {}
+    _, config.params = _validated(config.recipe, config.params, config.dataset)
+    if recipe_changed and "auto_deploy_metric" not in changes:
+        config.auto_deploy_metric = default_metric(config.recipe)
+    _sync_schedule(config)
+    config.save()
+    audit.record(actor, "model.updated", config, fields=sorted(changes))
+    return config
+
+
+@transaction.atomic
+def delete_config(*, actor, config):
+    """Delete a configuration with its runs, versions and deployment (artifacts too)."""
+    from ..storage import delete_artifact
+
+    prefixes = list(config.versions.values_list("artifact_path", flat=True))
+    if config.periodic_task_id:
+        PeriodicTask.objects.filter(pk=config.periodic_task_id).delete()
+    audit.record(actor, "model.deleted", config)
+    config.delete()
+    transaction.on_commit(lambda: [delete_artifact(prefix) for prefix in prefixes])

@@ -1,0 +1,57 @@
+"""Deploying versions (and so rolling back), and the auto-deploy decision after training."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from tenants import audit
+
+from ..models import AutoDeploy, Deployment
+
+# Metrics where a smaller value is better; every other metric is better when larger.
+LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
+
+
+@transaction.atomic
+def deploy_version(*, actor, version, reason="deployed by request"):
+    """Make ``version`` the one its config serves; deploying an older version is a rollback.
+
+    Serving processes re-read deployments at most LOCAL_CACHE_SECONDS later.
+    """
+    previous = Deployment.objects.for_tenant(actor.tenant).filter(config_id=version.config_id).first()
+    previous_number = previous.version.number if previous else None
+    Deployment.objects.update_or_create(
+        tenant=actor.tenant,
+        config_id=version.config_id,
+        defaults={"version": version, "deployed_at": timezone.now(), "reason": reason},
+    )
+    action = "model.rolled_back" if previous_number and previous_number > version.number else "model.deployed"
+    audit.record(actor, action, version, version=version.number, previous_version=previous_number, reason=reason)
+    return version
+
+
+def _metric_value(metrics, name):
+    value = (metrics or {}).get("metrics", {}).get(name)
+    return value if isinstance(value, int | float) else None
+
+
+def auto_deploy_decision(config, new_version):
+    """Return ``(deploy, reason)`` for a freshly trained version under the config's policy."""
+    active = Deployment.objects.for_tenant(config.tenant).filter(config=config).select_related("version").first()
+    if active is None:
+        return True, "first version of this model: deployed automatically"
+    if config.auto_deploy == AutoDeploy.NEVER:
+        return False, f"auto-deploy is off; v{active.version.number} keeps serving"
+    if config.auto_deploy == AutoDeploy.ALWAYS:
+        return True, "auto-deploy is 'always'"
+    metric = config.auto_deploy_metric
+    new_value = _metric_value(new_version.metrics, metric)
+    old_value = _metric_value(active.version.metrics, metric)
+    same_protocol = (new_version.metrics or {}).get("protocol") == (active.version.metrics or {}).get("protocol")
+    if new_value is None or old_value is None or not same_protocol:
+        return False, f"cannot compare {metric} with v{active.version.number} on the same protocol; not deployed"
+    better = new_value < old_value if metric in LOWER_IS_BETTER else new_value > old_value
+    verdict = "better" if better else "not better"
+    return better, (
+        f"{metric} {new_value:.4f} vs {old_value:.4f} for v{active.version.number}: {verdict}"
+        + ("; deployed" if better else "; not deployed")
+    )

@@ -1,0 +1,343 @@
+"""Training runs: requesting, claiming on a worker, training, cancelling, reaping.
+
+The worker side is built so that nothing trains twice and nothing stays
+"running" forever: a run is claimed under a row lock (a duplicated or
+re-delivered message finds it already claimed), a heartbeat thread marks it
+alive, and ``reap_stale_runs`` re-queues or fails runs whose worker vanished.
+"""
+
+import logging
+import socket
+import tempfile
+import threading
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from recommender import ml
+from recommender.data import selectors as data_selectors
+from tenants import audit
+from tenants.models import Tenant
+
+from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
+from ..storage import artifact_prefix, delete_artifact, store_artifact
+from .configs import QuotaError
+from .deployments import auto_deploy_decision, deploy_version
+
+logger = logging.getLogger(__name__)
+
+TRAINING = settings.PLATFORM["TRAINING"]
+
+
+class RunError(Exception):
+    """A request about a run that cannot be carried out, with the reason for the person."""
+
+
+def _enqueue(run):
+    from ..tasks import run_training
+
+    limit = run.tenant.plan.training_time_limit_seconds
+    transaction.on_commit(
+        lambda: run_training.apply_async(
+            args=[run.tenant_id, run.pk], soft_time_limit=limit, time_limit=limit + TRAINING["HARD_LIMIT_GRACE"]
+        )
+    )
+
+
+def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trigger.MANUAL):
+    """Queue a training run of ``config``, within the plan's daily quota."""
+    tenant = actor.tenant
+    since = timezone.now() - timedelta(days=1)
+    if TrainingRun.objects.for_tenant(tenant).filter(queued_at__gte=since).count() >= (
+        tenant.plan.max_training_runs_per_day
+    ):
+        raise QuotaError(f"Your plan allows {tenant.plan.max_training_runs_per_day} training runs a day.")
+    if tuning_trials > TRAINING["MAX_TUNING_TRIALS"]:
+        raise RunError(f"At most {TRAINING['MAX_TUNING_TRIALS']} tuning trials are allowed.")
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            tenant=tenant,
+            config=config,
+            trigger=trigger,
+            recipe=config.recipe,
+            params=config.params,
+            tuning_trials=tuning_trials,
+            requested_by=actor.user if getattr(actor.user, "pk", None) else None,
+        )
+        audit.record(actor, "run.requested", run, trigger=trigger, tuning_trials=tuning_trials)
+        _enqueue(run)
+    return run
+
+
+def retry_run(*, actor, run):
+    """Queue a new run with the same settings as a failed or cancelled one."""
+    if not run.is_finished:
+        raise RunError("Only a finished run can be retried.")
+    return request_training(
+        actor=actor, config=run.config, tuning_trials=run.tuning_trials, trigger=TrainingRun.Trigger.RETRY
+    )
+
+
+@transaction.atomic
+def cancel_run(*, actor, run):
+    """Cancel a queued run at once, or ask a running one to stop after its current epoch."""
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.is_finished:
+        raise RunError(f"The run already {run.status}.")
+    if run.status == RunStatus.QUEUED:
+        run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
+        run.error = "Cancelled before it started."
+    run.cancel_requested = True
+    run.save(update_fields=["status", "finished_at", "error", "cancel_requested"])
+    audit.record(actor, "run.cancelled", run)
+    return run
+
+
+# --- the worker side ---------------------------------------------------------------------------
+
+
+CLAIMED, ALREADY_HANDLED, MUST_WAIT = "claimed", "already handled", "must wait"
+
+
+def claim_run(tenant_id, run_id, worker_name):
+    """Mark a queued run as running on this worker, under row locks.
+
+    Returns CLAIMED, ALREADY_HANDLED (a duplicate or re-delivered message, or
+    an unknown/foreign id) or MUST_WAIT (the tenant is at its concurrency limit).
+    """
+    with transaction.atomic():
+        # Locking the tenant row serialises claims of one tenant across workers.
+        tenant = Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
+        run = (
+            TrainingRun.objects.for_tenant(tenant).select_for_update().filter(pk=run_id).first()
+            if tenant is not None
+            else None
+        )
+        if run is None or run.status != RunStatus.QUEUED:
+            return ALREADY_HANDLED
+        running = TrainingRun.objects.for_tenant(tenant).filter(status=RunStatus.RUNNING).count()
+        if running >= tenant.plan.max_concurrent_trainings:
+            return MUST_WAIT
+        now = timezone.now()
+        run.status, run.started_at, run.heartbeat_at, run.worker = RunStatus.RUNNING, now, now, worker_name
+        run.attempts += 1
+        run.stage, run.progress, run.current_epoch, run.history, run.error = "loading data", 0.0, 0, [], ""
+        run.save()
+    return CLAIMED
+
+
+class _Heartbeat(threading.Thread):
+    """Marks a running run alive every few seconds, even inside a long epoch."""
+
+    def __init__(self, run_id):
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.stopped = threading.Event()
+
+    def run(self):
+        try:
+            while not self.stopped.wait(TRAINING["HEARTBEAT_SECONDS"]):
+                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    def stop(self):
+        self.stopped.set()
+        self.join(5)
+
+
+class _RunCallbacks(ml.TrainingCallbacks):
+    """Reports epochs to the run's row and reads its cancellation flag between epochs."""
+
+    def __init__(self, run_id, stage, progress_span):
+        self.run_id, self.stage = run_id, stage
+        self.start, self.span = progress_span
+
+    def on_epoch(self, epoch, total_epochs, logs):
+        run = TrainingRun.objects.only("history").get(pk=self.run_id)
+        entry = {"stage": self.stage, "epoch": epoch, **{k: float(v) for k, v in logs.items() if v is not None}}
+        TrainingRun.objects.filter(pk=self.run_id).update(
+            history=[*run.history, entry],
+            current_epoch=epoch,
+            total_epochs=total_epochs,
+            progress=round(self.start + self.span * epoch / max(total_epochs, 1), 4),
+            heartbeat_at=timezone.now(),
+        )
+
+    def should_cancel(self):
+        return TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+
+
+def _set_stage(run_id, stage, progress):
+    TrainingRun.objects.filter(pk=run_id).update(stage=stage, progress=progress, heartbeat_at=timezone.now())
+
+
+def _training_inputs(config):
+    """The data frames a recipe trains on, read through the tenant-scoped data selectors."""
+    dataset = config.dataset
+    if dataset.kind == "tabular":
+        return {"table": data_selectors.tabular_frame(dataset), "target": dataset.target_column}
+    return {
+        "interactions": data_selectors.interactions_frame(dataset),
+        "items": data_selectors.items_frame(config.tenant),
+        "users": data_selectors.users_frame(config.tenant),
+    }
+
+
+def _finish(run_id, status, **fields):
+    TrainingRun.objects.filter(pk=run_id).update(status=status, finished_at=timezone.now(), **fields)
+
+
+def execute_run(tenant_id, run_id, worker_name=None):
+    """Train a claimed run end to end: evaluate, train, store, version, maybe deploy."""
+    worker_name = worker_name or socket.gethostname()
+    outcome = claim_run(tenant_id, run_id, worker_name)
+    if outcome != CLAIMED:
+        return outcome
+    run = TrainingRun.objects.select_related("config__dataset", "tenant__plan").get(pk=run_id)
+    heartbeat = _Heartbeat(run_id)
+    heartbeat.start()
+    prefix = artifact_prefix(run)
+    try:
+        _train_and_version(run, prefix)
+    except ml.TrainingCancelled:
+        delete_artifact(prefix)
+        _finish(run_id, RunStatus.CANCELLED, error="Cancelled while training.", stage="cancelled")
+    except Exception as exc:
+        delete_artifact(prefix)
+        _finish(run_id, RunStatus.FAILED, error=_explain_failure(exc, run), stage="failed")
+        if not isinstance(exc, ml.DataError | ml.InvalidParams):
+            logger.exception("Training run %s failed", run_id)
+    finally:
+        heartbeat.stop()
+    return CLAIMED
+
+
+def _explain_failure(exc, run):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if isinstance(exc, SoftTimeLimitExceeded):
+        limit = run.tenant.plan.training_time_limit_seconds
+        return f"Training took longer than your plan's limit of {limit} s. Use fewer epochs or a smaller model."
+    if isinstance(exc, ml.DataError):
+        return f"The data cannot be trained on: {exc}"
+    if isinstance(exc, ml.InvalidParams):
+        return f"The model's parameters are invalid: {exc}"
+    return f"Training failed unexpectedly ({type(exc).__name__}: {exc}). Retry; if it fails again, contact support."
+
+
+def _train_and_version(run, prefix):
+    config = run.config
+    inputs = _training_inputs(config)
+    snapshot = data_selectors.data_snapshot(config.dataset)
+    params = run.params
+    tuning = {}
+    if run.tuning_trials:
+        _set_stage(run.pk, "tuning", 0.02)
+        result = ml.tune(run.recipe, params, n_trials=run.tuning_trials, seed=TRAINING["SEED"], **inputs)
+        params = result.best_params
+        tuning = {"metric": result.metric, "best_score": result.best_score, "trials": result.trials}
+    # Evaluate on a held-out split (beside the baseline), then train on all the data.
+    _set_stage(run.pk, "evaluating", 0.05)
+    report = ml.evaluate(
+        run.recipe, params, seed=TRAINING["SEED"], callbacks=_RunCallbacks(run.pk, "evaluating", (0.05, 0.40)), **inputs
+    )
+    _set_stage(run.pk, "training", 0.45)
+    trained = ml.train(
+        run.recipe, params, seed=TRAINING["SEED"], callbacks=_RunCallbacks(run.pk, "training", (0.45, 0.45)), **inputs
+    )
+    _set_stage(run.pk, "saving", 0.92)
+    metrics = report.to_dict()
+    with tempfile.TemporaryDirectory(prefix="artifact-") as local_dir:
+        ml.save_artifact(trained, local_dir, metrics=metrics, extra={"tenant_id": run.tenant_id, "run_id": run.pk})
+        size = store_artifact(local_dir, prefix)
+    with transaction.atomic():
+        TrainingRun.objects.select_for_update().filter(pk=run.pk).first()
+        if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+            raise ml.TrainingCancelled()
+        config = type(config).objects.select_for_update().get(pk=config.pk)
+        number = (config.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+        version = ModelVersion.objects.create(
+            tenant=run.tenant,
+            config=config,
+            number=number,
+            run=run,
+            recipe=run.recipe,
+            params=params,
+            metrics=metrics,
+            data_snapshot={**snapshot, **trained.snapshot},
+            artifact_path=prefix,
+            artifact_bytes=size,
+        )
+        deploy, reason = auto_deploy_decision(config, version)
+        if deploy:
+            deploy_version(actor=audit.Actor.system(run.tenant), version=version, reason=reason)
+        _finish(
+            run.pk,
+            RunStatus.SUCCEEDED,
+            metrics=metrics,
+            params=params,
+            tuning=tuning,
+            progress=1.0,
+            stage="done",
+            deploy_decision=reason,
+        )
+
+
+def reap_stale_runs(stale_after=None):
+    """Re-queue (or fail, after too many attempts) runs whose worker stopped beating.
+
+    Returns the ids of the runs it re-queued and failed.
+    """
+    stale_after = stale_after or timedelta(seconds=TRAINING["STALE_AFTER_SECONDS"])
+    cutoff = timezone.now() - stale_after
+    requeued, failed = [], []
+    stale_ids = list(
+        TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for run_id in stale_ids:
+        with transaction.atomic():
+            run = (
+                TrainingRun.objects.select_for_update(skip_locked=True)
+                .select_related("tenant__plan")
+                .filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
+                .first()
+            )
+            if run is None:
+                continue
+            delete_artifact(artifact_prefix(run))
+            if run.attempts < TRAINING["MAX_ATTEMPTS"] and not run.cancel_requested:
+                run.status, run.stage, run.progress = RunStatus.QUEUED, "re-queued after its worker vanished", 0.0
+                run.save(update_fields=["status", "stage", "progress"])
+                _enqueue(run)
+                requeued.append(run.pk)
+            else:
+                run.status, run.finished_at, run.stage = RunStatus.FAILED, timezone.now(), "failed"
+                run.error = (
+                    f"The worker training this run stopped responding ({run.attempts} attempt(s)). "
+                    "Retry the run; if it keeps failing, use fewer epochs or a smaller model."
+                )
+                run.save(update_fields=["status", "finished_at", "stage", "error"])
+                failed.append(run.pk)
+    return requeued, failed
+
+
+def run_on_schedule(tenant_id, config_id):
+    """Start a scheduled run when the data changed since the latest version; returns the run or None."""
+    from ..models import ModelConfig
+
+    tenant = Tenant.objects.filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
+    config = ModelConfig.objects.for_tenant(tenant).filter(pk=config_id).first() if tenant else None
+    if config is None:
+        return None
+    if config.runs.exclude(status__in=FINISHED_STATUSES).exists():
+        return None
+    latest = config.versions.order_by("-number").first()
+    snapshot = data_selectors.data_snapshot(config.dataset)
+    if latest is not None and latest.data_snapshot.get("latest_id") == snapshot.get("latest_id"):
+        logger.info("Scheduled training of %s skipped: no new data since v%s", config, latest.number)
+        return None
+    return request_training(actor=audit.Actor.system(tenant), config=config, trigger=TrainingRun.Trigger.SCHEDULE)

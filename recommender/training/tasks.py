@@ -1,0 +1,38 @@
+"""Celery tasks of the training app: thin wrappers around services.
+
+``run_training`` runs on the ``training`` queue with late acknowledgement, so a
+message whose worker dies is delivered again; the run's row lock makes that safe.
+"""
+
+from celery import shared_task
+
+from .services import runs
+
+# How long a run waits before asking again when its tenant is at its concurrency limit.
+WAIT_FOR_SLOT_SECONDS = 5
+
+
+@shared_task(name="recommender.training.tasks.run_training", acks_late=True, reject_on_worker_lost=True, bind=True)
+def run_training(self, tenant_id, run_id):
+    """Train one run; re-queue it shortly when the tenant already trains its maximum."""
+    outcome = runs.execute_run(tenant_id, run_id, worker_name=self.request.hostname)
+    if outcome == runs.MUST_WAIT:
+        hard, soft = self.request.timelimit or (None, None)
+        self.apply_async(
+            args=[tenant_id, run_id], countdown=WAIT_FOR_SLOT_SECONDS, soft_time_limit=soft, time_limit=hard
+        )
+    return outcome
+
+
+@shared_task(name="recommender.training.tasks.reap_stale_runs")
+def reap_stale_runs():
+    """Periodic: re-queue or fail runs whose worker vanished."""
+    requeued, failed = runs.reap_stale_runs()
+    return {"requeued": requeued, "failed": failed}
+
+
+@shared_task(name="recommender.training.tasks.train_on_schedule")
+def train_on_schedule(tenant_id, config_id):
+    """Periodic (django-celery-beat, one task per config): retrain on new data."""
+    run = runs.run_on_schedule(tenant_id, config_id)
+    return run.pk if run else None
