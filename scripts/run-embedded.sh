@@ -15,5 +15,5 @@ trap 'kill $WORKER_PID 2>/dev/null; wait $WORKER_PID 2>/dev/null' EXIT INT TERM
 $PY manage.py setup_demo --base-url "http://127.0.0.1:$PORT"
 
 echo "Serving on http://127.0.0.1:$PORT/ (worker log: var/worker.log). Ctrl-C stops."
-$PY -m gunicorn saas_platform.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --timeout 120 \
+OPENBLAS_NUM_THREADS=1 $PY -m gunicorn saas_platform.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --timeout 120 \
   --access-logfile - --log-level warning
