@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from recommender.ml import get_recipe, train  # noqa: E402
+from recommender.ml.recipes.ease import keep_largest_per_row  # noqa: E402
 from recommender.ml.scorers import EmbeddingScorer, ItemItemScorer, NeuMFScorer, PopularityScorer  # noqa: E402
 from recommender.ml.synthetic import generate_interactions  # noqa: E402
 
@@ -111,7 +112,7 @@ def serving_latency(seed: int) -> None:
     layer_sizes = [2 * params["mlp_dim"], *params["mlp_layers"]]
     scorers = {
         "popularity": PopularityScorer("popularity", *csr, rng.random(CATALOGUE)),
-        "ease": ItemItemScorer("ease", *csr, normal(CATALOGUE, CATALOGUE)),
+        "ease": ItemItemScorer("ease", *csr, *keep_largest_per_row(normal(CATALOGUE, CATALOGUE), 200)),
         "neumf": NeuMFScorer(
             "neumf", *csr, gmf_user=normal(100, params["gmf_dim"]), gmf_item=normal(CATALOGUE, params["gmf_dim"]),
             mlp_user=normal(100, params["mlp_dim"]), mlp_item=normal(CATALOGUE, params["mlp_dim"]),

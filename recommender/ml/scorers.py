@@ -53,8 +53,9 @@ class Scorer:
     def knows_user(self, user_id: str) -> bool:
         raise self._unsupported("recommendations")
 
-    def recommend(self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None,
-                  exclude_seen=True) -> list[tuple[str, float]]:
+    def recommend(
+        self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None, exclude_seen=True
+    ) -> list[tuple[str, float]]:
         raise self._unsupported("recommend")
 
     def similar_items(self, item_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None) -> list[tuple[str, float]]:
@@ -121,8 +122,9 @@ class RecommendationScorer(Scorer):
 
     def score_users(self, user_positions: np.ndarray) -> np.ndarray:
         """Score matrix (len(user_positions), n_items) for known users; used by evaluation."""
-        return np.stack([self._user_scores(int(position), self.seen_positions(int(position)))
-                         for position in user_positions])
+        return np.stack(
+            [self._user_scores(int(position), self.seen_positions(int(position))) for position in user_positions]
+        )
 
     # -- public API -------------------------------------------------------------
 
@@ -133,8 +135,9 @@ class RecommendationScorer(Scorer):
         start, end = self.history_indptr[user_position], self.history_indptr[user_position + 1]
         return self.history_indices[start:end]
 
-    def recommend(self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None,
-                  exclude_seen=True) -> list[tuple[str, float]]:
+    def recommend(
+        self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None, exclude_seen=True
+    ) -> list[tuple[str, float]]:
         """Top ``k`` (item_id, score) pairs, best first.
 
         ``history_item_ids`` are items the user interacted with after training;
@@ -239,33 +242,63 @@ class PopularityScorer(RecommendationScorer):
 
 
 class ItemItemScorer(RecommendationScorer):
-    """Scores are sums of rows of an item-item weight matrix (EASE's B)."""
+    """Scores are sums of rows of a sparse item-item weight matrix (EASE's B, pruned per row).
+
+    Row ``i`` holds how much having item ``i`` adds to every other item, as CSR
+    ``(weight_indptr, weight_indices, weight_values)`` with sorted indices.
+    """
 
     kind = "item_item"
     scores_from_history = True
 
-    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, weights):
+    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, weight_indptr, weight_indices,
+                 weight_values):  # fmt: skip
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
-        self.weights = np.asarray(weights, dtype=np.float32)
+        self.weight_indptr = np.asarray(weight_indptr, dtype=np.int64)
+        self.weight_indices = np.asarray(weight_indices, dtype=np.int32)
+        self.weight_values = np.asarray(weight_values, dtype=np.float32)
 
     def to_state(self):
-        return {**self._base_state(), "weights": self.weights}, {}
+        arrays = {
+            **self._base_state(),
+            "weight_indptr": self.weight_indptr,
+            "weight_indices": self.weight_indices,
+            "weight_values": self.weight_values,
+        }
+        return arrays, {}
 
     @classmethod
     def from_state(cls, recipe, arrays, meta):
-        return cls(recipe, *cls._base_args(arrays), arrays["weights"])
+        return cls(
+            recipe, *cls._base_args(arrays), arrays["weight_indptr"], arrays["weight_indices"], arrays["weight_values"]
+        )
+
+    def _rows(self, item_positions: np.ndarray) -> np.ndarray:
+        """Positions in the CSR arrays of every stored weight of the given rows."""
+        starts, ends = self.weight_indptr[item_positions], self.weight_indptr[np.asarray(item_positions) + 1]
+        if len(starts) == 0:
+            return np.empty(0, dtype=np.int64)
+        return np.concatenate([np.arange(start, end) for start, end in zip(starts, ends, strict=True)])
 
     def _user_scores(self, user_position, history):
-        return self.weights[history].sum(axis=0)
+        stored = self._rows(history)
+        return np.bincount(
+            self.weight_indices[stored], weights=self.weight_values[stored], minlength=self.n_items
+        ).astype(np.float32)
 
     def score_users(self, user_positions):
-        rows = np.zeros((len(user_positions), self.n_items), dtype=np.float32)
-        for row, position in enumerate(user_positions):
-            rows[row, self.seen_positions(int(position))] = 1.0
-        return rows @ self.weights
+        return np.stack([self._user_scores(None, self.seen_positions(int(position))) for position in user_positions])
 
     def _item_similarities(self, item_position):
-        return self.weights[item_position]
+        scores = np.zeros(self.n_items, dtype=np.float32)
+        stored = self._rows(np.array([item_position]))
+        scores[self.weight_indices[stored]] = self.weight_values[stored]
+        return scores
+
+    def _weight(self, source: int, target: int) -> float:
+        start, end = self.weight_indptr[source], self.weight_indptr[source + 1]
+        found = start + np.searchsorted(self.weight_indices[start:end], target)
+        return float(self.weight_values[found]) if found < end and self.weight_indices[found] == target else 0.0
 
     def explain(self, user_id, item_id, history_item_ids, n=3):
         """History items whose weight towards ``item_id`` is largest."""
@@ -274,7 +307,8 @@ class ItemItemScorer(RecommendationScorer):
             raise UnknownItem(item_id)
         history = self._history_for_explain(user_id, history_item_ids)
         history = history[history != target]
-        return self._ranked_history_items(self.weights[history, target], history, n)
+        weights = np.array([self._weight(int(source), target) for source in history], dtype=np.float32)
+        return self._ranked_history_items(weights, history, n)
 
 
 class EmbeddingScorer(RecommendationScorer):
@@ -322,8 +356,23 @@ class NeuMFScorer(RecommendationScorer):
 
     kind = "neumf"
 
-    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, *, gmf_user, gmf_item,
-                 mlp_user, mlp_item, kernels, biases, output_kernel, output_bias):
+    def __init__(
+        self,
+        recipe,
+        user_ids,
+        item_ids,
+        history_indptr,
+        history_indices,
+        *,
+        gmf_user,
+        gmf_item,
+        mlp_user,
+        mlp_item,
+        kernels,
+        biases,
+        output_kernel,
+        output_bias,
+    ):
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
         self.gmf_user = np.asarray(gmf_user, dtype=np.float32)
         self.gmf_item = np.asarray(gmf_item, dtype=np.float32)
@@ -353,9 +402,15 @@ class NeuMFScorer(RecommendationScorer):
         return super().nbytes + sum(array.nbytes for array in derived)
 
     def to_state(self):
-        arrays = {**self._base_state(), "gmf_user": self.gmf_user, "gmf_item": self.gmf_item,
-                  "mlp_user": self.mlp_user, "mlp_item": self.mlp_item,
-                  "output_kernel": self.output_kernel, "output_bias": np.float32([self.output_bias])}
+        arrays = {
+            **self._base_state(),
+            "gmf_user": self.gmf_user,
+            "gmf_item": self.gmf_item,
+            "mlp_user": self.mlp_user,
+            "mlp_item": self.mlp_item,
+            "output_kernel": self.output_kernel,
+            "output_bias": np.float32([self.output_bias]),
+        }
         for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
             arrays[f"kernel_{layer}"] = kernel
             arrays[f"bias_{layer}"] = bias
@@ -364,11 +419,18 @@ class NeuMFScorer(RecommendationScorer):
     @classmethod
     def from_state(cls, recipe, arrays, meta):
         layers = range(meta["n_layers"])
-        return cls(recipe, *cls._base_args(arrays), gmf_user=arrays["gmf_user"], gmf_item=arrays["gmf_item"],
-                   mlp_user=arrays["mlp_user"], mlp_item=arrays["mlp_item"],
-                   kernels=[arrays[f"kernel_{layer}"] for layer in layers],
-                   biases=[arrays[f"bias_{layer}"] for layer in layers],
-                   output_kernel=arrays["output_kernel"], output_bias=arrays["output_bias"])
+        return cls(
+            recipe,
+            *cls._base_args(arrays),
+            gmf_user=arrays["gmf_user"],
+            gmf_item=arrays["gmf_item"],
+            mlp_user=arrays["mlp_user"],
+            mlp_item=arrays["mlp_item"],
+            kernels=[arrays[f"kernel_{layer}"] for layer in layers],
+            biases=[arrays[f"bias_{layer}"] for layer in layers],
+            output_kernel=arrays["output_kernel"],
+            output_bias=arrays["output_bias"],
+        )
 
     def _user_scores(self, user_position, history):
         # In-place additions and ReLUs: this runs per request over the whole catalogue.
@@ -393,8 +455,18 @@ class PredictorScorer(Scorer):
     kind = "predictor"
     task = "prediction"
 
-    def __init__(self, recipe, *, encoder: FeatureEncoder, kernels, biases, activation: str,
-                 classes: list | None = None, target_mean: float = 0.0, target_std: float = 1.0):
+    def __init__(
+        self,
+        recipe,
+        *,
+        encoder: FeatureEncoder,
+        kernels,
+        biases,
+        activation: str,
+        classes: list | None = None,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
+    ):
         super().__init__(recipe)
         if activation not in ACTIVATIONS:
             raise ValueError(f"unsupported activation {activation!r}")
@@ -415,18 +487,29 @@ class PredictorScorer(Scorer):
         for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
             arrays[f"kernel_{layer}"] = kernel
             arrays[f"bias_{layer}"] = bias
-        meta = {"n_layers": len(self.kernels), "encoder": self.encoder.to_state(), "activation": self.activation,
-                "classes": self.classes, "target_mean": self.target_mean, "target_std": self.target_std}
+        meta = {
+            "n_layers": len(self.kernels),
+            "encoder": self.encoder.to_state(),
+            "activation": self.activation,
+            "classes": self.classes,
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+        }
         return arrays, meta
 
     @classmethod
     def from_state(cls, recipe, arrays, meta):
         layers = range(meta["n_layers"])
-        return cls(recipe, encoder=FeatureEncoder.from_state(meta["encoder"]),
-                   kernels=[arrays[f"kernel_{layer}"] for layer in layers],
-                   biases=[arrays[f"bias_{layer}"] for layer in layers],
-                   activation=meta["activation"], classes=meta["classes"],
-                   target_mean=meta["target_mean"], target_std=meta["target_std"])
+        return cls(
+            recipe,
+            encoder=FeatureEncoder.from_state(meta["encoder"]),
+            kernels=[arrays[f"kernel_{layer}"] for layer in layers],
+            biases=[arrays[f"bias_{layer}"] for layer in layers],
+            activation=meta["activation"],
+            classes=meta["classes"],
+            target_mean=meta["target_mean"],
+            target_std=meta["target_std"],
+        )
 
     def predict_encoded(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities (n, n_classes) or predicted values (n,) for encoded rows."""
@@ -447,10 +530,14 @@ class PredictorScorer(Scorer):
             return [{"value": float(value)} for value in outputs]
         results = []
         for probabilities in outputs:
-            results.append({
-                "label": self.classes[int(np.argmax(probabilities))],
-                "probabilities": {str(label): float(p) for label, p in zip(self.classes, probabilities, strict=True)},
-            })
+            results.append(
+                {
+                    "label": self.classes[int(np.argmax(probabilities))],
+                    "probabilities": {
+                        str(label): float(p) for label, p in zip(self.classes, probabilities, strict=True)
+                    },
+                }
+            )
         return results
 
 
