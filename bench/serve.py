@@ -1,0 +1,259 @@
+"""Serving throughput, latency and memory through gunicorn on loopback, in one run.
+
+    .venv/bin/python bench/serve.py [--seconds 15] [--items 10000]
+
+What it does (all on 127.0.0.1, bounded in time):
+1. Creates a throwaway PostgreSQL database (bench_serve) and ten tenants. Tenant 0
+   has a catalogue of ``--items`` items and two deployed models on it: the default
+   recipe (EASE) and NeuMF (2 epochs: this measures serving, not quality). Tenants
+   1-9 each get an EASE model on a 2,000-item catalogue.
+2. Starts gunicorn with the production settings (DEBUG=0, two workers, one BLAS
+   thread) and drives it with wrk (Debian's `wrk`, installed if missing):
+   throughput of `recommendations` for random known users, beside a trivial
+   API-key-authenticated endpoint (`GET /api/v1/tenant`) in the same server.
+3. Measures latency at half the maximum rate with an open-loop client (requests
+   are sent on a fixed schedule and timed from when they were due, so a slow
+   server cannot hide its queueing).
+4. Loads all ten tenants' models into every worker and reads each worker's RSS.
+"""
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "bench_serve"
+SECRET = "bench-only-secret-" + "s" * 50
+
+
+def _environment(storage):
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "STORAGE_ROOT": storage,
+        "DEBUG": "0",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "OPENBLAS_NUM_THREADS": "1",
+        "CELERY_TASK_ALWAYS_EAGER": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def _recreate_database():
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {DB_NAME}")
+    connection.close()
+
+
+def _prepare(n_items):
+    """Tenants, data and deployed models; returns [(api_key, model slug, [user ids])]."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from recommender.data.models import Dataset, Interaction
+    from recommender.ml.synthetic import generate_interactions
+    from recommender.training.models import TrainingRun
+    from recommender.training.services.configs import create_config
+    from recommender.training.services.runs import request_training
+    from tenants.audit import Actor
+    from tenants.models import Plan
+    from tenants.services import create_tenant, get_or_create_user, issue_api_key
+
+    plan = Plan.objects.create(name="bench", api_requests_per_minute=10_000_000, max_training_runs_per_day=100)
+    targets = []
+    for number in range(10):
+        owner = get_or_create_user(username=f"bench{number}")
+        tenant = create_tenant(name=f"Bench {number}", owner=owner, plan=plan)
+        actor = Actor(tenant=tenant, user=owner)
+        items = n_items if number == 0 else 2000
+        data = generate_interactions(
+            n_users=items * 2, n_items=items, n_clusters=20, mean_items_per_user=15, seed=number
+        )
+        dataset = Dataset.objects.create(tenant=tenant, name="events", kind="interactions")
+        frame = data.interactions
+        Interaction.objects.bulk_create(
+            [Interaction(tenant=tenant, dataset=dataset, user_id=u, item_id=i)
+             for u, i in zip(frame.user_id, frame.item_id, strict=True)],
+            batch_size=5000,
+        )  # fmt: skip
+        recipes = (
+            {"default": {}, "neumf": {"recipe": "neumf", "params": {"epochs": 2}}} if number == 0 else {"default": {}}
+        )
+        for slug, options in recipes.items():
+            config = create_config(actor=actor, name=slug, slug=slug, dataset=dataset, **options)
+            run = request_training(actor=actor, config=config)
+            run = TrainingRun.objects.get(pk=run.pk)
+            if run.status != "succeeded":
+                raise SystemExit(f"training {slug} for tenant {number} failed: {run.error}")
+            print(f"  tenant {number}: {slug} trained on {len(frame)} interactions, {items} items", flush=True)
+        key = issue_api_key(actor=actor, name="bench", scopes=["recommend", "manage"]).full_key
+        users = sorted(set(frame.user_id))
+        targets.append((key, list(recipes), users))
+    return targets
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url, seconds=60):
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+WRK_SCRIPT = """
+local users = {%s}
+request = function()
+  local path = "%s"
+  if #users > 0 then path = path .. users[math.random(#users)] end
+  return wrk.format("GET", path, {["Authorization"] = "Api-Key %s"})
+end
+"""
+
+
+def _wrk(base, key, path, users, seconds, connections=8):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        quoted = ",".join(f'"{user}"' for user in users[:2000])
+        script.write(WRK_SCRIPT % (quoted, path, key))
+    output = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script.name, base],
+        capture_output=True, text=True, timeout=seconds + 30,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return rate, int(errors.group(1)) if errors else 0
+
+
+def _open_loop(base, key, path, users, rate, seconds):
+    """Send ``rate`` requests a second on a fixed schedule; latencies are counted from when each was due."""
+    import requests
+
+    interval, count = 1.0 / rate, int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    latencies, failures, lock = [], [0], threading.Lock()
+    slots = iter(range(count))
+
+    def client():
+        session = requests.Session()
+        session.headers["Authorization"] = f"Api-Key {key}"
+        rng = random.Random()
+        for slot in slots:
+            due = start + slot * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            response = session.get(base + path + rng.choice(users), timeout=10)
+            with lock:
+                latencies.append(time.perf_counter() - due)
+                failures[0] += response.status_code != 200
+
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    return latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000, failures[0]
+
+
+def _worker_rss_mb(master_pid):
+    children = subprocess.run(["pgrep", "-P", str(master_pid)], capture_output=True, text=True).stdout.split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
+    return sizes
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=15, help="duration of each throughput measurement")
+    parser.add_argument("--items", type=int, default=10_000, help="catalogue size of tenant 0")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+
+    storage = tempfile.mkdtemp(prefix="bench-serve-")
+    os.environ.update(_environment(storage))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas_platform.settings")
+    subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
+    _recreate_database()
+    print("Preparing ten tenants and their models…", flush=True)
+    targets = _prepare(args.items)
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "saas_platform.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--log-level", "warning"],
+        cwd=ROOT, env=os.environ.copy(),
+    )  # fmt: skip
+    try:
+        _wait_for(f"{base}/health")
+        key, _, users = targets[0]
+        recommend = "/api/v1/models/{slug}/recommendations?k=10&user_id="
+        for slug in ("default", "neumf"):  # warm both workers
+            _wrk(base, key, recommend.format(slug=slug), users, 3)
+        trivial_rate, trivial_errors = _wrk(base, key, "/api/v1/tenant", [], args.seconds)
+        results = {}
+        for slug in ("default", "neumf"):
+            rate, errors = _wrk(base, key, recommend.format(slug=slug), users, args.seconds)
+            p50, p99, failures = _open_loop(base, key, recommend.format(slug=slug), users, rate / 2, args.seconds)
+            results[slug] = (rate, errors + failures, p50, p99)
+
+        for tenant_key, slugs, tenant_users in targets:  # every tenant's models into every worker
+            for slug in slugs:
+                _wrk(base, tenant_key, recommend.format(slug=slug), tenant_users, 2, connections=4)
+        rss = _worker_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(storage, ignore_errors=True)
+
+    print()
+    print(
+        f"catalogue of tenant 0: {args.items} items; gunicorn 2 workers; wrk 1 thread, 8 connections, {args.seconds} s"
+    )
+    print(f"{'endpoint':<34}{'req/s':>9}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'GET /api/v1/tenant (trivial)':<34}{trivial_rate:>9.0f}{1:>8.2f}{'':>9}{'':>9}{trivial_errors:>8}")
+    for slug, (rate, errors, p50, p99) in results.items():
+        label = f"recommendations ({'ease, default' if slug == 'default' else 'neumf'})"
+        print(f"{label:<34}{rate:>9.0f}{rate / trivial_rate:>8.2f}{p50:>9.1f}{p99:>9.1f}{errors:>8}")
+    print("(p50/p99: open-loop at half of that endpoint's maximum rate)")
+    print(f"RSS per web worker with 10 tenants' models loaded: {', '.join(f'{size:.0f} MB' for size in rss)}")
+
+
+if __name__ == "__main__":
+    main()
