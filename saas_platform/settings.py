@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "recommender.training",
     "recommender.serving",
     "recommender.data",
+    "recommender.portal",
 ]
 
 MIDDLEWARE = [

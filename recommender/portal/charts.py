@@ -1,0 +1,126 @@
+"""Charts as inline SVG, computed on the server so that the portal needs no chart library.
+
+Each function turns a series into the geometry its template (``portal/charts/``)
+draws: a fixed view box that scales with the page, axis ticks at round
+numbers, and the data again as a table for people who cannot see the chart.
+"""
+
+import math
+
+WIDTH, HEIGHT = 560, 230
+LEFT, RIGHT, TOP, BOTTOM = 48, 12, 14, 30
+PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+TICKS = 4
+MAX_X_LABELS = 8
+
+
+def compact(number):
+    """``1234`` → ``1.2k``, ``0.0321`` → ``0.032``: short labels for axes."""
+    if number is None:
+        return "–"
+    size = abs(number)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if size >= limit:
+            return f"{number / limit:.3g}{suffix}"
+    return f"{number:.3g}" if isinstance(number, float) else str(number)
+
+
+def _nice_step(span):
+    raw = span / TICKS
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(step * magnitude for step in (1, 2, 2.5, 5, 10) if step * magnitude >= raw)
+
+
+def _axis(low, high):
+    """Round bounds and tick values that cover ``low``..``high``."""
+    if high <= low:
+        high = low + 1
+    step = _nice_step(high - low)
+    start, end = math.floor(low / step) * step, math.ceil(high / step) * step
+    ticks = [start + i * step for i in range(round((end - start) / step) + 1)]
+    return start, end, ticks
+
+
+def _scale(value, low, high):
+    """The y coordinate of ``value`` on an axis from ``low`` (bottom) to ``high`` (top)."""
+    return TOP + PLOT_HEIGHT * (1 - (value - low) / (high - low))
+
+
+def _y_ticks(low, high, ticks):
+    return [{"y": round(_scale(tick, low, high), 1), "label": compact(tick)} for tick in ticks]
+
+
+def _x_labels(labels, position):
+    every = max(1, math.ceil(len(labels) / MAX_X_LABELS))
+    return [{"x": round(position(i), 1), "label": label} for i, label in enumerate(labels) if i % every == 0]
+
+
+def _frame(title, ticks):
+    return {
+        "title": title,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "top": TOP,
+        "bottom": TOP + PLOT_HEIGHT,
+        "y_ticks": ticks,
+    }
+
+
+def bar_chart(labels, values, *, title):
+    """Bars of ``values`` (non-negative numbers) labelled by ``labels``."""
+    values = [value or 0 for value in values]
+    low, high, ticks = _axis(0, max(values, default=0))
+    slot = PLOT_WIDTH / max(len(values), 1)
+    bars = []
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = _scale(value, low, high)
+        bars.append(
+            {
+                "x": round(LEFT + i * slot + slot * 0.1, 1),
+                "y": round(y, 1),
+                "width": round(slot * 0.8, 1),
+                "height": round(TOP + PLOT_HEIGHT - y, 1),
+                "label": label,
+                "value": value,
+            }
+        )
+    return {
+        **_frame(title, _y_ticks(low, high, ticks)),
+        "bars": bars,
+        "x_labels": _x_labels(labels, lambda i: LEFT + (i + 0.5) * slot),
+        "rows": list(zip(labels, values, strict=True)),
+    }
+
+
+def line_chart(x_values, series, *, title):
+    """Lines over ``x_values``; ``series`` maps a name to values (``None`` where a line has no point).
+
+    The axis always shows zero, so that a drop from 0.31 to 0.30 does not look like a fall off a cliff.
+    """
+    present = [value for values in series.values() for value in values if value is not None]
+    low, high, ticks = _axis(min([0, *present]), max([0, *present]))
+    last = max(len(x_values) - 1, 1)
+
+    def x_of(i):
+        return LEFT + PLOT_WIDTH * i / last
+
+    lines = []
+    for index, (name, values) in enumerate(series.items()):
+        points = [(round(x_of(i), 1), round(_scale(v, low, high), 1)) for i, v in enumerate(values) if v is not None]
+        lines.append(
+            {
+                "name": name,
+                "index": index,
+                "points": " ".join(f"{x},{y}" for x, y in points),
+                "dots": points if len(points) <= 40 else [],
+            }
+        )
+    return {
+        **_frame(title, _y_ticks(low, high, ticks)),
+        "lines": lines,
+        "x_labels": _x_labels(x_values, x_of),
+        "names": list(series),
+        "rows": [(x, [values[i] for values in series.values()]) for i, x in enumerate(x_values)],
+    }

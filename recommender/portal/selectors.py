@@ -1,0 +1,36 @@
+"""Reads the portal pages need that the data and training apps do not offer (yet).
+
+Each takes a tenant-owned object or a tenant and stays inside that tenant.
+"""
+
+from django.db.models import Count
+
+from recommender.data.models import Interaction
+
+CURVE_POINTS = 60
+RECENT_EVENTS = 20
+
+
+def item_popularity_curve(dataset, points=CURVE_POINTS):
+    """The long tail: interactions per item from the most to the least popular, thinned to ``points`` ranks.
+
+    Returns ``[{"rank": r, "interactions": n}]``; the first and last ranks are always kept.
+    """
+    counts = list(
+        Interaction.objects.for_tenant(dataset.tenant)
+        .filter(dataset=dataset)
+        .values("item_id")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .values_list("n", flat=True)
+    )
+    if not counts:
+        return []
+    step = max(1, len(counts) // points)
+    ranks = sorted({*range(0, len(counts), step), len(counts) - 1})
+    return [{"rank": rank + 1, "interactions": counts[rank]} for rank in ranks]
+
+
+def recent_interactions(dataset, limit=RECENT_EVENTS):
+    """The interactions that reached the dataset last (by arrival, not by their own timestamp)."""
+    return Interaction.objects.for_tenant(dataset.tenant).filter(dataset=dataset).order_by("-created_at", "-id")[:limit]

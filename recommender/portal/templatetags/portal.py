@@ -1,0 +1,52 @@
+"""Template tags of the portal: navigation, role checks, inline SVG charts, small formatting."""
+
+from django import template
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .. import charts
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def nav_link(context, url_name, label, prefix=None):
+    """A link marked as the current page when the page's URL name starts with ``prefix``."""
+    current = getattr(context["request"].resolver_match, "url_name", "") or ""
+    wanted = prefix or url_name.rpartition(":")[2]
+    if current.startswith(wanted):
+        return format_html('<a href="{}" aria-current="page">{}</a>', reverse(url_name), label)
+    return format_html('<a href="{}">{}</a>', reverse(url_name), label)
+
+
+@register.filter
+def has_role(membership, role):
+    """``{% if membership|has_role:"admin" %}``: whether the person may do what ``role`` may."""
+    return membership is not None and membership.has_role(role)
+
+
+@register.filter
+def compact(number):
+    return charts.compact(number)
+
+
+@register.filter
+def percent(part, whole):
+    """``used|percent:limit`` → a whole number from 0 to 100, for meters and progress bars."""
+    if not whole:
+        return 0
+    return min(100, round(100 * (part or 0) / whole))
+
+
+@register.inclusion_tag("portal/charts/bar.html")
+def bar_chart(rows, x, y, title):
+    """``{% bar_chart usage.days "day" "requests" "Requests per day" %}``: a bar per row."""
+    return charts.bar_chart([row[x] for row in rows], [row[y] for row in rows], title=title)
+
+
+@register.inclusion_tag("portal/charts/line.html")
+def line_chart(rows, x, lines, title):
+    """``{% line_chart run.history "epoch" "loss,val_loss" "Loss" %}``: a line per named key of the rows."""
+    names = lines.split(",") if isinstance(lines, str) else list(lines)
+    series = {name: [row.get(name) for row in rows] for name in names}
+    return charts.line_chart([row[x] for row in rows], series, title=title)

@@ -1,0 +1,1 @@
+"""Views of the recommender's portal pages, split by area."""

@@ -1,0 +1,47 @@
+"""Reads of the account and access pages: members and the filtered audit log."""
+
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+
+from ..models import ROLE_RANK, Membership, Role
+from ..selectors import api_keys_of, audit_log_of
+
+
+def members_of(tenant):
+    """The tenant's memberships with their people: most powerful roles first, then by username."""
+    memberships = Membership.objects.for_tenant(tenant).select_related("user")
+    return sorted(memberships, key=lambda m: (-ROLE_RANK[Role(m.role)], m.user.username.lower()))
+
+
+def audit_actions(tenant):
+    """The distinct actions in the tenant's audit log, for the filter."""
+    return audit_log_of(tenant).order_by("action").values_list("action", flat=True).distinct()
+
+
+def audit_actors(tenant):
+    """``(value, label)`` pairs for the actor filter: the members, then the API keys."""
+    people = [(f"user:{m.user_id}", m.user.username) for m in members_of(tenant)]
+    keys = [(f"key:{key.pk}", f"API key {key}") for key in api_keys_of(tenant)]
+    return people + keys
+
+
+def _start_of(day):
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def filtered_audit_log(tenant, *, action="", actor="", since=None, until=None):
+    """The tenant's audit entries, newest first, narrowed by action, actor (``user:<id>``/``key:<id>``) and days."""
+    entries = audit_log_of(tenant)
+    if action:
+        entries = entries.filter(action=action)
+    kind, _, pk = actor.partition(":")
+    if kind == "user":
+        entries = entries.filter(actor_user_id=pk)
+    elif kind == "key":
+        entries = entries.filter(actor_api_key_id=pk)
+    if since:
+        entries = entries.filter(created_at__gte=_start_of(since))
+    if until:
+        entries = entries.filter(created_at__lt=_start_of(until + timedelta(days=1)))
+    return entries

@@ -1,0 +1,1 @@
+"""Views of the account and access pages, split by area."""

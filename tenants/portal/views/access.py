@@ -1,0 +1,174 @@
+"""Access pages: API keys, members and invitations, usage, the audit log and the organisation's settings."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from ...models import ApiKey, Membership, Role
+from ...quotas import quota_use
+from ...scoping import get_tenant_object_or_404
+from ...selectors import api_keys_of
+from ...services import TenantError, issue_api_key, revoke_api_key
+from ...usage import usage_of
+from .. import selectors, services
+from ..access import portal_view
+from ..forms import ApiKeyForm, AuditFilterForm, DeleteTenantForm, InviteForm, TenantForm
+
+AUDIT_PAGE_SIZE = 50
+
+
+@portal_view(Role.ADMIN)
+def api_keys(request):
+    """The tenant's keys and a form for a new one; a new key's full value is shown on this response only."""
+    form = ApiKeyForm(request.POST or None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            issued = issue_api_key(
+                actor=request.actor,
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                expires_at=form.cleaned_data["expires_on"],
+            )
+        except TenantError as exc:
+            form.add_error(None, str(exc))
+        else:
+            form = ApiKeyForm()
+    response = render(
+        request, "portal/access/api_keys.html", {"form": form, "issued": issued, "keys": api_keys_of(request.tenant)}
+    )
+    # The full key must not linger in any cache.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@portal_view(Role.ADMIN)
+@require_POST
+def api_key_revoke(request, pk):
+    api_key = get_tenant_object_or_404(ApiKey.objects, request.tenant, pk=pk)
+    revoke_api_key(actor=request.actor, api_key=api_key)
+    messages.success(request, f"Revoked {api_key}: calls with it now fail.")
+    return redirect("portal:api_keys")
+
+
+@portal_view()
+def members(request):
+    """Everyone in the organisation with their role; admins change roles, remove people and invite."""
+    return render(
+        request,
+        "portal/access/members.html",
+        {"members": selectors.members_of(request.tenant), "invite_form": InviteForm(), "roles": Role.choices},
+    )
+
+
+def _change_member(request, pk, change, done):
+    """Apply ``change`` to a member of this tenant, then report ``done(membership)`` or the refusal."""
+    membership = get_tenant_object_or_404(Membership.objects.select_related("user"), request.tenant, pk=pk)
+    try:
+        change(membership)
+    except TenantError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done(membership))
+    return redirect("portal:members")
+
+
+@portal_view(Role.ADMIN)
+@require_POST
+def member_role(request, pk):
+    return _change_member(
+        request,
+        pk,
+        lambda member: services.change_member_role(
+            actor=request.actor, membership=member, role=request.POST.get("role")
+        ),
+        lambda member: f"{member.user.username} is now {member.get_role_display().lower()}.",
+    )
+
+
+@portal_view(Role.ADMIN)
+@require_POST
+def member_remove(request, pk):
+    return _change_member(
+        request,
+        pk,
+        lambda member: services.remove_member(actor=request.actor, membership=member),
+        lambda member: f"{member.user.username} was removed.",
+    )
+
+
+@portal_view(Role.ADMIN)
+@require_POST
+def member_invite(request):
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.invite_member(
+                actor=request.actor,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                site_url=request.build_absolute_uri("/"),
+            )
+        except TenantError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            return redirect("portal:members")
+    context = {"members": selectors.members_of(request.tenant), "invite_form": form, "roles": Role.choices}
+    return render(request, "portal/access/members.html", context)
+
+
+@portal_view()
+def usage(request):
+    """API requests over the last 30 days, by day and by endpoint, beside the plan's quotas."""
+    return render(
+        request,
+        "portal/access/usage.html",
+        {"usage": usage_of(request.tenant), "quotas": quota_use(request.tenant), "plan": request.tenant.plan},
+    )
+
+
+@portal_view(Role.ADMIN)
+def audit_log(request):
+    """Every change in the organisation, newest first, filtered by action, actor and dates."""
+    form = AuditFilterForm(
+        request.GET or None,
+        actions=selectors.audit_actions(request.tenant),
+        actors=selectors.audit_actors(request.tenant),
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    entries = selectors.filtered_audit_log(request.tenant, **filters)
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "portal/access/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+@portal_view(Role.OWNER)
+def tenant_settings(request):
+    """Rename the organisation, or delete it with everything it owns."""
+    form = TenantForm(request.POST or None, initial={"name": request.tenant.name})
+    if request.method == "POST" and form.is_valid():
+        services.rename_tenant(actor=request.actor, name=form.cleaned_data["name"])
+        messages.success(request, "Saved.")
+        return redirect("portal:tenant_settings")
+    return render(request, "portal/access/settings.html", {"form": form, "delete_form": DeleteTenantForm()})
+
+
+@portal_view(Role.OWNER)
+@require_POST
+def tenant_delete(request):
+    form = DeleteTenantForm(request.POST)
+    if form.is_valid():
+        name = request.tenant.name
+        try:
+            services.delete_tenant(actor=request.actor, confirmation=form.cleaned_data["confirmation"])
+        except TenantError as exc:
+            form.add_error("confirmation", str(exc))
+        else:
+            messages.success(request, f"{name} and all its data were deleted.")
+            # The dashboard falls back to another organisation of the person, or offers to create one.
+            return redirect("portal:dashboard")
+    tenant_form = TenantForm(initial={"name": request.tenant.name})
+    return render(request, "portal/access/settings.html", {"form": tenant_form, "delete_form": form})

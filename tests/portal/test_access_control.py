@@ -1,0 +1,154 @@
+"""Every portal page and action against every role, another tenant's objects, anonymous visitors and CSRF."""
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, reverse
+
+from recommender.portal import urls as portal_urls
+from tenants.models import ROLE_RANK, Membership, Role
+
+from ..factories import make_user
+from .conftest import signed_in
+
+pytestmark = pytest.mark.django_db
+
+ROLES = [Role.VIEWER, Role.ANALYST, Role.ADMIN, Role.OWNER]
+
+
+def _dataset(world, clicks):
+    return [clicks[0].pk]
+
+
+def _import(world, clicks):
+    return [clicks[1].pk]
+
+
+def _key(world, clicks):
+    return [world.api_key.pk]
+
+
+def _owner_membership(world, clicks):
+    return [Membership.objects.get(tenant=world.tenant, user=world.owner).pk]
+
+
+# (URL name, its arguments from a tenant's world, the least role that may open it)
+PAGES = [
+    ("portal:dashboard", None, Role.VIEWER),
+    ("portal:datasets", None, Role.VIEWER),
+    ("portal:dataset_create", None, Role.ANALYST),
+    ("portal:dataset", _dataset, Role.VIEWER),
+    ("portal:dataset_upload", _dataset, Role.ANALYST),
+    ("portal:dataset_import", _import, Role.VIEWER),
+    ("portal:dataset_import_status", _import, Role.VIEWER),
+    ("portal:members", None, Role.VIEWER),
+    ("portal:usage", None, Role.VIEWER),
+    ("portal:api_keys", None, Role.ADMIN),
+    ("portal:audit_log", None, Role.ADMIN),
+    ("portal:tenant_settings", None, Role.OWNER),
+]
+
+# Changes: POST only; a lower role gets 403 before anything is read from the request.
+ACTIONS = [
+    ("portal:dataset_stats_refresh", _dataset, Role.ANALYST),
+    ("portal:dataset_import_rerun", _import, Role.ANALYST),
+    ("portal:api_key_revoke", _key, Role.ADMIN),
+    ("portal:member_invite", None, Role.ADMIN),
+    ("portal:member_role", _owner_membership, Role.ADMIN),
+    ("portal:member_remove", _owner_membership, Role.ADMIN),
+    ("portal:tenant_delete", None, Role.OWNER),
+]
+
+# Pages that need only a signed-in person, not a role in the selected tenant.
+SIGNED_IN_ONLY = {"tenant_create", "switch_tenant"}
+
+
+def _url(name, args, world, clicks):
+    return reverse(name, args=args(world, clicks) if args else [])
+
+
+def _allowed(role, needed):
+    return ROLE_RANK[role] >= ROLE_RANK[needed]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_page_opens_for_roles_high_enough_and_is_forbidden_below(tenant_a, clicks_a, client_as, role):
+    client = client_as(role)
+    for name, args, needed in PAGES:
+        response = client.get(_url(name, args, tenant_a, clicks_a))
+        assert response.status_code == (200 if _allowed(role, needed) else 403), name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_action_is_forbidden_below_its_role(tenant_a, clicks_a, client_as, role):
+    client = client_as(role)
+    for name, args, needed in ACTIONS:
+        if not _allowed(role, needed):
+            assert client.post(_url(name, args, tenant_a, clicks_a)).status_code == 403, name
+
+
+def test_another_tenants_objects_are_not_found(tenant_a, tenant_b, clicks_a, clicks_b):
+    client = signed_in(tenant_a.owner, tenant_a.tenant)
+    for name, args, _ in PAGES:
+        if args:
+            assert client.get(_url(name, args, tenant_b, clicks_b)).status_code == 404, name
+    for name, args, _ in ACTIONS:
+        if args:
+            assert client.post(_url(name, args, tenant_b, clicks_b)).status_code == 404, name
+    tenant_b.api_key.refresh_from_db()
+    assert tenant_b.api_key.revoked_at is None
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(tenant_a, clicks_a):
+    client = Client()
+    for name, args, _ in PAGES + ACTIONS:
+        url = _url(name, args, tenant_a, clicks_a)
+        response = client.get(url)
+        assert response.status_code == 302, name
+        assert response["Location"] == f"{reverse('login')}?next={url}"
+
+
+def test_every_portal_url_is_gated_by_a_role():
+    """A new page cannot forget the ``portal_view`` decorator unnoticed."""
+
+    def callbacks(patterns):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from callbacks(pattern.url_patterns)
+            elif isinstance(pattern, URLPattern):
+                yield pattern.name, pattern.callback
+
+    gated = {name for name, view in callbacks(portal_urls.urlpatterns) if hasattr(view, "required_role")}
+    every = {name for name, _ in callbacks(portal_urls.urlpatterns)}
+    assert every - gated == SIGNED_IN_ONLY
+    tested = {name.split(":")[1] for name, _, _ in PAGES + ACTIONS}
+    assert gated - tested == set(), "add the new page to PAGES or ACTIONS"
+
+
+def test_a_person_without_a_tenant_is_offered_to_create_one(db):
+    client = signed_in(make_user())
+    response = client.get(reverse("portal:dashboard"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:tenant_create")
+
+
+def test_posts_need_the_csrf_token(tenant_a):
+    client = signed_in(tenant_a.owner, enforce_csrf_checks=True)
+    response = client.post(reverse("portal:api_keys"), {"name": "x", "scopes": ["recommend"]})
+    assert response.status_code == 403
+    assert tenant_a.tenant.apikeys.count() == 1
+
+    client.get(reverse("portal:api_keys"))
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        reverse("portal:api_keys"), {"name": "x", "scopes": ["recommend"], "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 200
+    assert tenant_a.tenant.apikeys.count() == 2
+
+
+def test_a_suspended_tenant_can_be_read_but_not_changed(tenant_a):
+    tenant_a.tenant.status = "suspended"
+    tenant_a.tenant.save()
+    client = signed_in(tenant_a.owner, tenant_a.tenant)
+    assert client.get(reverse("portal:api_keys")).status_code == 200
+    assert client.post(reverse("portal:api_keys"), {"name": "x", "scopes": ["recommend"]}).status_code == 403

@@ -1,0 +1,42 @@
+"""The inline SVG charts: round axis ticks, bars in proportion, gaps in lines, a data table beside."""
+
+from django.template import Context, Template
+
+from recommender.portal import charts
+
+
+def test_bars_are_in_proportion_on_a_round_axis():
+    chart = charts.bar_chart(["a", "b", "c"], [0, 50, 97], title="t")
+    assert [tick["label"] for tick in chart["y_ticks"]] == ["0", "25", "50", "75", "100"]
+    heights = [bar["height"] for bar in chart["bars"]]
+    assert heights[0] == 0
+    assert abs(heights[2] / heights[1] - 97 / 50) < 0.01
+    assert chart["bars"][2]["y"] + heights[2] == chart["bottom"]
+
+
+def test_an_empty_series_still_draws_an_axis():
+    chart = charts.bar_chart([], [], title="t")
+    assert chart["bars"] == []
+    assert chart["y_ticks"]
+
+
+def test_lines_skip_missing_points_and_label_at_most_eight_x_values():
+    epochs = list(range(1, 31))
+    chart = charts.line_chart(epochs, {"loss": [1 / e for e in epochs], "val_loss": [None] * 30}, title="t")
+    loss, val_loss = chart["lines"]
+    assert len(loss["points"].split()) == 30
+    assert val_loss["points"] == ""
+    assert len(chart["x_labels"]) <= charts.MAX_X_LABELS
+
+
+def test_compact_numbers():
+    assert [charts.compact(n) for n in (7, 1234, 2_500_000, 0.031234, None)] == ["7", "1.23k", "2.5M", "0.0312", "–"]
+
+
+def test_the_template_tag_renders_svg_and_a_data_table():
+    html = Template('{% load portal %}{% bar_chart rows "day" "n" "Per day" %}').render(
+        Context({"rows": [{"day": "2026-01-01", "n": 3}, {"day": "2026-01-02", "n": 1234}]})
+    )
+    assert 'role="img" aria-label="Per day"' in html
+    assert html.count("<rect") == 2
+    assert '<th scope="row">2026-01-02</th><td>1234</td>' in html
