@@ -1,0 +1,16 @@
+"""The operators' admin for batch jobs."""
+
+from django.contrib import admin
+
+from .models import BatchJob
+
+
+@admin.register(BatchJob)
+class BatchJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "config", "tenant", "status", "file_format", "users_done", "users_total", "created_at"]
+    list_filter = ["status", "file_format"]
+    search_fields = ["config__name", "tenant__name"]
+    readonly_fields = [field.name for field in BatchJob._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
