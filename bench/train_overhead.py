@@ -1,0 +1,123 @@
+"""Training through the platform against calling the recipe directly, on the same data, in one run.
+
+    .venv/bin/python bench/train_overhead.py [--epochs 10] [--users 2000]
+
+Direct: ``ml.evaluate`` then ``ml.train`` then ``ml.save_artifact`` in this process,
+the same ML work the platform does for a version (metrics beside the baseline,
+then the model on all data). Platform: ``POST /api/v1/models/{slug}/train`` until
+the new version is deployed, with a real Celery worker process on Redis and a
+throwaway PostgreSQL database. Prints both wall-clock times and their ratio
+(target: at most 1.15 for a training of about a minute).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "bench_overhead"
+
+
+def _setup_environment(storage):
+    os.environ.update(
+        {
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+            "REDIS_URL": "redis://127.0.0.1:6379/12",
+            "STORAGE_ROOT": storage,
+            "DJANGO_SETTINGS_MODULE": "saas_platform.settings",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {DB_NAME}")
+    connection.close()
+    subprocess.run(["redis-cli", "-n", "12", "flushdb"], check=True, capture_output=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--users", type=int, default=2000)
+    args = parser.parse_args()
+    storage = tempfile.mkdtemp(prefix="bench-overhead-")
+    _setup_environment(storage)
+
+    import django
+
+    django.setup()
+    import pandas as pd
+    from django.core.management import call_command
+    from rest_framework.test import APIClient
+
+    from recommender import ml
+    from recommender.data import selectors
+    from recommender.data.models import Dataset, Interaction
+    from recommender.ml.synthetic import generate_interactions
+    from recommender.training.models import Deployment
+    from tenants.audit import Actor
+    from tenants.services import create_tenant, get_or_create_user, issue_api_key
+
+    call_command("migrate", verbosity=0)
+    owner = get_or_create_user(username="bench")
+    tenant = create_tenant(name="Bench", owner=owner)
+    data = generate_interactions(n_users=args.users, n_items=1000, n_clusters=20, seed=1).interactions
+    dataset = Dataset.objects.create(tenant=tenant, name="events", kind="interactions")
+    moments = pd.to_datetime(data.timestamp, unit="s", utc=True)
+    Interaction.objects.bulk_create(
+        [Interaction(tenant=tenant, dataset=dataset, user_id=u, item_id=i, timestamp=t.to_pydatetime())
+         for u, i, t in zip(data.user_id, data.item_id, moments, strict=True)],
+        batch_size=5000,
+    )  # fmt: skip
+    params = {"epochs": args.epochs}
+    frame = selectors.interactions_frame(dataset)
+    print(f"{len(frame)} interactions, {frame.user_id.nunique()} users; neumf, {args.epochs} epochs", flush=True)
+
+    started = time.perf_counter()
+    ml.evaluate("neumf", params, interactions=frame, seed=42)
+    trained = ml.train("neumf", params, interactions=frame, seed=42)
+    with tempfile.TemporaryDirectory() as folder:
+        ml.save_artifact(trained, folder)
+    direct = time.perf_counter() - started
+    print(f"direct:   {direct:.1f} s", flush=True)
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "saas_platform", "worker", "--queues", "default,training,imports",
+         "--concurrency", "1", "--loglevel", "WARNING"],
+        cwd=ROOT, env=os.environ.copy(),
+    )  # fmt: skip
+    try:
+        client = APIClient()
+        client.credentials(
+            HTTP_AUTHORIZATION=f"Api-Key {issue_api_key(actor=Actor(tenant=tenant, user=owner), name='b', scopes=['manage']).full_key}"
+        )
+        client.post(
+            "/api/v1/models", {"name": "nm", "dataset": dataset.pk, "recipe": "neumf", "params": params}, format="json"
+        )
+        time.sleep(5)  # let the worker finish starting before the clock runs
+        started = time.perf_counter()
+        run_id = client.post("/api/v1/models/nm/train", {}, format="json").json()["id"]
+        while not Deployment.objects.filter(config__slug="nm").exists():
+            run = client.get(f"/api/v1/runs/{run_id}").json()
+            if run["status"] in ("failed", "cancelled"):
+                raise SystemExit(f"platform run {run['status']}: {run['error']}")
+            time.sleep(0.2)
+        platform = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    print(f"platform: {platform:.1f} s (API call to deployed version)")
+    print(f"ratio platform/direct: {platform / direct:.3f}  (target <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
