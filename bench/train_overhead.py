@@ -96,10 +96,9 @@ def main():
         cwd=ROOT, env=os.environ.copy(),
     )  # fmt: skip
     try:
+        key = issue_api_key(actor=Actor(tenant=tenant, user=owner), name="bench", scopes=["manage"]).full_key
         client = APIClient()
-        client.credentials(
-            HTTP_AUTHORIZATION=f"Api-Key {issue_api_key(actor=Actor(tenant=tenant, user=owner), name='b', scopes=['manage']).full_key}"
-        )
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
         client.post(
             "/api/v1/models", {"name": "nm", "dataset": dataset.pk, "recipe": "neumf", "params": params}, format="json"
         )
