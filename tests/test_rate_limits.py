@@ -75,3 +75,14 @@ def test_usage_counts_requests_by_endpoint_and_day_and_survives_a_flush(tenant_a
     assert after["endpoints"]["WhoAmIView"] == 3
     assert after["endpoints"]["UsageView"] == 2
     assert tenant_b.client.get("/api/v1/usage").json()["endpoints"]["WhoAmIView"] == 1
+
+
+def test_with_redis_unreachable_requests_pass_and_the_outage_is_logged(tenant_a, tight_plan, monkeypatch, caplog):
+    import redis
+
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+    monkeypatch.setattr(throttling, "get_redis", lambda: dead)
+    monkeypatch.setattr(throttling, "_outage_logged_at", 0.0)
+    statuses = {tenant_a.client.get("/api/v1/tenant").status_code for _ in range(5)}
+    assert statuses == {200}  # over the plan's 3 a minute, but limits degrade open
+    assert "Redis unavailable" in caplog.text and "not enforced" in caplog.text

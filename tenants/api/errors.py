@@ -11,7 +11,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError
 from django.http import Http404
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
@@ -111,15 +111,3 @@ def api_exception_handler(exc, context):
         details["retry_after"] = int(exc.wait + 0.999)
     response.data = error_body(code, message, details)
     return response
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable error code, e.g. `not_found`, `invalid`.")
-    message = serializers.CharField(help_text="What went wrong, for a person.")
-    details = serializers.DictField(help_text="Field names mapped to their problems, or extra facts.")
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The shape of every API error (documented in the OpenAPI schema)."""
-
-    error = ErrorDetailSerializer()

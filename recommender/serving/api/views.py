@@ -9,7 +9,6 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
 from recommender.training.models import ModelConfig
-from tenants.api.errors import ErrorSerializer
 from tenants.audit import Actor
 from tenants.scoping import TenantAPIView, TenantScopedViewSet, get_tenant_object_or_404
 
@@ -26,8 +25,6 @@ from .serializers import (
     RecommendationResponseSerializer,
     SimilarItemsQuerySerializer,
 )
-
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer}
 
 
 class ServingError(APIException):
@@ -59,7 +56,7 @@ class RecommendationsView(ServingView):
 
     @extend_schema(
         parameters=[RecommendationQuerySerializer],
-        responses={200: RecommendationResponseSerializer, **ERRORS},
+        responses={200: RecommendationResponseSerializer},
         summary="Top-k recommendations for a user",
         examples=[
             OpenApiExample(
@@ -97,7 +94,7 @@ class SimilarItemsView(ServingView):
 
     @extend_schema(
         parameters=[SimilarItemsQuerySerializer],
-        responses={200: RecommendationResponseSerializer, **ERRORS},
+        responses={200: RecommendationResponseSerializer},
         summary="Top-k items like an item",
     )
     def get(self, request, slug):
@@ -114,7 +111,7 @@ class RankView(ServingView):
 
     @extend_schema(
         request=RankRequestSerializer,
-        responses={200: RecommendationResponseSerializer, **ERRORS},
+        responses={200: RecommendationResponseSerializer},
         summary="Order a list of items for a user",
     )
     def post(self, request, slug):
@@ -128,7 +125,7 @@ class PredictView(ServingView):
 
     @extend_schema(
         request=PredictRequestSerializer,
-        responses={200: PredictResponseSerializer, **ERRORS},
+        responses={200: PredictResponseSerializer},
         summary="Predictions of a tabular model",
         examples=[
             OpenApiExample(
@@ -148,7 +145,7 @@ class BatchRecommendationsView(TenantAPIView):
     required_scope = "recommend"
     metering_name = "batch-recommendations"
 
-    @extend_schema(request=BatchRequestSerializer, responses={202: BatchJobSerializer, **ERRORS}, summary="Batch job")
+    @extend_schema(request=BatchRequestSerializer, responses={202: BatchJobSerializer}, summary="Batch job")
     def post(self, request, slug):
         config = get_tenant_object_or_404(ModelConfig.objects, self.tenant, slug=slug)
         body = BatchRequestSerializer(data=request.data)
@@ -173,7 +170,7 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
     def scoped_queryset(self):
         return BatchJob.objects.select_related("config")
 
-    @extend_schema(responses={(200, "text/csv"): bytes, 404: ErrorSerializer}, summary="Download a batch file")
+    @extend_schema(responses={(200, "text/csv"): bytes}, summary="Download a batch file")
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         job = self.get_object()
