@@ -103,7 +103,7 @@ def prepare_interactions(
             f"interactions is missing required column(s) {', '.join(missing)}; "
             f"found columns: {', '.join(map(str, interactions.columns)) or 'none'}"
         )
-    frame = interactions.dropna(subset=["user_id", "item_id"])
+    frame = with_complete_timestamps(interactions.dropna(subset=["user_id", "item_id"]))
     user_codes, user_ids = pd.factorize(frame["user_id"].astype(str), sort=True)
     item_values = frame["item_id"].astype(str)
     item_catalogue = np.unique(item_values.to_numpy())
@@ -221,13 +221,33 @@ def _categorical_spec(name: str, column: pd.Series) -> dict | None:
     return {"name": name, "kind": "categorical", "vocabulary": sorted(ranked), "multi": multi}
 
 
-def _timestamps_as_seconds(column: pd.Series) -> np.ndarray:
+def _seconds(column: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(column):
         if getattr(column.dt, "tz", None) is not None:
             column = column.dt.tz_convert("UTC").dt.tz_localize(None)
-        seconds = (column - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)
-    else:
-        seconds = pd.to_numeric(column, errors="coerce")
+        return (column - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)
+    return pd.to_numeric(column, errors="coerce")
+
+
+def with_complete_timestamps(interactions: pd.DataFrame) -> pd.DataFrame:
+    """``interactions`` with every timestamp known, in unix seconds.
+
+    Rows are in arrival order, so a row without a timestamp takes the one of the
+    row before it (rows before any known timestamp take the first known one).
+    Without any timestamp at all the column is dropped: order is then row order.
+    """
+    if "timestamp" not in interactions.columns:
+        return interactions
+    seconds = _seconds(interactions["timestamp"])
+    if seconds.isna().all():
+        return interactions.drop(columns=["timestamp"])
+    if seconds.isna().any():
+        seconds = seconds.ffill().bfill()
+    return interactions.assign(timestamp=seconds.to_numpy(dtype=np.float64))
+
+
+def _timestamps_as_seconds(column: pd.Series) -> np.ndarray:
+    seconds = _seconds(column)
     if seconds.isna().any():
         raise DataError("timestamp column has missing or non-numeric values; use unix seconds or datetimes")
     return seconds.to_numpy(dtype=np.float64)
@@ -246,4 +266,3 @@ def _align_features(frame: pd.DataFrame | None, id_column: str, ids: np.ndarray,
     deduplicated = frame.assign(**{id_column: frame[id_column].astype(str)}).drop_duplicates(id_column, keep="last")
     aligned = deduplicated.set_index(id_column).reindex(ids)
     return aligned.reset_index(drop=True)
-

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .data import encode_frame
+from .data import encode_frame, with_complete_timestamps
 from .errors import DataError
 from .recipes import BASELINE_RECIPE, RECOMMENDATION, get_recipe
 from .scorers import RecommendationScorer, top_k_positions
@@ -194,7 +194,8 @@ def random_holdout_split(interactions: pd.DataFrame, fraction: float = 0.25, see
     n_test = np.clip(np.round(fraction * counts), 1, counts - 1)
     test_pairs = pairs[(counts >= 2) & (position < n_test)]
     in_test_pair = pd.MultiIndex.from_frame(frame[["user_id", "item_id"]]).isin(
-        pd.MultiIndex.from_frame(test_pairs[["user_id", "item_id"]]))
+        pd.MultiIndex.from_frame(test_pairs[["user_id", "item_id"]])
+    )
     test = frame[in_test_pair].drop_duplicates(["user_id", "item_id"])
     return _without_row_order(frame[~in_test_pair]), _without_row_order(test)
 
@@ -203,8 +204,11 @@ def stratified_table_split(table: pd.DataFrame, target: str, fraction: float, se
     """Seeded train/test split of a table; classes are split separately so each stays in training."""
     rng = np.random.default_rng(seed)
     labelled = table[table[target].notna()].reset_index(drop=True)
-    groups = labelled.groupby(labelled[target].astype(str)).indices.values() if classification else [
-        np.arange(len(labelled))]
+    groups = (
+        labelled.groupby(labelled[target].astype(str)).indices.values()
+        if classification
+        else [np.arange(len(labelled))]
+    )
     test_rows = []
     for rows in groups:
         n_test = min(int(round(fraction * len(rows))), len(rows) - 1)
@@ -291,17 +295,31 @@ def evaluate(
     recipe = get_recipe(recipe_name)
     recipe.validate(params)
     if recipe.task == RECOMMENDATION:
-        return _evaluate_recommendation(recipe_name, params, interactions, items, users, protocol or LEAVE_LAST_OUT,
-                                        k, seed, sampled_negatives, test_fraction or 0.25, callbacks)
+        return _evaluate_recommendation(
+            recipe_name,
+            params,
+            interactions,
+            items,
+            users,
+            protocol or LEAVE_LAST_OUT,
+            k,
+            seed,
+            sampled_negatives,
+            test_fraction or 0.25,
+            callbacks,
+        )
     if (protocol or RANDOM_HOLDOUT) != RANDOM_HOLDOUT:
         raise ValueError(f"prediction recipes support protocol {RANDOM_HOLDOUT!r} only, got {protocol!r}")
     return _evaluate_prediction(recipe, params, table, target, seed, test_fraction or 0.2, callbacks)
 
 
-def _evaluate_recommendation(recipe_name, params, interactions, items, users, protocol, k, seed,
-                             sampled_negatives, test_fraction, callbacks) -> EvaluationReport:
+def _evaluate_recommendation(
+    recipe_name, params, interactions, items, users, protocol, k, seed, sampled_negatives, test_fraction, callbacks
+) -> EvaluationReport:
     if interactions is None:
         raise DataError("evaluating a recommendation recipe needs interactions")
+    if isinstance(interactions, pd.DataFrame):
+        interactions = with_complete_timestamps(interactions)
     if protocol == LEAVE_LAST_OUT:
         train_split, test_split = leave_last_out_split(interactions)
     elif protocol == RANDOM_HOLDOUT:
@@ -311,28 +329,44 @@ def _evaluate_recommendation(recipe_name, params, interactions, items, users, pr
     else:
         raise ValueError(f"protocol must be {LEAVE_LAST_OUT!r} or {RANDOM_HOLDOUT!r}, got {protocol!r}")
     started = time.perf_counter()
-    trained = train(recipe_name, params, interactions=train_split, items=items, users=users, seed=seed,
-                    callbacks=callbacks)
+    trained = train(
+        recipe_name, params, interactions=train_split, items=items, users=users, seed=seed, callbacks=callbacks
+    )
     train_seconds = time.perf_counter() - started
     baseline = train(BASELINE_RECIPE, {}, interactions=train_split, seed=seed)
     held_out = _held_out_positions(test_split, trained.scorer, train_split)
     if not held_out:
         raise DataError("no user has two or more distinct items, so nothing can be held out for testing")
     metrics = ranking_metrics(trained.scorer, held_out, k, seed=seed, sampled_negatives=sampled_negatives)
-    baseline_metrics = ranking_metrics(baseline.scorer, _held_out_positions(test_split, baseline.scorer, train_split),
-                                       k, seed=seed, sampled_negatives=sampled_negatives)
+    baseline_metrics = ranking_metrics(
+        baseline.scorer,
+        _held_out_positions(test_split, baseline.scorer, train_split),
+        k,
+        seed=seed,
+        sampled_negatives=sampled_negatives,
+    )
     options = {"sampled_negatives": sampled_negatives} if sampled_negatives else {}
-    return EvaluationReport(recipe=recipe_name, protocol=protocol, k=k, metrics=metrics, baseline=baseline_metrics,
-                            baseline_recipe=BASELINE_RECIPE, n_test=len(held_out), task=RECOMMENDATION,
-                            train_seconds=train_seconds, options=options)
+    return EvaluationReport(
+        recipe=recipe_name,
+        protocol=protocol,
+        k=k,
+        metrics=metrics,
+        baseline=baseline_metrics,
+        baseline_recipe=BASELINE_RECIPE,
+        n_test=len(held_out),
+        task=RECOMMENDATION,
+        train_seconds=train_seconds,
+        options=options,
+    )
 
 
 def _held_out_positions(test: pd.DataFrame, scorer: RecommendationScorer, train_split: pd.DataFrame) -> dict:
     """{user position: held-out item positions} limited to items seen in training."""
     user_lookup = {user_id: position for position, user_id in enumerate(scorer.user_ids.tolist())}
     trained_items = set(train_split["item_id"].astype(str))
-    item_lookup = {item_id: position for position, item_id in enumerate(scorer.item_ids.tolist())
-                   if item_id in trained_items}
+    item_lookup = {
+        item_id: position for position, item_id in enumerate(scorer.item_ids.tolist()) if item_id in trained_items
+    }
     held_out: dict[int, list[int]] = {}
     for user_id, item_id in zip(test["user_id"].astype(str), test["item_id"].astype(str), strict=True):
         if user_id in user_lookup and item_id in item_lookup:
@@ -340,8 +374,9 @@ def _held_out_positions(test: pd.DataFrame, scorer: RecommendationScorer, train_
     return held_out
 
 
-def ranking_metrics(scorer: RecommendationScorer, held_out: dict, k: int, *, seed: int,
-                    sampled_negatives: int | None = None) -> dict:
+def ranking_metrics(
+    scorer: RecommendationScorer, held_out: dict, k: int, *, seed: int, sampled_negatives: int | None = None
+) -> dict:
     """Mean per-user ranking metrics; coverage is always over full-catalogue top-k lists."""
     candidates = _training_item_mask(scorer)
     tie_priority = np.random.default_rng(seed).random(scorer.n_items)
@@ -350,7 +385,7 @@ def ranking_metrics(scorer: RecommendationScorer, held_out: dict, k: int, *, see
     top_lists = []
     users = sorted(held_out)
     for first in range(0, len(users), _USERS_PER_BATCH):
-        batch = np.asarray(users[first:first + _USERS_PER_BATCH])
+        batch = np.asarray(users[first : first + _USERS_PER_BATCH])
         scores = np.array(scorer.score_users(batch), dtype=np.float64)
         scores[:, ~candidates] = -np.inf
         for row, user in enumerate(batch):
@@ -361,8 +396,9 @@ def ranking_metrics(scorer: RecommendationScorer, held_out: dict, k: int, *, see
             top_lists.append(top.tolist())
             relevant = set(held_out[user])
             if sampled_negatives:
-                ranked = _rank_with_sampled_negatives(user_scores, held_out[user], sampled_negatives,
-                                                      negative_rng, tie_priority)
+                ranked = _rank_with_sampled_negatives(
+                    user_scores, held_out[user], sampled_negatives, negative_rng, tie_priority
+                )
             else:
                 ranked = top.tolist()
             per_user["hr"].append(hit_rate_at_k(ranked, relevant, k))
@@ -382,8 +418,9 @@ def _training_item_mask(scorer: RecommendationScorer) -> np.ndarray:
     return mask
 
 
-def _rank_with_sampled_negatives(scores: np.ndarray, positives: list[int], n_negatives: int,
-                                 rng: np.random.Generator, tie_priority: np.ndarray) -> list[int]:
+def _rank_with_sampled_negatives(
+    scores: np.ndarray, positives: list[int], n_negatives: int, rng: np.random.Generator, tie_priority: np.ndarray
+) -> list[int]:
     """Held-out items plus ``n_negatives`` sampled unseen candidates, best first."""
     pool = np.flatnonzero(np.isfinite(scores))
     pool = pool[~np.isin(pool, positives)]
@@ -396,8 +433,9 @@ def _rank_with_sampled_negatives(scores: np.ndarray, positives: list[int], n_neg
 def _evaluate_prediction(recipe, params, table, target, seed, test_fraction, callbacks) -> EvaluationReport:
     # Validate the whole table first so problems are reported against what the caller passed.
     recipe.prepare(table=table, target=target)
-    train_split, test_split = stratified_table_split(table, target, test_fraction, seed,
-                                                     classification=recipe.is_classifier)
+    train_split, test_split = stratified_table_split(
+        table, target, test_fraction, seed, classification=recipe.is_classifier
+    )
     if len(test_split) == 0:
         raise DataError("the table is too small to hold out any test rows")
     started = time.perf_counter()
@@ -418,9 +456,17 @@ def _evaluate_prediction(recipe, params, table, target, seed, test_fraction, cal
         y_true = test_split[target].to_numpy(dtype=np.float64)
         metrics = regression_metrics(y_true, outputs)
         baseline = regression_metrics(y_true, np.full(len(y_true), float(np.mean(train_target.astype(float)))))
-    return EvaluationReport(recipe=recipe.name, protocol=RANDOM_HOLDOUT, k=None, metrics=metrics, baseline=baseline,
-                            baseline_recipe="majority_class" if recipe.is_classifier else "mean",
-                            n_test=len(test_split), task=recipe.task, train_seconds=train_seconds)
+    return EvaluationReport(
+        recipe=recipe.name,
+        protocol=RANDOM_HOLDOUT,
+        k=None,
+        metrics=metrics,
+        baseline=baseline,
+        baseline_recipe="majority_class" if recipe.is_classifier else "mean",
+        n_test=len(test_split),
+        task=recipe.task,
+        train_seconds=train_seconds,
+    )
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:

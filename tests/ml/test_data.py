@@ -6,18 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.ml.data import encode_frame, fit_feature_encoder, prepare_interactions
+from recommender.ml.data import encode_frame, fit_feature_encoder, prepare_interactions, with_complete_timestamps
 from recommender.ml.encoding import FeatureEncoder
 from recommender.ml.errors import PredictionInputError
 from recommender.ml.evaluation import leave_last_out_split, random_holdout_split, stratified_table_split
 
 
 def test_leave_last_out_holds_out_latest_distinct_item():
-    interactions = pd.DataFrame({
-        "user_id": ["a", "a", "a", "a", "b", "c", "c"],
-        "item_id": ["x", "y", "x", "z", "x", "y", "y"],
-        "timestamp": [1.0, 2.0, 5.0, 3.0, 1.0, 1.0, 2.0],
-    })
+    interactions = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "a", "a", "b", "c", "c"],
+            "item_id": ["x", "y", "x", "z", "x", "y", "y"],
+            "timestamp": [1.0, 2.0, 5.0, 3.0, 1.0, 1.0, 2.0],
+        }
+    )
     train, test = leave_last_out_split(interactions)
     # a's latest is a repeat of x, so every x row leaves training; b and c have one distinct item.
     assert test[["user_id", "item_id"]].values.tolist() == [["a", "x"]]
@@ -29,6 +31,25 @@ def test_leave_last_out_uses_row_order_without_timestamps():
     interactions = pd.DataFrame({"user_id": ["a", "a", "a"], "item_id": ["p", "q", "r"]})
     _, test = leave_last_out_split(interactions)
     assert test.item_id.tolist() == ["r"]
+
+
+def test_missing_timestamps_take_the_previous_rows_and_all_missing_means_row_order():
+    partial = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "a", "a", "b"],
+            "item_id": ["p", "q", "r", "s", "p"],
+            "timestamp": [None, 10, None, 5, 7],
+        }
+    )
+    assert with_complete_timestamps(partial).timestamp.tolist() == [10.0, 10.0, 10.0, 5.0, 7.0]
+    # "r" arrived after "q" without a time of its own: it is not the latest, "q" and "r" tie after "s".
+    _, test = leave_last_out_split(with_complete_timestamps(partial))
+    assert test.item_id.tolist() == ["r"]
+
+    none = partial.assign(timestamp=[None] * 5)
+    assert "timestamp" not in with_complete_timestamps(none).columns
+    assert prepare_interactions(none).timestamps is None
+    assert prepare_interactions(partial).snapshot()["latest_timestamp"] == 10.0
 
 
 def test_random_holdout_takes_a_quarter_of_each_users_items(planted):
@@ -50,10 +71,13 @@ def test_stratified_split_keeps_every_class_in_training():
 
 
 def test_prepare_interactions_indexes_ids_and_timestamps():
-    interactions = pd.DataFrame({
-        "user_id": [2, 1, 2], "item_id": ["b", "a", "a"],
-        "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"], utc=True),
-    })
+    interactions = pd.DataFrame(
+        {
+            "user_id": [2, 1, 2],
+            "item_id": ["b", "a", "a"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"], utc=True),
+        }
+    )
     data = prepare_interactions(interactions)
     assert data.user_ids.tolist() == ["1", "2"] and data.item_ids.tolist() == ["a", "b"]
     assert data.item_ids[data.item_index].tolist() == ["b", "a", "a"]
@@ -61,12 +85,14 @@ def test_prepare_interactions_indexes_ids_and_timestamps():
 
 
 def test_encoder_rows_match_columns_and_handle_unknowns():
-    frame = pd.DataFrame({
-        "age": [20.0, None, 40.0, 30.0],
-        "plan": ["basic", "pro", None, "basic"],
-        "tags": ["a|b", "b", "c", None],
-        "active": [True, False, True, True],
-    })
+    frame = pd.DataFrame(
+        {
+            "age": [20.0, None, 40.0, 30.0],
+            "plan": ["basic", "pro", None, "basic"],
+            "tags": ["a|b", "b", "c", None],
+            "active": [True, False, True, True],
+        }
+    )
     encoder = fit_feature_encoder(frame)
     matrix = encode_frame(encoder, frame)
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
