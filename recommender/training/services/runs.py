@@ -255,8 +255,8 @@ def _train_and_version(run, prefix):
         ml.save_artifact(trained, local_dir, metrics=metrics, extra={"tenant_id": run.tenant_id, "run_id": run.pk})
         size = store_artifact(local_dir, prefix)
     with transaction.atomic():
-        TrainingRun.objects.select_for_update().filter(pk=run.pk).first()
-        if TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+        # Under the run's lock, a cancellation that arrived during saving still wins.
+        if TrainingRun.objects.select_for_update().get(pk=run.pk).cancel_requested:
             raise ml.TrainingCancelled()
         config = type(config).objects.select_for_update().get(pk=config.pk)
         number = (config.versions.aggregate(top=Max("number"))["top"] or 0) + 1
