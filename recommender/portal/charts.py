@@ -94,13 +94,15 @@ def bar_chart(labels, values, *, title):
     }
 
 
-def line_chart(x_values, series, *, title):
+def line_chart(x_values, series, *, title, from_zero=True):
     """Lines over ``x_values``; ``series`` maps a name to values (``None`` where a line has no point).
 
-    The axis always shows zero, so that a drop from 0.31 to 0.30 does not look like a fall off a cliff.
+    ``from_zero`` puts zero on the axis, so that counts keep their proportions; curves whose change
+    matters more than their size (a loss going from 0.69 to 0.61) leave it out.
     """
     present = [value for values in series.values() for value in values if value is not None]
-    low, high, ticks = _axis(min([0, *present]), max([0, *present]))
+    floor = [0] if from_zero or not present else []
+    low, high, ticks = _axis(min([*floor, *present], default=0), max([*floor, *present], default=1))
     last = max(len(x_values) - 1, 1)
 
     def x_of(i):

@@ -7,8 +7,11 @@ accept exactly the same things and say the same about what they refuse.
 
 from django import forms
 
+from recommender import ml
 from recommender.data.api.serializers import DatasetCreateSerializer, ImportCreateSerializer
 from recommender.data.models import Dataset, ImportJob
+from recommender.training.models import AutoDeploy
+from recommender.training.services.configs import DATASET_KIND_FOR_TASK, default_metric
 
 
 class SerializerCheckedForm(forms.Form):
@@ -77,3 +80,201 @@ class UploadForm(SerializerCheckedForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text='Optional JSON: file column → platform column, e.g. {"userId": "user_id"}.',
     )
+
+
+# --- Models -----------------------------------------------------------------------------------------------
+
+RANGE_SEPARATOR = ".."
+# The metrics a new version can be compared on before it is deployed automatically, by kind of recipe.
+DEPLOY_METRICS = {
+    "recommendation": ["ndcg@10", "hr@10", "map@10", "precision@10", "recall@10", "coverage"],
+    "classifier": ["roc_auc", "accuracy", "f1", "precision", "recall", "log_loss"],
+    "regressor": ["rmse", "mae", "r2"],
+}
+
+
+def _recipe_kind(recipe):
+    if recipe.task == "recommendation":
+        return "recommendation"
+    return "classifier" if recipe.is_classifier else "regressor"
+
+
+def _param_field(param):
+    """A form field for one declared hyperparameter: its help, its range, its default."""
+    span = param.describe_range()
+    help_text = " ".join(part for part in (param.help, f"Allowed: {span}." if span else "") if part)
+    # Labels keep the declared names, which the API's params use too.
+    # Left empty, a parameter takes its default, as when an API call omits it.
+    common = {"label": param.name, "initial": _shown(param.default), "help_text": help_text, "required": False}
+    if param.type == "bool":
+        return forms.BooleanField(**common)
+    if param.type == "choice":
+        return forms.ChoiceField(choices=[(choice, choice) for choice in param.choices], **common)
+    if param.type == "int_list":
+        return forms.CharField(**{**common, "help_text": f"{help_text} Comma separated."})
+    # Numbers are text so that a range can stand for them: the search space of tuning runs.
+    return forms.CharField(
+        **{**common, "help_text": f"{help_text} For tuning, a range such as 1{RANGE_SEPARATOR}100."},
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+
+def _shown(value):
+    """A stored parameter value as the form shows it."""
+    if isinstance(value, dict):  # a tuning range
+        return f"{value['min']}{RANGE_SEPARATOR}{value['max']}"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(part) for part in value)
+    return value
+
+
+def _entered(param, value):
+    """What a person typed, as the recipe's validation takes it (a range becomes a search space)."""
+    if param.type in ("int", "float") and isinstance(value, str) and RANGE_SEPARATOR in value:
+        low, _, high = value.partition(RANGE_SEPARATOR)
+        return {"min": low.strip(), "max": high.strip()}
+    return value
+
+
+class ModelConfigForm(forms.Form):
+    """A model configuration; the hyperparameter fields are generated from the chosen recipe's declarations.
+
+    ``recipe`` names the recipe whose fields to show (the one chosen, else the default); datasets are
+    the tenant's datasets of the kind the recipe trains on.
+    """
+
+    name = forms.CharField(max_length=100)
+    recipe = forms.ChoiceField(
+        help_text="Changing the recipe shows its parameters.",
+        # portal.js presses the "show its parameters" button when the choice changes.
+        widget=forms.Select(attrs={"data-submit-on-change": "reload-recipe"}),
+    )
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), empty_label=None)
+    schedule = forms.CharField(
+        required=False,
+        max_length=100,
+        help_text="Retrain on a cron schedule (minute hour day month weekday), e.g. “0 3 * * *” for 03:00 "
+        "every day; only when new data arrived. Empty: retrain by hand.",
+    )
+    auto_deploy = forms.ChoiceField(label="Deploy new versions", choices=AutoDeploy.choices)
+    auto_deploy_metric = forms.ChoiceField(label="Compared on", required=False)
+
+    def __init__(self, *args, datasets, recipe, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.chosen_recipe = ml.get_recipe(recipe)
+        self.fields["recipe"].choices = [(r.name, f"{r.name} ({r.task})") for r in ml.list_recipes()]
+        self.fields["recipe"].initial = self.chosen_recipe.name
+        wanted_kind = DATASET_KIND_FOR_TASK[self.chosen_recipe.task]
+        self.fields["dataset"].queryset = datasets.filter(kind=wanted_kind)
+        self.fields["dataset"].help_text = f"The {self.chosen_recipe.name} recipe trains on {wanted_kind} data."
+        self.fields["auto_deploy_metric"].choices = [
+            ("", f"the recipe's default ({default_metric(self.chosen_recipe.name)})"),
+            *((name, name) for name in DEPLOY_METRICS[_recipe_kind(self.chosen_recipe)]),
+        ]
+        for param in self.chosen_recipe.params:
+            self.fields[f"param_{param.name}"] = _param_field(param)
+
+    @classmethod
+    def initial_for(cls, config):
+        """Initial values that show ``config`` as it is stored."""
+        initial = {field: getattr(config, field) for field in ("name", "recipe", "schedule", "auto_deploy")}
+        initial.update(dataset=config.dataset_id, auto_deploy_metric=config.auto_deploy_metric)
+        initial.update({f"param_{name}": _shown(value) for name, value in config.params.items()})
+        return initial
+
+    def param_fields(self):
+        return [self[f"param_{param.name}"] for param in self.chosen_recipe.params]
+
+    def setting_fields(self):
+        return [self[name] for name in ("schedule", "auto_deploy", "auto_deploy_metric")]
+
+    def clean(self):
+        cleaned = super().clean()
+        entered = {param: cleaned.get(f"param_{param.name}") for param in self.chosen_recipe.params}
+        params = {param.name: _entered(param, value) for param, value in entered.items() if value not in (None, "")}
+        try:
+            cleaned["params"] = self.chosen_recipe.validate(params, allow_search_space=True)
+        except ml.InvalidParams as exc:
+            self.add_service_errors({f"params.{name}": reason for name, reason in exc.errors.items()})
+        return cleaned
+
+    def add_service_errors(self, errors):
+        """Put the reasons a service gave (``{"params.l2": reason, "schedule": reason}``) beside their fields."""
+        for name, reason in errors.items():
+            field = name.replace("params.", "param_", 1)
+            self.add_error(field if field in self.fields and field not in self.errors else None, reason)
+
+    def service_values(self):
+        """The configuration as ``create_config``/``update_config`` take it; a blank metric is left out."""
+        values = {name: self.cleaned_data[name] for name in ("name", "recipe", "dataset", "schedule", "auto_deploy")}
+        values["params"] = self.cleaned_data["params"]
+        if self.cleaned_data["auto_deploy_metric"]:
+            values["auto_deploy_metric"] = self.cleaned_data["auto_deploy_metric"]
+        return values
+
+
+class TrainForm(forms.Form):
+    tuning_trials = forms.IntegerField(
+        min_value=0,
+        max_value=30,
+        initial=0,
+        help_text="With ranges among the parameters: how many sets to try before training the best one.",
+    )
+
+    def __init__(self, *args, config, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = config
+        if _has_ranges(config):
+            self.fields["tuning_trials"].initial = 8
+
+    def clean_tuning_trials(self):
+        trials = self.cleaned_data["tuning_trials"]
+        if _has_ranges(self.config) and not trials:
+            raise forms.ValidationError("This model's parameters include ranges: choose how many sets to try.")
+        return trials
+
+
+def _has_ranges(config):
+    return any(isinstance(value, dict) for value in config.params.values())
+
+
+# --- Try it -----------------------------------------------------------------------------------------------
+
+
+class TryForm(forms.Form):
+    """Base of the "try it" forms: a deployed model of the kind the form asks, chosen by slug."""
+
+    model = forms.ChoiceField()
+
+    def __init__(self, *args, configs, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [(config.slug, config.name) for config in configs]
+
+
+class RecommendForm(TryForm):
+    user_id = forms.CharField(label="User id", max_length=256, help_text="One of your users, as in your events.")
+    k = forms.IntegerField(label="How many", min_value=1, max_value=100, initial=10)
+    exclude_seen = forms.BooleanField(
+        label="Leave out items the user already interacted with", required=False, initial=True
+    )
+
+
+class SimilarItemsForm(TryForm):
+    item_id = forms.CharField(label="Item id", max_length=256)
+    k = forms.IntegerField(label="How many", min_value=1, max_value=100, initial=10)
+
+
+class PredictForm(TryForm):
+    """A row to predict for: one text field per feature column the model was trained on."""
+
+    def __init__(self, *args, columns=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        # Another model has other columns: portal.js asks for them as soon as the choice changes.
+        self.fields["model"].widget.attrs["data-submit-on-change"] = "predict-columns"
+        self.columns = list(columns)
+        for column in self.columns:
+            self.fields[f"column_{column}"] = forms.CharField(label=column, required=False)
+
+    def row(self):
+        """The row as serving takes it; an empty field is a missing value."""
+        return {column: self.cleaned_data[f"column_{column}"] or None for column in self.columns}

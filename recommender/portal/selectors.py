@@ -1,29 +1,21 @@
 """Reads the portal pages need that the data and training apps do not offer (yet).
 
-Each takes a tenant-owned object or a tenant and stays inside that tenant.
+Each takes a tenant-owned object and stays inside its tenant.
 """
 
-from django.db.models import Count
-
 from recommender.data.models import Interaction
+from recommender.serving.selectors import popular_items
 
 CURVE_POINTS = 60
 RECENT_EVENTS = 20
 
 
 def item_popularity_curve(dataset, points=CURVE_POINTS):
-    """The long tail: interactions per item from the most to the least popular, thinned to ``points`` ranks.
+    """The long tail: interactions per item from the most to the least popular, thinned to about ``points`` ranks.
 
     Returns ``[{"rank": r, "interactions": n}]``; the first and last ranks are always kept.
     """
-    counts = list(
-        Interaction.objects.for_tenant(dataset.tenant)
-        .filter(dataset=dataset)
-        .values("item_id")
-        .annotate(n=Count("id"))
-        .order_by("-n")
-        .values_list("n", flat=True)
-    )
+    counts = [count for _, count in popular_items(dataset, limit=None)]
     if not counts:
         return []
     step = max(1, len(counts) // points)

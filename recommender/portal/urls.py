@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import dashboard, data
+from .views import dashboard, data, models, tryit
 
 app_name = "portal"
 
@@ -16,5 +16,18 @@ urlpatterns = [
     path("data/imports/<int:pk>/", data.dataset_import, name="dataset_import"),
     path("data/imports/<int:pk>/status/", data.dataset_import_status, name="dataset_import_status"),
     path("data/imports/<int:pk>/rerun/", data.dataset_import_rerun, name="dataset_import_rerun"),
+    path("models/", models.models, name="models"),
+    path("models/new/", models.model_create, name="model_create"),
+    path("models/<slug:slug>/", models.model, name="model"),
+    path("models/<slug:slug>/edit/", models.model_edit, name="model_edit"),
+    path("models/<slug:slug>/delete/", models.model_delete, name="model_delete"),
+    path("models/<slug:slug>/train/", models.model_train, name="model_train"),
+    path("models/<slug:slug>/versions/", models.model_versions, name="model_versions"),
+    path("models/<slug:slug>/versions/<int:number>/deploy/", models.model_deploy, name="model_deploy"),
+    path("runs/<int:pk>/", models.model_run, name="model_run"),
+    path("runs/<int:pk>/status/", models.model_run_status, name="model_run_status"),
+    path("runs/<int:pk>/cancel/", models.model_run_cancel, name="model_run_cancel"),
+    path("runs/<int:pk>/retry/", models.model_run_retry, name="model_run_retry"),
+    path("try/", tryit.try_it, name="try_it"),
     path("", include("tenants.portal.urls")),
 ]

@@ -3,8 +3,9 @@
  * - [data-copy="#id"]: a button that copies the text of #id to the clipboard.
  * - form[data-confirm="…"]: asks before submitting.
  * - [data-poll="url"]: fetches the JSON at url every second and writes each value into the
- *   descendants marked data-field="name" (a <progress> gets it as its value); reloads the page
- *   once the JSON says finished, so the server renders the final state.
+ *   descendants marked data-field="name" (a <progress> gets it as its value, an element marked
+ *   data-field-html="name" gets it as HTML drawn by the server); reloads the page once the JSON
+ *   says finished, so the server renders the final state.
  * - form[data-upload]: sends the file with a progress bar ([data-upload-progress]).
  * - [data-submit-on-change="button-id"]: submits its form with that button when it changes.
  */
@@ -58,8 +59,12 @@
   function show(root, data) {
     Object.keys(data).forEach(function (name) {
       root.querySelectorAll('[data-field="' + name + '"]').forEach(function (element) {
-        if (element.tagName === "PROGRESS") element.value = data[name];
-        else element.textContent = data[name];
+        if (element.tagName !== "PROGRESS") element.textContent = data[name];
+        else if (data[name] === null) element.removeAttribute("value");
+        else element.value = data[name];
+      });
+      root.querySelectorAll('[data-field-html="' + name + '"]').forEach(function (element) {
+        element.innerHTML = data[name];
       });
     });
   }

@@ -1,5 +1,7 @@
 """Fixtures of the portal tests: signed-in clients by role, and a tenant with data in it."""
 
+from dataclasses import dataclass
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -7,6 +9,7 @@ from django.urls import reverse
 
 from recommender.data import services as data_services
 from recommender.data.models import Dataset
+from recommender.training.services import configs, runs
 from tenants.audit import Actor
 
 from ..factories import add_member
@@ -60,6 +63,32 @@ def load_clicks(tenant, name="clicks", content=CLICKS_CSV):
     return dataset, job
 
 
+def train(tenant, dataset, recipe="ease", params=None, name=None):
+    """A model config trained once (training runs eagerly); returns the config and its run."""
+    actor = Actor.system(tenant)
+    config = configs.create_config(actor=actor, name=name or recipe, dataset=dataset, recipe=recipe, params=params)
+    run = runs.request_training(actor=actor, config=config)
+    return config, run
+
+
+@dataclass
+class Stock:
+    """What a tenant has once set up: an imported dataset and a model trained and deployed on it."""
+
+    world: object
+    dataset: object
+    job: object
+    config: object
+    run: object
+
+
+def stock(world):
+    dataset, job = load_clicks(world.tenant)
+    # Slugs are per tenant: distinct ones make a look-up of the other tenant's model meaningful.
+    config, run = train(world.tenant, dataset, name=f"ease of {world.tenant.slug}")
+    return Stock(world, dataset, job, config, run)
+
+
 @pytest.fixture
 def clicks_a(tenant_a, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
@@ -67,6 +96,12 @@ def clicks_a(tenant_a, django_capture_on_commit_callbacks):
 
 
 @pytest.fixture
-def clicks_b(tenant_b, django_capture_on_commit_callbacks):
+def stock_a(tenant_a, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        return load_clicks(tenant_b.tenant)
+        return stock(tenant_a)
+
+
+@pytest.fixture
+def stock_b(tenant_b, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        return stock(tenant_b)

@@ -5,6 +5,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 
 from recommender.portal import urls as portal_urls
+from recommender.training.models import ModelConfig
 from tenants.models import ROLE_RANK, Membership, Role
 
 from ..factories import make_user
@@ -15,31 +16,27 @@ pytestmark = pytest.mark.django_db
 ROLES = [Role.VIEWER, Role.ANALYST, Role.ADMIN, Role.OWNER]
 
 
-def _dataset(world, clicks):
-    return [clicks[0].pk]
+def _owner_membership(stock):
+    return [Membership.objects.get(tenant=stock.world.tenant, user=stock.world.owner).pk]
 
 
-def _import(world, clicks):
-    return [clicks[1].pk]
-
-
-def _key(world, clicks):
-    return [world.api_key.pk]
-
-
-def _owner_membership(world, clicks):
-    return [Membership.objects.get(tenant=world.tenant, user=world.owner).pk]
-
-
-# (URL name, its arguments from a tenant's world, the least role that may open it)
+# (URL name, its arguments from a tenant's stock, the least role that may open it)
 PAGES = [
     ("portal:dashboard", None, Role.VIEWER),
     ("portal:datasets", None, Role.VIEWER),
     ("portal:dataset_create", None, Role.ANALYST),
-    ("portal:dataset", _dataset, Role.VIEWER),
-    ("portal:dataset_upload", _dataset, Role.ANALYST),
-    ("portal:dataset_import", _import, Role.VIEWER),
-    ("portal:dataset_import_status", _import, Role.VIEWER),
+    ("portal:dataset", lambda stock: [stock.dataset.pk], Role.VIEWER),
+    ("portal:dataset_upload", lambda stock: [stock.dataset.pk], Role.ANALYST),
+    ("portal:dataset_import", lambda stock: [stock.job.pk], Role.VIEWER),
+    ("portal:dataset_import_status", lambda stock: [stock.job.pk], Role.VIEWER),
+    ("portal:models", None, Role.VIEWER),
+    ("portal:model_create", None, Role.ANALYST),
+    ("portal:model", lambda stock: [stock.config.slug], Role.VIEWER),
+    ("portal:model_edit", lambda stock: [stock.config.slug], Role.ANALYST),
+    ("portal:model_versions", lambda stock: [stock.config.slug], Role.VIEWER),
+    ("portal:model_run", lambda stock: [stock.run.pk], Role.VIEWER),
+    ("portal:model_run_status", lambda stock: [stock.run.pk], Role.VIEWER),
+    ("portal:try_it", None, Role.VIEWER),
     ("portal:members", None, Role.VIEWER),
     ("portal:usage", None, Role.VIEWER),
     ("portal:api_keys", None, Role.ADMIN),
@@ -49,9 +46,14 @@ PAGES = [
 
 # Changes: POST only; a lower role gets 403 before anything is read from the request.
 ACTIONS = [
-    ("portal:dataset_stats_refresh", _dataset, Role.ANALYST),
-    ("portal:dataset_import_rerun", _import, Role.ANALYST),
-    ("portal:api_key_revoke", _key, Role.ADMIN),
+    ("portal:dataset_stats_refresh", lambda stock: [stock.dataset.pk], Role.ANALYST),
+    ("portal:dataset_import_rerun", lambda stock: [stock.job.pk], Role.ANALYST),
+    ("portal:model_train", lambda stock: [stock.config.slug], Role.ANALYST),
+    ("portal:model_deploy", lambda stock: [stock.config.slug, 1], Role.ANALYST),
+    ("portal:model_delete", lambda stock: [stock.config.slug], Role.ANALYST),
+    ("portal:model_run_cancel", lambda stock: [stock.run.pk], Role.ANALYST),
+    ("portal:model_run_retry", lambda stock: [stock.run.pk], Role.ANALYST),
+    ("portal:api_key_revoke", lambda stock: [stock.world.api_key.pk], Role.ADMIN),
     ("portal:member_invite", None, Role.ADMIN),
     ("portal:member_role", _owner_membership, Role.ADMIN),
     ("portal:member_remove", _owner_membership, Role.ADMIN),
@@ -62,8 +64,8 @@ ACTIONS = [
 SIGNED_IN_ONLY = {"tenant_create", "switch_tenant"}
 
 
-def _url(name, args, world, clicks):
-    return reverse(name, args=args(world, clicks) if args else [])
+def _url(name, args, stock):
+    return reverse(name, args=args(stock) if args else [])
 
 
 def _allowed(role, needed):
@@ -71,37 +73,38 @@ def _allowed(role, needed):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_page_opens_for_roles_high_enough_and_is_forbidden_below(tenant_a, clicks_a, client_as, role):
+def test_each_page_opens_for_roles_high_enough_and_is_forbidden_below(stock_a, client_as, role):
     client = client_as(role)
     for name, args, needed in PAGES:
-        response = client.get(_url(name, args, tenant_a, clicks_a))
+        response = client.get(_url(name, args, stock_a))
         assert response.status_code == (200 if _allowed(role, needed) else 403), name
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_action_is_forbidden_below_its_role(tenant_a, clicks_a, client_as, role):
+def test_each_action_is_forbidden_below_its_role(stock_a, client_as, role):
     client = client_as(role)
     for name, args, needed in ACTIONS:
         if not _allowed(role, needed):
-            assert client.post(_url(name, args, tenant_a, clicks_a)).status_code == 403, name
+            assert client.post(_url(name, args, stock_a)).status_code == 403, name
 
 
-def test_another_tenants_objects_are_not_found(tenant_a, tenant_b, clicks_a, clicks_b):
-    client = signed_in(tenant_a.owner, tenant_a.tenant)
+def test_another_tenants_objects_are_not_found(stock_a, stock_b):
+    client = signed_in(stock_a.world.owner, stock_a.world.tenant)
     for name, args, _ in PAGES:
         if args:
-            assert client.get(_url(name, args, tenant_b, clicks_b)).status_code == 404, name
+            assert client.get(_url(name, args, stock_b)).status_code == 404, name
     for name, args, _ in ACTIONS:
         if args:
-            assert client.post(_url(name, args, tenant_b, clicks_b)).status_code == 404, name
-    tenant_b.api_key.refresh_from_db()
-    assert tenant_b.api_key.revoked_at is None
+            assert client.post(_url(name, args, stock_b)).status_code == 404, name
+    stock_b.world.api_key.refresh_from_db()
+    assert stock_b.world.api_key.revoked_at is None
+    assert ModelConfig.objects.filter(pk=stock_b.config.pk).exists()
 
 
-def test_anonymous_visitors_are_sent_to_sign_in(tenant_a, clicks_a):
+def test_anonymous_visitors_are_sent_to_sign_in(stock_a):
     client = Client()
     for name, args, _ in PAGES + ACTIONS:
-        url = _url(name, args, tenant_a, clicks_a)
+        url = _url(name, args, stock_a)
         response = client.get(url)
         assert response.status_code == 302, name
         assert response["Location"] == f"{reverse('login')}?next={url}"

@@ -92,7 +92,22 @@ def upload_clicks(page, tmp_path):
     page.get_by_text("Imported 480 of 480 rows.").wait_for()
 
 
-def test_journey_from_sign_up_to_an_api_call(page, live_server, tmp_path):
+def create_model(page):
+    page.get_by_role("link", name="Models", exact=True).click()
+    page.get_by_role("link", name="New model").first.click()
+    page.get_by_label("Name:").fill("Book picks")
+    # Choosing another recipe reloads the form with that recipe's parameters (portal.js).
+    page.get_by_label("Recipe:").select_option("neumf")
+    page.get_by_role("group", name="Parameters of neumf").wait_for()
+    page.get_by_label("epochs").fill("4")
+    page.get_by_label("Deploy new versions").select_option("never")
+    shot(page, "04-model-form")
+    page.get_by_role("button", name="Create model").click()
+    page.get_by_text("Created Book picks.").wait_for()
+
+
+def test_journey_from_sign_up_to_an_api_call(page, live_server, tmp_path, celery_worker):
+    """With a real worker, so the import and the training run while their pages poll."""
     sign_up(page)
     shot(page, "01-dashboard-new")
 
@@ -104,22 +119,46 @@ def test_journey_from_sign_up_to_an_api_call(page, live_server, tmp_path):
     assert page.locator("svg[role=img]").count() == 3
     shot(page, "03-statistics")
 
+    create_model(page)
+    page.get_by_role("button", name="Train now").click()
+    assert page.locator("progress[data-field=progress]").count() == 1
+    page.locator(".page-header .badge-succeeded").wait_for(timeout=90_000)
+    assert page.locator('svg[aria-label^="Loss per epoch"] polyline').count() >= 1
+    assert page.get_by_role("rowheader", name="ndcg@10").count() == 1
+    shot(page, "05-run-finished")
+
+    # The first version serves at once; with auto-deploy off, a second one waits to be deployed.
+    page.get_by_role("link", name="Book picks").click()
+    page.get_by_role("button", name="Train now").click()
+    page.locator(".page-header .badge-succeeded").wait_for(timeout=90_000)
+    page.get_by_text("auto-deploy is off; v1 keeps serving").wait_for()
+    page.get_by_role("button", name="Deploy v2").click()
+    page.get_by_text("Version 2 of Book picks now serves.").wait_for()
+    page.get_by_role("link", name="Compare side by side").click()
+    shot(page, "06-versions")
+
+    page.get_by_role("link", name="Try it").click()
+    page.get_by_label("User id").fill("u3")
+    page.get_by_role("button", name="Recommend").click()
+    assert page.locator(".result tbody tr").count() == 10
+    shot(page, "07-try-it")
+
     page.get_by_role("link", name="API keys").click()
     page.get_by_label("Name").fill("web shop")
-    page.get_by_label("Manage").check()
     page.get_by_role("button", name="Create key").click()
     full_key = page.locator("#new-key").inner_text()
-    shot(page, "07-api-key-created")
+    shot(page, "08-api-key-created")
 
     # "Connection: close" lets the live server's request thread end (and close its database connection) at once.
     headers = {"Authorization": f"Api-Key {full_key}", "Connection": "close"}
-    answer = requests.get(f"{live_server.url}/api/v1/tenant", headers=headers, timeout=10)
+    url = f"{live_server.url}/api/v1/models/book-picks/recommendations?user_id=u3&k=3"
+    answer = requests.get(url, headers=headers, timeout=10)
     assert answer.status_code == 200
-    assert answer.json()["tenant"]["name"] == "Ana's Books"
+    assert (answer.json()["version"], len(answer.json()["items"])) == (2, 3)
 
     page.get_by_role("button", name="Revoke web shop").click()
     page.get_by_text("calls with it now fail").wait_for()
-    assert requests.get(f"{live_server.url}/api/v1/tenant", headers=headers, timeout=10).status_code == 401
+    assert requests.get(url, headers=headers, timeout=10).status_code == 401
 
 
 def test_pages_fit_a_phone_and_work_from_the_keyboard(page, tmp_path):
@@ -131,7 +170,7 @@ def test_pages_fit_a_phone_and_work_from_the_keyboard(page, tmp_path):
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 360px"
     page.goto("/")
-    shot(page, "08-dashboard-phone")
+    shot(page, "09-dashboard-phone")
 
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"

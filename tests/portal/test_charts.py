@@ -29,6 +29,13 @@ def test_lines_skip_missing_points_and_label_at_most_eight_x_values():
     assert len(chart["x_labels"]) <= charts.MAX_X_LABELS
 
 
+def test_lines_start_at_zero_unless_their_change_matters_more():
+    counted = charts.line_chart([1, 2], {"n": [60, 50]}, title="t")
+    loss = charts.line_chart([1, 2], {"loss": [0.69, 0.61]}, title="t", from_zero=False)
+    assert counted["y_ticks"][0]["label"] == "0"
+    assert [tick["label"] for tick in loss["y_ticks"]] == ["0.6", "0.62", "0.64", "0.66", "0.68", "0.7"]
+
+
 def test_compact_numbers():
     assert [charts.compact(n) for n in (7, 1234, 2_500_000, 0.031234, None)] == ["7", "1.23k", "2.5M", "0.0312", "–"]
 

@@ -1,6 +1,7 @@
 """Template tags of the portal: navigation, role checks, inline SVG charts, small formatting."""
 
 from django import template
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -31,6 +32,34 @@ def compact(number):
 
 
 @register.filter
+def shown(value):
+    """A stored value as people read it: floats to four decimals, lists joined, ranges as low–high."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return floatformat(value, -4)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(part) for part in value)
+    if isinstance(value, dict) and "min" in value:
+        return f"{value['min']}–{value['max']} (tuned)"
+    return value
+
+
+@register.filter
+def signed_percent(ratio):
+    """A relative change as a signed percentage: ``0.25`` → ``+25%``."""
+    return f"{ratio:+.0%}"
+
+
+@register.filter
+def words(identifier):
+    """``leave_last_out`` → ``leave last out``."""
+    return str(identifier).replace("_", " ")
+
+
+@register.filter
 def percent(part, whole):
     """``used|percent:limit`` → a whole number from 0 to 100, for meters and progress bars."""
     if not whole:
@@ -45,8 +74,8 @@ def bar_chart(rows, x, y, title):
 
 
 @register.inclusion_tag("portal/charts/line.html")
-def line_chart(rows, x, lines, title):
+def line_chart(rows, x, lines, title, from_zero=True):
     """``{% line_chart run.history "epoch" "loss,val_loss" "Loss" %}``: a line per named key of the rows."""
     names = lines.split(",") if isinstance(lines, str) else list(lines)
     series = {name: [row.get(name) for row in rows] for name in names}
-    return charts.line_chart([row[x] for row in rows], series, title=title)
+    return charts.line_chart([row[x] for row in rows], series, title=title, from_zero=from_zero)

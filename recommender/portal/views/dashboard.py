@@ -4,6 +4,8 @@ from django.shortcuts import render
 
 from recommender.data import selectors as data_selectors
 from recommender.data.quotas import stored_row_count
+from recommender.training import selectors as training_selectors
+from recommender.training.models import TrainingRun
 from tenants.portal.access import portal_view
 from tenants.quotas import quota_use
 from tenants.usage import usage_of
@@ -18,6 +20,8 @@ def dashboard(request):
         "dataset_count": data_selectors.datasets_of(tenant).count(),
         "stored_rows": stored_row_count(tenant),
         "imports": data_selectors.import_jobs_of(tenant)[:RECENT],
+        "configs": training_selectors.configs_of(tenant),
+        "runs": TrainingRun.objects.for_tenant(tenant).select_related("config")[:RECENT],
         "usage": usage_of(tenant),
         "quotas": quota_use(tenant),
     }

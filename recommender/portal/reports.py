@@ -1,0 +1,86 @@
+"""Shaping what training stored (metrics beside the baseline, per-epoch history) into what the pages show."""
+
+from recommender.training.services.deployments import LOWER_IS_BETTER
+
+HISTORY_KEYS = ("epoch", "stage")
+# Training fits a recipe twice: on a split, to evaluate it beside the baseline, then on all the data.
+STAGE_NAMES = {"evaluating": "evaluation split", "training": "final training"}
+# Each task's main metric comes first; the others follow in their stored order.
+PRIMARY_METRICS = ("ndcg@10", "roc_auc", "rmse")
+
+
+def _ordered(names):
+    return sorted(names, key=lambda name: name not in PRIMARY_METRICS)
+
+
+def metric_rows(report):
+    """``[{"name", "value", "baseline", "lift"}]`` from a run's or version's evaluation report."""
+    report = report or {}
+    metrics, baseline, lift = report.get("metrics", {}), report.get("baseline", {}), report.get("lift", {})
+    return [
+        {"name": name, "value": metrics[name], "baseline": baseline.get(name), "lift": lift.get(name)}
+        for name in _ordered(metrics)
+    ]
+
+
+def training_curves(history):
+    """Per-epoch rows and line names for the loss chart: one line per value and stage, e.g. ``loss (training)``."""
+    rows, names = {}, []
+    for entry in history:
+        row = rows.setdefault(entry["epoch"], {"epoch": entry["epoch"]})
+        for key, value in entry.items():
+            if key in HISTORY_KEYS:
+                continue
+            stage = entry.get("stage", "training")
+            name = f"{key} ({STAGE_NAMES.get(stage, stage)})"
+            if name not in names:
+                names.append(name)
+            row[name] = value
+    return [rows[epoch] for epoch in sorted(rows)], names
+
+
+def _best(name, values):
+    present = [value for value in values if isinstance(value, int | float)]
+    if len(present) < 2:
+        return None
+    return min(present) if name in LOWER_IS_BETTER else max(present)
+
+
+def version_comparison(versions):
+    """Rows that put versions side by side: each metric (with its baseline), then the data and parameters.
+
+    Each row is ``{"label", "cells": [{"value", "baseline", "best"}]}``, one cell per version.
+    """
+    reports = [version.metrics or {} for version in versions]
+    names = _ordered(dict.fromkeys(name for report in reports for name in report.get("metrics", {})))
+    rows = []
+    for name in names:
+        values = [report.get("metrics", {}).get(name) for report in reports]
+        best = _best(name, values)
+        rows.append(
+            {
+                "label": name,
+                "cells": [
+                    {"value": value, "baseline": report.get("baseline", {}).get(name), "best": value == best}
+                    for value, report in zip(values, reports, strict=True)
+                ],
+            }
+        )
+    for key in ("rows", "users", "items"):
+        rows.append({"label": f"{key} trained on", "cells": [{"value": v.data_snapshot.get(key)} for v in versions]})
+    for name in dict.fromkeys(name for version in versions for name in version.params):
+        rows.append({"label": name, "cells": [{"value": version.params.get(name)} for version in versions]})
+    return rows
+
+
+def version_summaries(versions, deployment):
+    """Each version with its main metric beside the baseline, and whether it is the one serving."""
+    serving_id = deployment.version_id if deployment else None
+    return [
+        {
+            "version": version,
+            "main": next(iter(metric_rows(version.metrics)), None),
+            "serving": version.pk == serving_id,
+        }
+        for version in versions
+    ]

@@ -1,0 +1,90 @@
+"""Try it: recommendations for a user, items like an item, a prediction for a filled-in row."""
+
+from django.shortcuts import render
+
+from recommender import ml
+from recommender.data import selectors as data_selectors
+from recommender.serving import services as serving
+from recommender.training import selectors as training_selectors
+from tenants.portal.access import portal_view
+
+from ..forms import PredictForm, RecommendForm, SimilarItemsForm
+
+
+def _deployed_models(tenant):
+    """Deployed models, each with its recipe, grouped by what they can answer."""
+    groups = {"recommend": [], "similar_items": [], "predict": []}
+    for config in training_selectors.configs_of(tenant).filter(deployment__isnull=False):
+        supports = ml.get_recipe(config.deployment.version.recipe).supports
+        for operation, configs in groups.items():
+            if operation in supports:
+                configs.append(config)
+    return groups
+
+
+def _with_titles(tenant, answer):
+    titles = data_selectors.item_titles(tenant, [entry["item_id"] for entry in answer["items"]])
+    for entry in answer["items"]:
+        entry["title"] = titles.get(entry["item_id"], "")
+    return answer
+
+
+def _bound(request, name):
+    """This form's data when it is the one submitted (each form names itself in ``try``)."""
+    return request.GET if request.GET.get("try") == name else None
+
+
+def _ask(form, question):
+    """Ask serving ``question()`` when the form is valid; a refusal becomes the form's error."""
+    if form.is_bound and form.is_valid():
+        try:
+            return question()
+        except serving.ModelNotFound:
+            form.add_error("model", "That model no longer exists.")
+        except serving.ServingError as exc:
+            form.add_error(None, str(exc))
+    return None
+
+
+def _prediction_model(request, configs):
+    """The prediction model whose columns the form shows: the one chosen, else the first."""
+    chosen = request.GET.get("predict-model")
+    return next((config for config in configs if config.slug == chosen), configs[0] if configs else None)
+
+
+@portal_view()
+def try_it(request):
+    tenant = request.tenant
+    models = _deployed_models(tenant)
+    recommend = RecommendForm(_bound(request, "recommend"), configs=models["recommend"], prefix="recommend")
+    similar = SimilarItemsForm(_bound(request, "similar"), configs=models["similar_items"], prefix="similar")
+    predict_model = _prediction_model(request, models["predict"])
+    predict = PredictForm(
+        _bound(request, "predict"),
+        configs=models["predict"],
+        columns=predict_model.deployment.version.data_snapshot.get("columns", []) if predict_model else [],
+        initial={"model": predict_model.slug if predict_model else None},
+        prefix="predict",
+    )
+
+    def recommendations():
+        data = recommend.cleaned_data
+        answer = serving.recommend(
+            tenant, data["model"], data["user_id"], k=data["k"], exclude_seen=data["exclude_seen"]
+        )
+        return _with_titles(tenant, answer)
+
+    def similar_items():
+        data = similar.cleaned_data
+        return _with_titles(tenant, serving.similar_items(tenant, data["model"], data["item_id"], k=data["k"]))
+
+    context = {
+        "models": models,
+        "recommend_form": recommend,
+        "similar_form": similar,
+        "predict_form": predict,
+        "recommendations": _ask(recommend, recommendations),
+        "similar_items": _ask(similar, similar_items),
+        "prediction": _ask(predict, lambda: serving.predict(tenant, predict.cleaned_data["model"], [predict.row()])),
+    }
+    return render(request, "portal/tryit/try_it.html", context)
