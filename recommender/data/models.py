@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from tenants.models import TenantOwnedModel
+from tenants.models import Tenant, TenantOwnedModel
 
 MAX_ID_LENGTH = 256
 MAX_EVENT_TYPE_LENGTH = 64
@@ -108,10 +108,22 @@ class ImportJob(TenantOwnedModel):
 
 
 class Interaction(TenantOwnedModel):
-    """One thing an end user did with an item: a view, a purchase, a rating."""
+    """One thing an end user did with an item: a view, a purchase, a rating.
 
-    # Indexed below together with the timestamp (which also serves look-ups by dataset alone).
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="interactions", db_index=False)
+    The biggest table by far, so its keys are lean: the tenant is indexed by the
+    (tenant, user_id) index and the dataset by the (dataset, timestamp) one, and
+    neither key has a database constraint, whose per-row checks cost more than
+    the insert itself on bulk loads (measured in docs/benchmarks.md). Django still
+    cascades deletes of tenants and datasets, and rows are only written by the
+    data layer, which takes both keys from rows it has just read.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="interactions", db_index=False, db_constraint=False
+    )
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="interactions", db_index=False, db_constraint=False
+    )
     user_id = models.CharField(max_length=MAX_ID_LENGTH)
     item_id = models.CharField(max_length=MAX_ID_LENGTH)
     timestamp = models.DateTimeField(null=True, blank=True)

@@ -118,6 +118,13 @@ def rerun_import(*, actor, job):
     return again
 
 
+def schedule_stats_refresh(dataset):
+    """Recompute the dataset's statistics on a worker once the current transaction commits."""
+    from .tasks import refresh_stats
+
+    transaction.on_commit(lambda: refresh_stats.delay(dataset.pk))
+
+
 def refresh_dataset_stats(dataset):
     """Recompute and store the dataset's statistics (its row count too); returns them."""
     stats = dataset_statistics(dataset)

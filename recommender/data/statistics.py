@@ -9,6 +9,7 @@ counts and columns that matter for them.
 from datetime import timedelta
 
 import pandas as pd
+from django.db import connection
 from django.db.models import Count, Max, Min
 from django.db.models.functions import TruncDate
 
@@ -92,14 +93,21 @@ def _events_per_day(rows, last):
 
 
 def _users_by_activity(rows):
-    per_user = pd.Series(
-        list(rows.values("user_id").annotate(count=Count("id")).values_list("count", flat=True)), dtype="int64"
-    )
-    histogram = []
-    for label, least, most in ACTIVITY_BUCKETS:
-        in_bucket = per_user >= least if most is None else per_user.between(least, most)
-        histogram.append({"interactions": label, "users": int(in_bucket.sum())})
-    return histogram
+    """How many users have 1, 2-4, … interactions: bucketed in the database, not by fetching every user."""
+    per_user, params = rows.values("user_id").annotate(count=Count("id")).values("count").query.sql_with_params()
+    buckets, bucket_params = [], []
+    for _, least, most in ACTIVITY_BUCKETS:
+        buckets.append(
+            f"SUM(CASE WHEN per_user.count >= %s{' AND per_user.count <= %s' if most else ''} THEN 1 ELSE 0 END)"
+        )
+        bucket_params.extend([least, most] if most else [least])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(buckets)} FROM ({per_user}) AS per_user", [*bucket_params, *params])  # noqa: S608
+        counts = cursor.fetchone()
+    return [
+        {"interactions": label, "users": int(count or 0)}
+        for (label, _, _), count in zip(ACTIVITY_BUCKETS, counts, strict=True)
+    ]
 
 
 def _feature_names(documents):

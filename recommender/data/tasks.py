@@ -3,9 +3,19 @@
 from celery import shared_task
 
 from .importing.runner import run_import as run_import_job
+from .models import Dataset
+from .services import refresh_dataset_stats
 
 
 @shared_task(name="recommender.data.tasks.run_import")
 def run_import(job_id):
     """Carry out one import job; running it again after a crash is safe."""
     run_import_job(job_id)
+
+
+@shared_task(name="recommender.data.tasks.refresh_stats")
+def refresh_stats(dataset_id):
+    """Recompute a dataset's statistics (queued after each import)."""
+    dataset = Dataset.objects.select_related("tenant").filter(pk=dataset_id).first()
+    if dataset is not None:
+        refresh_dataset_stats(dataset)

@@ -59,6 +59,8 @@ class DatasetCreateSerializer(serializers.Serializer):
 
 class ImportJobSerializer(serializers.ModelSerializer):
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    # Read-only model fields lose allow_blank; the format is empty until the import has worked it out.
+    format = serializers.ChoiceField(choices=ImportJob.Format.choices, allow_blank=True, read_only=True)
     progress = serializers.SerializerMethodField(help_text="rows_read / rows_total, between 0 and 1; null if unknown.")
 
     class Meta:

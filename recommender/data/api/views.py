@@ -1,7 +1,7 @@
 """Views of the data API: thin wrappers that check shapes, call a service or selector, and answer."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -52,6 +52,14 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
 
     @extend_schema(
         parameters=[OpenApiParameter("refresh", bool, description="Recompute now instead of the stored statistics.")],
+        responses=inline_serializer(
+            "DatasetStats",
+            {
+                "dataset": serializers.IntegerField(),
+                "updated_at": serializers.DateTimeField(allow_null=True),
+                "stats": serializers.DictField(),
+            },
+        ),
         summary="Dataset statistics",
     )
     @action(detail=True, methods=["get"])
@@ -64,7 +72,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     @extend_schema(
         methods=["POST"],
         request={"multipart/form-data": ImportCreateSerializer},
-        responses={202: ImportJobSerializer},
+        responses={202: ImportJobSerializer, 413: OpenApiResponse(description="The file is over the plan's limit.")},
         summary="Upload a file to import",
     )
     @extend_schema(methods=["GET"], responses=ImportJobSerializer(many=True), summary="The dataset's imports")
@@ -158,7 +166,7 @@ class ItemDetailView(TenantScopedAPIView):
     def get(self, request, item_id):
         return Response(ItemSerializer(selectors.get_item_or_404(self.tenant, item_id)).data)
 
-    @extend_schema(responses=ItemSerializer, summary="Deactivate a catalogue item")
+    @extend_schema(responses={200: ItemSerializer}, summary="Deactivate a catalogue item")
     def delete(self, request, item_id):
         item = services.deactivate_item(
             actor=Actor.from_request(request), item=selectors.get_item_or_404(self.tenant, item_id)
@@ -171,7 +179,7 @@ class EndUserErasureView(TenantAPIView):
 
     required_scope = "ingest"
 
-    @extend_schema(responses=ErasureResultSerializer, summary="Erase an end user")
+    @extend_schema(responses={200: ErasureResultSerializer}, summary="Erase an end user")
     def delete(self, request, user_id):
         return Response(services.erase_end_user(actor=Actor.from_request(request), raw_user_id=user_id))
 
@@ -183,7 +191,14 @@ class DataSettingsView(TenantAPIView):
     def get(self, request):
         return Response(DataSettingsSerializer(data_settings(self.tenant)).data)
 
-    @extend_schema(request=DataSettingsSerializer, responses=DataSettingsSerializer, summary="Change privacy settings")
+    @extend_schema(
+        request=DataSettingsSerializer,
+        responses={
+            200: DataSettingsSerializer,
+            409: OpenApiResponse(description="The tenant already stores user data; erase it first."),
+        },
+        summary="Change privacy settings",
+    )
     def patch(self, request):
         serializer = DataSettingsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -149,7 +149,7 @@ class ImportRun:
             Dataset.objects.filter(pk=dataset.pk).update(row_count=holder.count())
 
     def _finish(self, result):
-        from ..services import refresh_dataset_stats
+        from ..services import schedule_stats_refresh
 
         parts = [f"Imported {result.loaded} of {self.rows_read} rows."]
         if result.duplicates:
@@ -169,7 +169,7 @@ class ImportRun:
         )
         default_storage.delete(self.job.file_path)
         audit.record(audit.Actor.system(self.dataset.tenant), "import.succeeded", self.job, rows_loaded=result.loaded)
-        refresh_dataset_stats(self.dataset)
+        schedule_stats_refresh(self.dataset)
 
     def _fail(self, message):
         ImportJob.objects.filter(pk=self.job.pk).update(
