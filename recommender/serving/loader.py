@@ -7,7 +7,6 @@ are kept in an LRU bounded in bytes (SERVING_CACHE_BYTES).
 """
 
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -16,6 +15,8 @@ from django.conf import settings
 from recommender import ml
 from recommender.training.models import ModelConfig
 from recommender.training.storage import local_artifact_dir
+
+from .cache import TtlCache
 
 
 class ModelNotFound(Exception):
@@ -34,36 +35,30 @@ class ServedModel:
     scorer: object | None
 
 
+def _local_cache_seconds():
+    return settings.PLATFORM["LOCAL_CACHE_SECONDS"]
+
+
 _lock = threading.Lock()
-_deployments = {}  # (tenant_id, slug) -> (expires_at, config_id, dataset_id, version_id, number, artifact_path)
-_scorers = OrderedDict()  # version_id -> scorer
+_deployments = TtlCache(_local_cache_seconds)  # (tenant_id, slug) -> deployment facts, or None
+_scorers = OrderedDict()  # version_id -> scorer, least recently used first
 _scorer_bytes = {}
 
 
 def _deployment_of(tenant, slug):
-    key = (tenant.pk, slug)
-    now = time.monotonic()
-    cached = _deployments.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1:]
-    config = ModelConfig.objects.for_tenant(tenant).filter(slug=slug).select_related("deployment__version").first()
-    if config is None:
-        entry = None
-    else:
+    """``(config_id, dataset_id, version_id, number, artifact_path)``; all None without such a model."""
+
+    def read():
+        config = ModelConfig.objects.for_tenant(tenant).filter(slug=slug).select_related("deployment__version").first()
+        if config is None:
+            return (None,) * 5
         deployment = getattr(config, "deployment", None)
         version = deployment.version if deployment else None
-        entry = (
-            config.pk,
-            config.dataset_id,
-            version.pk if version else None,
-            version.number if version else None,
-            version.artifact_path if version else None,
-        )
-    with _lock:
-        if len(_deployments) > 10_000:
-            _deployments.clear()
-        _deployments[key] = (now + settings.PLATFORM["LOCAL_CACHE_SECONDS"], *(entry or (None,) * 5))
-    return entry or (None,) * 5
+        if version is None:
+            return config.pk, config.dataset_id, None, None, None
+        return config.pk, config.dataset_id, version.pk, version.number, version.artifact_path
+
+    return _deployments.get((tenant.pk, slug), read)
 
 
 def _scorer_for(version_id, artifact_path):
@@ -100,7 +95,7 @@ def cache_stats():
 
 def forget_all():
     """Empty the process caches (tests)."""
+    _deployments.clear()
     with _lock:
-        _deployments.clear()
         _scorers.clear()
         _scorer_bytes.clear()

@@ -2,7 +2,7 @@
 
 from django.db.models import Count
 
-from recommender.data.models import Interaction
+from recommender.data.models import ErasedUser, Interaction
 
 
 def popular_items(dataset, limit=1000):
@@ -25,3 +25,8 @@ def user_ids_of(dataset):
         .values_list("user_id", flat=True)
         .distinct()
     )
+
+
+def erased_user_digests(tenant):
+    """Digests of the tenant's erased end users (see ``TenantKeys.digest``)."""
+    return set(ErasedUser.objects.for_tenant(tenant).values_list("user_digest", flat=True))

@@ -5,17 +5,19 @@ in the API's shape. Filters read the live data (events that arrived after
 training, deactivated items), so answers are never staler than the database.
 """
 
-import time
 import uuid
+
+from django.conf import settings
 
 from recommender import ml
 from recommender.data import selectors as data_selectors
-from recommender.data.privacy import user_key
+from recommender.data.privacy import tenant_keys
 
 from . import selectors
+from .cache import TtlCache
 from .loader import ModelNotFound, served_model
 
-__all__ = ["ModelNotFound", "ServingError", "predict", "rank", "recommend", "similar_items"]
+__all__ = ["ModelNotFound", "ServingError", "forget_cached_facts", "predict", "rank", "recommend", "similar_items"]
 
 
 class ServingError(Exception):
@@ -26,20 +28,38 @@ class ServingError(Exception):
         self.code, self.details = code, details or {}
 
 
-_POPULAR_SECONDS = 60
-_popular_cache = {}  # (tenant_id, dataset_id) -> (expires_at, [(item_id, count)])
+def _local_cache_seconds():
+    return settings.PLATFORM["LOCAL_CACHE_SECONDS"]
+
+
+# What may change between requests is re-read at most once a second per process.
+_tenant_facts = TtlCache(_local_cache_seconds)
+# The fallback's popularity ranking moves slowly: a minute is fresh enough.
+_popular = TtlCache(60)
+
+
+def _stored_user(tenant, user_id):
+    """``(stored id, erased?)`` for a raw user id, without a query once warm."""
+    keys = _tenant_facts.get(("keys", tenant.pk), lambda: tenant_keys(tenant))
+    stored_id = keys.user_key(str(user_id))
+    erased = _tenant_facts.get(("erased", tenant.pk), lambda: selectors.erased_user_digests(tenant))
+    return stored_id, keys.digest(stored_id) in erased
 
 
 def _popular_items(tenant, dataset_id):
-    """The dataset's items by interaction count (the fallback), cached for a minute."""
-    key = (tenant.pk, dataset_id)
-    now = time.monotonic()
-    cached = _popular_cache.get(key)
-    if cached is None or cached[0] <= now:
+    """The dataset's items by interaction count (the fallback)."""
+
+    def read():
         dataset = data_selectors.datasets_of(tenant).filter(pk=dataset_id).first()
-        cached = (now + _POPULAR_SECONDS, selectors.popular_items(dataset) if dataset else [])
-        _popular_cache[key] = cached
-    return cached[1]
+        return selectors.popular_items(dataset) if dataset else []
+
+    return _popular.get((tenant.pk, dataset_id), read)
+
+
+def forget_cached_facts():
+    """Empty this process's caches of tenant facts (tests)."""
+    _tenant_facts.clear()
+    _popular.clear()
 
 
 def _fallback(tenant, served, k, excluded, allowed):
@@ -53,7 +73,8 @@ def _fallback(tenant, served, k, excluded, allowed):
 
 
 def _filters(tenant, seen, exclude_seen, exclude, categories):
-    excluded = set(exclude) | data_selectors.inactive_item_ids(tenant)
+    inactive = _tenant_facts.get(("inactive", tenant.pk), lambda: data_selectors.inactive_item_ids(tenant))
+    excluded = set(exclude) | inactive
     if exclude_seen:
         excluded |= seen
     allowed = data_selectors.item_ids_in_categories(tenant, categories) if categories else None
@@ -75,8 +96,8 @@ def _answer(served, user_id, items, fallback, **extra):
 def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), categories=(), explain=False):
     """Top ``k`` items for ``user_id`` from the deployed version of ``slug``."""
     served = served_model(tenant, slug)
-    stored_id = user_key(tenant, user_id)
-    if data_selectors.is_erased_user(tenant, stored_id):
+    stored_id, erased = _stored_user(tenant, user_id)
+    if erased:
         excluded, allowed = _filters(tenant, set(), False, exclude, categories)
         items = _fallback(tenant, served, k, excluded, allowed)
         return _answer(served, user_id, items, {"kind": "popularity", "reason": "erased_user"})
@@ -126,9 +147,9 @@ def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
 def rank(tenant, slug, user_id, item_ids):
     """``item_ids`` ordered best first for ``user_id``; items the model does not know go last."""
     served = served_model(tenant, slug)
-    stored_id = user_key(tenant, user_id)
+    stored_id, erased = _stored_user(tenant, user_id)
     fallback, scores = None, None
-    if served.scorer is not None and not data_selectors.is_erased_user(tenant, stored_id):
+    if served.scorer is not None and not erased:
         try:
             seen = data_selectors.seen_item_ids(tenant, stored_id)
             scores = served.scorer.score(stored_id, item_ids, history_item_ids=seen)

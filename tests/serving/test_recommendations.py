@@ -46,7 +46,9 @@ def test_exclude_seen_sees_events_that_arrived_after_training(served):
     assert first[0] in _item_ids(_recommend(served, k=60, exclude_seen="false"))
 
 
-def test_exclude_category_and_inactive_filters(served):
+def test_exclude_category_and_inactive_filters(served, settings):
+    # Processes re-read deactivations once a second; with no caching the change shows at once.
+    settings.PLATFORM = {**settings.PLATFORM, "LOCAL_CACHE_SECONDS": 0}
     Item.objects.bulk_create(
         [Item(tenant=served.tenant, item_id=f"i{n}", categories=["even" if n % 2 == 0 else "odd"]) for n in range(60)]
     )
