@@ -7,3 +7,6 @@ class PortalPagesConfig(AppConfig):
     name = "recommender.portal"
     label = "portal_pages"
     verbose_name = "Portal pages"
+
+    def ready(self):
+        from . import receivers  # noqa: F401 - connects the clean-up of a deleted organisation

@@ -6,12 +6,14 @@ numbers, and the data again as a table for people who cannot see the chart.
 """
 
 import math
+import re
 
 WIDTH, HEIGHT = 560, 230
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 14, 30
 PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 TICKS = 4
 MAX_X_LABELS = 8
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def compact(number):
@@ -25,17 +27,20 @@ def compact(number):
     return f"{number:.3g}" if isinstance(number, float) else str(number)
 
 
-def _nice_step(span):
+def _nice_step(span, integers):
     raw = span / TICKS
+    if integers and raw <= 1:
+        return 1
     magnitude = 10 ** math.floor(math.log10(raw))
-    return next(step * magnitude for step in (1, 2, 2.5, 5, 10) if step * magnitude >= raw)
+    steps = [step * magnitude for step in (1, 2, 2.5, 5, 10)]
+    return next(step for step in steps if step >= raw and (not integers or float(step).is_integer()))
 
 
-def _axis(low, high):
-    """Round bounds and tick values that cover ``low``..``high``."""
+def _axis(low, high, integers=False):
+    """Round bounds and tick values that cover ``low``..``high``; counts get whole-number ticks."""
     if high <= low:
         high = low + 1
-    step = _nice_step(high - low)
+    step = _nice_step(high - low, integers)
     start, end = math.floor(low / step) * step, math.ceil(high / step) * step
     ticks = [start + i * step for i in range(round((end - start) / step) + 1)]
     return start, end, ticks
@@ -50,9 +55,14 @@ def _y_ticks(low, high, ticks):
     return [{"y": round(_scale(tick, low, high), 1), "label": compact(tick)} for tick in ticks]
 
 
+def _short(label):
+    """Days as month-day on the axis (the data table keeps the whole date)."""
+    return label[5:] if isinstance(label, str) and ISO_DAY.fullmatch(label) else label
+
+
 def _x_labels(labels, position):
     every = max(1, math.ceil(len(labels) / MAX_X_LABELS))
-    return [{"x": round(position(i), 1), "label": label} for i, label in enumerate(labels) if i % every == 0]
+    return [{"x": round(position(i), 1), "label": _short(label)} for i, label in enumerate(labels) if i % every == 0]
 
 
 def _frame(title, ticks):
@@ -71,7 +81,7 @@ def _frame(title, ticks):
 def bar_chart(labels, values, *, title):
     """Bars of ``values`` (non-negative numbers) labelled by ``labels``."""
     values = [value or 0 for value in values]
-    low, high, ticks = _axis(0, max(values, default=0))
+    low, high, ticks = _axis(0, max(values, default=0), integers=all(isinstance(value, int) for value in values))
     slot = PLOT_WIDTH / max(len(values), 1)
     bars = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 INVITATION_SALT = "tenants.portal.invitation"
 INVITATION_MAX_AGE = 7 * 24 * 3600
 JOINED_ACTION = "member.joined"
+
+# Sent (with ``tenant`` and ``actor``) inside the transaction that deletes a tenant, before the delete, so
+# that apps whose rows the cascade cannot remove alone, or whose files live outside the database, clean up.
+tenant_deleting = Signal()
 
 
 @transaction.atomic
@@ -191,5 +196,6 @@ def delete_tenant(*, actor, confirmation):
         raise TenantError("Only an owner can delete the organisation.")
     # The audit log goes with the tenant, so the operators' log keeps the trace.
     logger.warning("Tenant %s (%s) deleted by %s", tenant.slug, tenant.pk, actor.user)
+    tenant_deleting.send(sender=Tenant, tenant=tenant, actor=actor)
     tenant.delete()
     forget_cached_key()

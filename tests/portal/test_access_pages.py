@@ -6,6 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from recommender.data.models import Dataset
+from recommender.training.models import ModelConfig
 from tenants.models import ApiKey, AuditLog, Membership, Role, Tenant
 
 from ..conftest import key_client
@@ -98,6 +100,14 @@ def test_the_owner_renames_and_deletes_with_the_slug_typed(tenant_a, tenant_b, o
     assert Tenant.objects.filter(pk=tenant_b.tenant.pk).exists()
     assert key_client(tenant_a.key).get("/api/v1/tenant").status_code == 401
     assert owner_client.get(reverse("portal:dashboard"))["Location"] == reverse("portal:tenant_create")
+
+
+def test_deleting_takes_the_data_and_models_along(stock_a, tenant_b):
+    client = signed_in(stock_a.world.owner, stock_a.world.tenant)
+    client.post(reverse("portal:tenant_delete"), {"confirmation": stock_a.world.tenant.slug})
+    assert not Tenant.objects.filter(pk=stock_a.world.tenant.pk).exists()
+    assert not ModelConfig.objects.filter(pk=stock_a.config.pk).exists()
+    assert not Dataset.objects.filter(pk=stock_a.dataset.pk).exists()
 
 
 def test_usage_shows_requests_per_day_as_a_chart(tenant_a, owner_client):

@@ -15,6 +15,9 @@ from django.test import override_settings
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PASSWORD = "a-long-enough-passphrase-42"
+CATALOGUE_CSV = "item_id,title,categories\n" + "".join(
+    f"i{n},Book {n},{'fiction' if n % 2 else 'science'}\n" for n in range(40)
+)
 CLICKS_CSV = "user_id,item_id,timestamp,event_type\n" + "".join(
     f"u{user},i{(user * 7 + step * step) % 40},2026-01-{1 + (user + 3 * step) % 28:02d}T10:00:00Z,view\n"
     for user in range(60)
@@ -79,21 +82,30 @@ def sign_up(page, username="ana"):
     page.get_by_role("heading", name="Ana's Books").wait_for()
 
 
-def upload_clicks(page, tmp_path):
-    page.get_by_role("link", name="Data", exact=True).click()
+def go(page, section):
+    """Follow a link of the main navigation."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=section, exact=True).click()
+
+
+def upload(page, tmp_path, name, kind, content, rows):
+    go(page, "Data")
     page.get_by_role("link", name="New dataset").first.click()
-    page.get_by_label("Name").fill("Clicks")
-    page.get_by_label("Kind").select_option("interactions")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Kind").select_option(kind)
     page.get_by_role("button", name="Create dataset").click()
-    csv = tmp_path / "clicks.csv"
-    csv.write_text(CLICKS_CSV)
-    page.get_by_label("File").set_input_files(csv)
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(content)
+    page.get_by_label("File").set_input_files(path)
     page.get_by_role("button", name="Upload and import").click()
-    page.get_by_text("Imported 480 of 480 rows.").wait_for()
+    page.get_by_text(f"Imported {rows} of {rows} rows.").wait_for()
+
+
+def upload_clicks(page, tmp_path):
+    upload(page, tmp_path, "Clicks", "interactions", CLICKS_CSV, 480)
 
 
 def create_model(page):
-    page.get_by_role("link", name="Models", exact=True).click()
+    go(page, "Models")
     page.get_by_role("link", name="New model").first.click()
     page.get_by_label("Name:").fill("Book picks")
     # Choosing another recipe reloads the form with that recipe's parameters (portal.js).
@@ -119,6 +131,7 @@ def test_journey_from_sign_up_to_an_api_call(page, live_server, tmp_path, celery
     assert page.locator("svg[role=img]").count() == 3
     shot(page, "03-statistics")
 
+    upload(page, tmp_path, "Catalogue", "items", CATALOGUE_CSV, 40)
     create_model(page)
     page.get_by_role("button", name="Train now").click()
     assert page.locator("progress[data-field=progress]").count() == 1
@@ -137,13 +150,14 @@ def test_journey_from_sign_up_to_an_api_call(page, live_server, tmp_path, celery
     page.get_by_role("link", name="Compare side by side").click()
     shot(page, "06-versions")
 
-    page.get_by_role("link", name="Try it").click()
+    go(page, "Try it")
     page.get_by_label("User id").fill("u3")
     page.get_by_role("button", name="Recommend").click()
     assert page.locator(".result tbody tr").count() == 10
+    assert page.locator(".result tbody tr").first.get_by_role("cell", name="Book ").count() == 1
     shot(page, "07-try-it")
 
-    page.get_by_role("link", name="API keys").click()
+    go(page, "API keys")
     page.get_by_label("Name").fill("web shop")
     page.get_by_role("button", name="Create key").click()
     full_key = page.locator("#new-key").inner_text()
@@ -159,6 +173,9 @@ def test_journey_from_sign_up_to_an_api_call(page, live_server, tmp_path, celery
     page.get_by_role("button", name="Revoke web shop").click()
     page.get_by_text("calls with it now fail").wait_for()
     assert requests.get(url, headers=headers, timeout=10).status_code == 401
+
+    go(page, "Dashboard")
+    shot(page, "10-dashboard")
 
 
 def test_pages_fit_a_phone_and_work_from_the_keyboard(page, tmp_path):

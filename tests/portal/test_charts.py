@@ -14,6 +14,13 @@ def test_bars_are_in_proportion_on_a_round_axis():
     assert chart["bars"][2]["y"] + heights[2] == chart["bottom"]
 
 
+def test_counts_get_whole_ticks_and_days_short_labels():
+    chart = charts.bar_chart(["2026-01-01", "2026-01-02"], [0, 1], title="t")
+    assert [tick["label"] for tick in chart["y_ticks"]] == ["0", "1"]
+    assert [label["label"] for label in chart["x_labels"]] == ["01-01", "01-02"]
+    assert chart["rows"][0][0] == "2026-01-01"
+
+
 def test_an_empty_series_still_draws_an_axis():
     chart = charts.bar_chart([], [], title="t")
     assert chart["bars"] == []
