@@ -32,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import flush_redis, fresh_database, store_interactions  # noqa: E402
+
 DB_NAME = "bench_serve"
 SECRET = "bench-only-secret-" + "s" * 50
 
@@ -52,17 +54,6 @@ def _environment(storage):
     }
 
 
-def _recreate_database():
-    import psycopg2
-
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {DB_NAME}")
-    connection.close()
-
-
 def _prepare(n_items):
     """Tenants, data and deployed models; returns [(api_key, model slug, [user ids])]."""
     import django
@@ -71,7 +62,7 @@ def _prepare(n_items):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from recommender.data.models import Dataset, Interaction
+    from recommender.data.models import Dataset
     from recommender.ml.synthetic import generate_interactions
     from recommender.training.models import TrainingRun
     from recommender.training.services.configs import create_config
@@ -92,11 +83,7 @@ def _prepare(n_items):
         )
         dataset = Dataset.objects.create(tenant=tenant, name="events", kind="interactions")
         frame = data.interactions
-        Interaction.objects.bulk_create(
-            [Interaction(tenant=tenant, dataset=dataset, user_id=u, item_id=i)
-             for u, i in zip(frame.user_id, frame.item_id, strict=True)],
-            batch_size=5000,
-        )  # fmt: skip
+        store_interactions(tenant, dataset, frame)
         recipes = (
             {"default": {}, "neumf": {"recipe": "neumf", "params": {"epochs": 2}}} if number == 0 else {"default": {}}
         )
@@ -208,8 +195,8 @@ def main():
     storage = tempfile.mkdtemp(prefix="bench-serve-")
     os.environ.update(_environment(storage))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas_platform.settings")
-    subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
-    _recreate_database()
+    flush_redis(13)
+    fresh_database(DB_NAME)
     print("Preparing ten tenants and their models…", flush=True)
     targets = _prepare(args.items)
 

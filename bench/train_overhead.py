@@ -20,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import flush_redis, fresh_database, store_interactions  # noqa: E402
+
 DB_NAME = "bench_overhead"
 
 
@@ -33,15 +35,8 @@ def _setup_environment(storage):
             "LOG_LEVEL": "WARNING",
         }
     )
-    import psycopg2
-
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {DB_NAME}")
-    connection.close()
-    subprocess.run(["redis-cli", "-n", "12", "flushdb"], check=True, capture_output=True)
+    fresh_database(DB_NAME)
+    flush_redis(12)
 
 
 def main():
@@ -55,13 +50,12 @@ def main():
     import django
 
     django.setup()
-    import pandas as pd
     from django.core.management import call_command
     from rest_framework.test import APIClient
 
     from recommender import ml
     from recommender.data import selectors
-    from recommender.data.models import Dataset, Interaction
+    from recommender.data.models import Dataset
     from recommender.ml.synthetic import generate_interactions
     from recommender.training.models import Deployment
     from tenants.audit import Actor
@@ -72,12 +66,7 @@ def main():
     tenant = create_tenant(name="Bench", owner=owner)
     data = generate_interactions(n_users=args.users, n_items=1000, n_clusters=20, seed=1).interactions
     dataset = Dataset.objects.create(tenant=tenant, name="events", kind="interactions")
-    moments = pd.to_datetime(data.timestamp, unit="s", utc=True)
-    Interaction.objects.bulk_create(
-        [Interaction(tenant=tenant, dataset=dataset, user_id=u, item_id=i, timestamp=t.to_pydatetime())
-         for u, i, t in zip(data.user_id, data.item_id, moments, strict=True)],
-        batch_size=5000,
-    )  # fmt: skip
+    store_interactions(tenant, dataset, data)
     params = {"epochs": args.epochs}
     frame = selectors.interactions_frame(dataset)
     print(f"{len(frame)} interactions, {frame.user_id.nunique()} users; neumf, {args.epochs} epochs", flush=True)
