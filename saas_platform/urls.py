@@ -6,6 +6,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .views import health
 
+# Requests no view answered get the API's error shape under /api/ (see views.not_found).
+handler404 = "saas_platform.views.not_found"
+handler500 = "saas_platform.views.server_error"
+
 api_v1 = [
     path("", include("tenants.api.urls")),
     path("", include("recommender.training.api.urls")),

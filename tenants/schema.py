@@ -22,6 +22,7 @@ ERROR_RESPONSES = {
     "403": "The key lacks the scope, or the tenant is suspended.",
     "404": "No such object in your tenant.",
     "429": "Rate limit or plan quota exceeded (see `Retry-After`).",
+    "503": "The database is briefly unavailable; retry in a few seconds.",
 }
 
 
@@ -54,4 +55,8 @@ def add_error_responses(result, generator, request, public):
             responses = operation.setdefault("responses", {})
             for status, description in ERROR_RESPONSES.items():
                 responses.setdefault(status, {"description": description, "content": reference})
+            # Errors a view declares itself (409, 413…) come with a description only: give them the shape too.
+            for status, response in responses.items():
+                if str(status)[0] in "45" and "content" not in response:
+                    response["content"] = reference
     return result

@@ -38,7 +38,7 @@ class WhoAmISerializer(serializers.Serializer):
 class ApiKeySerializer(serializers.ModelSerializer):
     """An API key as listed: never the key itself, only its prefix."""
 
-    created_by = serializers.StringRelatedField()
+    created_by = serializers.StringRelatedField(allow_null=True)
     is_active = serializers.SerializerMethodField()
 
     class Meta:

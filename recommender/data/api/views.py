@@ -3,6 +3,7 @@
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -11,6 +12,7 @@ from tenants.audit import Actor
 from tenants.scoping import TenantAPIView, TenantScopedAPIView, TenantScopedViewSet
 
 from .. import selectors, services
+from ..importing.problems import UNSTORABLE, UNSTORABLE_REASON
 from ..models import Dataset, ImportJob, Item
 from ..privacy import data_settings
 from .serializers import (
@@ -181,6 +183,8 @@ class EndUserErasureView(TenantAPIView):
 
     @extend_schema(responses={200: ErasureResultSerializer}, summary="Erase an end user")
     def delete(self, request, user_id):
+        if UNSTORABLE.search(user_id):  # no stored id holds one, and the database refuses to even compare it
+            raise ValidationError({"user_id": [f"The id {UNSTORABLE_REASON}."]})
         return Response(services.erase_end_user(actor=Actor.from_request(request), raw_user_id=user_id))
 
 

@@ -56,7 +56,7 @@ class TrainRequestSerializer(serializers.Serializer):
 class TrainingRunSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(source="config", slug_field="slug", read_only=True)
     version = serializers.SerializerMethodField()
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = TrainingRun

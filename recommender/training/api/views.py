@@ -1,7 +1,7 @@
 """API views for model configurations, training runs, versions and deployments (manage scope)."""
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -120,7 +120,11 @@ class TrainingRunViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
     def scoped_queryset(self):
         return TrainingRun.objects.select_related("config", "version")
 
-    @extend_schema(request=None, responses=TrainingRunSerializer, summary="Cancel a run")
+    @extend_schema(
+        request=None,
+        responses={200: TrainingRunSerializer, 409: OpenApiResponse(description="The run already finished.")},
+        summary="Cancel a run",
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         try:
