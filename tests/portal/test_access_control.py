@@ -127,6 +127,12 @@ def test_every_portal_url_is_gated_by_a_role():
     assert gated - tested == set(), "add the new page to PAGES or ACTIONS"
 
 
+def test_an_unknown_page_is_the_portals_not_found_page(tenant_a):
+    response = signed_in(tenant_a.owner).get("/no-such-page/")
+    assert response.status_code == 404
+    assert "<h1>Not found</h1>" in response.content.decode()
+
+
 def test_a_person_without_a_tenant_is_offered_to_create_one(db):
     client = signed_in(make_user())
     response = client.get(reverse("portal:dashboard"))

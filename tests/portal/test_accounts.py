@@ -162,6 +162,7 @@ def test_switching_to_an_organisation_of_ones_own(tenant_a, tenant_b):
     add_member(tenant_a.tenant, person, Role.VIEWER)
     add_member(tenant_b.tenant, person, Role.ADMIN)
     client = signed_in(person, tenant_a.tenant)
+    assert 'id="tenant-switcher"' in client.get(reverse("portal:dashboard")).content.decode()
     response = client.post(reverse("portal:switch_tenant"), {"tenant": tenant_b.tenant.pk}, follow=True)
     assert response.context["current_tenant"] == tenant_b.tenant
     assert client.session[SESSION_KEY] == tenant_b.tenant.pk
