@@ -4,6 +4,8 @@ from django.apps import AppConfig
 
 
 class PortalPagesConfig(AppConfig):
+    """The portal pages of the recommender; the app has no models."""
+
     name = "recommender.portal"
     label = "portal_pages"
     verbose_name = "Portal pages"

@@ -34,6 +34,8 @@ class SerializerCheckedForm(forms.Form):
 
 
 class DatasetForm(SerializerCheckedForm):
+    """A new dataset: its name, its kind and, for tables, the column to predict."""
+
     serializer_class = DatasetCreateSerializer
 
     name = forms.CharField(max_length=200)
@@ -214,6 +216,8 @@ class ModelConfigForm(forms.Form):
 
 
 class TrainForm(forms.Form):
+    """How to train now: tuning trials are needed when the configuration holds ranges."""
+
     tuning_trials = forms.IntegerField(
         min_value=0,
         max_value=30,
@@ -252,6 +256,8 @@ class TryForm(forms.Form):
 
 
 class RecommendForm(TryForm):
+    """Top items for one of the tenant's users."""
+
     user_id = forms.CharField(label="User id", max_length=256, help_text="One of your users, as in your events.")
     k = forms.IntegerField(label="How many", min_value=1, max_value=100, initial=10)
     exclude_seen = forms.BooleanField(
@@ -260,6 +266,8 @@ class RecommendForm(TryForm):
 
 
 class SimilarItemsForm(TryForm):
+    """Items like one item of the catalogue."""
+
     item_id = forms.CharField(label="Item id", max_length=256)
     k = forms.IntegerField(label="How many", min_value=1, max_value=100, initial=10)
 

@@ -61,10 +61,14 @@ class InvitedSignUpForm(UserCreationForm):
 
 
 class TenantForm(forms.Form):
+    """An organisation's display name."""
+
     name = forms.CharField(label="Organisation name", max_length=200)
 
 
 class InviteForm(forms.Form):
+    """Whom to invite, and with which role."""
+
     email = forms.EmailField()
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
@@ -94,6 +98,8 @@ class ApiKeyForm(forms.Form):
 
 
 class DeleteTenantForm(forms.Form):
+    """The slug, typed to confirm a deletion."""
+
     confirmation = forms.CharField(label="Type the organisation's slug to confirm")
 
 
@@ -112,4 +118,6 @@ class AuditFilterForm(forms.Form):
 
 
 class SwitchTenantForm(forms.Form):
+    """The organisation to work in."""
+
     tenant = forms.IntegerField()

@@ -28,6 +28,7 @@ def has_role(membership, role):
 
 @register.filter
 def compact(number):
+    """``1234`` → ``1.23k``."""
     return charts.compact(number)
 
 

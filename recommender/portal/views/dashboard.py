@@ -15,6 +15,7 @@ RECENT = 5
 
 @portal_view()
 def dashboard(request):
+    """The tenant at a glance."""
     tenant = request.tenant
     context = {
         "dataset_count": data_selectors.datasets_of(tenant).count(),

@@ -21,11 +21,13 @@ from ..problems import problem_message
 
 @portal_view()
 def datasets(request):
+    """The tenant's datasets."""
     return render(request, "portal/data/datasets.html", {"datasets": data_selectors.datasets_of(request.tenant)})
 
 
 @portal_view(Role.ANALYST)
 def dataset_create(request):
+    """A new dataset; the upload form comes next."""
     form = DatasetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         dataset = data_services.create_dataset(actor=request.actor, **form.serializer.validated_data)
@@ -57,6 +59,7 @@ def dataset(request, pk):
 @portal_view(Role.ANALYST)
 @require_POST
 def dataset_stats_refresh(request, pk):
+    """Recompute a dataset's statistics now."""
     dataset = data_selectors.get_dataset_or_404(request.tenant, pk)
     data_services.refresh_dataset_stats(dataset)
     messages.success(request, "Statistics recomputed.")
@@ -104,6 +107,7 @@ def dataset_import_status(request, pk):
 @portal_view(Role.ANALYST)
 @require_POST
 def dataset_import_rerun(request, pk):
+    """Run a failed import again over the file already uploaded."""
     job = _import_job(request, pk)
     try:
         again = data_services.rerun_import(actor=request.actor, job=job)

@@ -34,6 +34,7 @@ def _run(request, pk):
 
 @portal_view()
 def models(request):
+    """The tenant's models with what they serve and their latest run."""
     latest_run = Prefetch("runs", queryset=TrainingRun.objects.order_by("-queued_at", "-id")[:1], to_attr="latest_runs")
     model_configs = training_selectors.configs_of(request.tenant).prefetch_related(latest_run)
     return render(request, "portal/models/models.html", {"configs": model_configs})
@@ -70,6 +71,7 @@ def _save_config(request, form, save):
 
 @portal_view(Role.ANALYST)
 def model_create(request):
+    """A new model configuration."""
     form = _config_form(request, recipe=_chosen_recipe(request, ml.DEFAULT_RECOMMENDATION_RECIPE), initial={})
     if form.is_bound and form.is_valid():
         config = _save_config(request, form, configs.create_config)
@@ -81,6 +83,7 @@ def model_create(request):
 
 @portal_view(Role.ANALYST)
 def model_edit(request, slug):
+    """Change a model's configuration; the next run uses it."""
     config = _config(request, slug)
     form = _config_form(
         request, recipe=_chosen_recipe(request, config.recipe), initial=ModelConfigForm.initial_for(config)
@@ -95,6 +98,7 @@ def model_edit(request, slug):
 @portal_view(Role.ANALYST)
 @require_POST
 def model_delete(request, slug):
+    """Delete a model with its runs, versions and artifacts."""
     config = _config(request, slug)
     configs.delete_config(actor=request.actor, config=config)
     messages.success(request, f"Deleted {config.name} with its versions.")
@@ -120,6 +124,7 @@ def model(request, slug):
 @portal_view(Role.ANALYST)
 @require_POST
 def model_train(request, slug):
+    """Queue a training run (optionally tuning first) and show its page."""
     config = _config(request, slug)
     form = TrainForm(request.POST, config=config)
     if form.is_valid():
@@ -186,6 +191,7 @@ def model_run_status(request, pk):
 @portal_view(Role.ANALYST)
 @require_POST
 def model_run_cancel(request, pk):
+    """Cancel a run: at once when queued, after the current epoch when running."""
     run = _run(request, pk)
     try:
         runs.cancel_run(actor=request.actor, run=run)
@@ -199,6 +205,7 @@ def model_run_cancel(request, pk):
 @portal_view(Role.ANALYST)
 @require_POST
 def model_run_retry(request, pk):
+    """Queue a new run like a failed or cancelled one."""
     run = _run(request, pk)
     try:
         again = runs.retry_run(actor=request.actor, run=run)

@@ -54,6 +54,7 @@ def _prediction_model(request, configs):
 
 @portal_view()
 def try_it(request):
+    """Ask the deployed models, as the API would, from three forms."""
     tenant = request.tenant
     models = _deployed_models(tenant)
     recommend = RecommendForm(_bound(request, "recommend"), configs=models["recommend"], prefix="recommend")

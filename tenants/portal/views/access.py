@@ -46,6 +46,7 @@ def api_keys(request):
 @portal_view(Role.ADMIN)
 @require_POST
 def api_key_revoke(request, pk):
+    """Revoke a key of this tenant; calls with it fail from then on."""
     api_key = get_tenant_object_or_404(ApiKey.objects, request.tenant, pk=pk)
     revoke_api_key(actor=request.actor, api_key=api_key)
     messages.success(request, f"Revoked {api_key}: calls with it now fail.")
@@ -77,6 +78,7 @@ def _change_member(request, pk, change, done):
 @portal_view(Role.ADMIN)
 @require_POST
 def member_role(request, pk):
+    """Give a member another role (owners only grant or take the owner role)."""
     return _change_member(
         request,
         pk,
@@ -90,6 +92,7 @@ def member_role(request, pk):
 @portal_view(Role.ADMIN)
 @require_POST
 def member_remove(request, pk):
+    """Remove a member; the last owner stays."""
     return _change_member(
         request,
         pk,
@@ -101,6 +104,7 @@ def member_remove(request, pk):
 @portal_view(Role.ADMIN)
 @require_POST
 def member_invite(request):
+    """Email an invitation link with a role."""
     form = InviteForm(request.POST)
     if form.is_valid():
         try:
@@ -159,6 +163,7 @@ def tenant_settings(request):
 @portal_view(Role.OWNER)
 @require_POST
 def tenant_delete(request):
+    """Delete the organisation when its slug is typed to confirm."""
     form = DeleteTenantForm(request.POST)
     if form.is_valid():
         name = request.tenant.name
