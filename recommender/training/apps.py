@@ -7,3 +7,11 @@ class TrainingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "recommender.training"
     label = "training"
+
+    def ready(self):
+        from tenants.quotas import register_quota
+
+        from .selectors import model_count, runs_in_last_day
+
+        register_quota("models", "max_models", model_count)
+        register_quota("training_runs_per_day", "max_training_runs_per_day", runs_in_last_day)

@@ -25,7 +25,8 @@ class ModelConfig(TenantOwnedModel):
     slug = models.SlugField(max_length=60)
     recipe = models.CharField(max_length=50)
     params = models.JSONField(default=dict, blank=True)
-    dataset = models.ForeignKey("data.Dataset", on_delete=models.PROTECT, related_name="model_configs")
+    # RESTRICT: a dataset in use cannot be deleted on its own, but goes when its tenant goes.
+    dataset = models.ForeignKey("data.Dataset", on_delete=models.RESTRICT, related_name="model_configs")
     schedule = models.CharField(
         max_length=100, blank=True, help_text="Cron expression (minute hour day month weekday) for retraining."
     )

@@ -1,5 +1,9 @@
 """Reads of the training app. Every function takes or returns tenant-scoped querysets."""
 
+from datetime import timedelta
+
+from django.utils import timezone
+
 from .models import Deployment, ModelConfig, ModelVersion, TrainingRun
 
 
@@ -28,3 +32,13 @@ def versions_of(config):
 def active_deployment(tenant, slug):
     """The deployment serving the model ``slug`` of ``tenant``, with its version, or ``None``."""
     return Deployment.objects.for_tenant(tenant).filter(config__slug=slug).select_related("version", "config").first()
+
+
+def model_count(tenant):
+    """The tenant's model configurations, for the plan's ``max_models``."""
+    return ModelConfig.objects.for_tenant(tenant).count()
+
+
+def runs_in_last_day(tenant):
+    """Training runs requested in the last 24 hours, for the plan's ``max_training_runs_per_day``."""
+    return TrainingRun.objects.for_tenant(tenant).filter(queued_at__gte=timezone.now() - timedelta(days=1)).count()

@@ -185,3 +185,23 @@ def test_recipes_endpoint_lists_declared_parameters(tenant_a):
     epochs = next(param for param in recipes["neumf"]["params"] if param["name"] == "epochs")
     assert epochs["min"] >= 1 and epochs["default"] >= 1 and epochs["help"]
     assert sum(recipe["is_default"] for recipe in recipes.values()) == 1
+
+
+def test_quota_use_counts_models_and_runs(tenant_a, dataset, django_capture_on_commit_callbacks):
+    _create(tenant_a.client, dataset, recipe="popularity")
+    _train(tenant_a.client, "shop-recs", django_capture_on_commit_callbacks)
+    quotas = tenant_a.client.get("/api/v1/usage").json()["quotas"]
+    assert quotas["models"] == {"used": 1, "limit": tenant_a.tenant.plan.max_models}
+    assert quotas["training_runs_per_day"]["used"] == 1
+
+
+def test_a_dataset_in_use_cannot_be_deleted_alone_but_goes_with_its_tenant(tenant_a, dataset):
+    from django.db.models import RestrictedError
+
+    from tenants.models import Tenant
+
+    _create(tenant_a.client, dataset, recipe="popularity")
+    with pytest.raises(RestrictedError):
+        dataset.delete()
+    Tenant.objects.get(pk=tenant_a.tenant.pk).delete()
+    assert not ModelConfig.objects.filter(slug="shop-recs").exists()

@@ -10,6 +10,7 @@ from recommender import ml
 from tenants import audit
 
 from ..models import AutoDeploy, ModelConfig
+from ..selectors import model_count
 
 
 class ConfigError(Exception):
@@ -107,7 +108,7 @@ def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, 
     tenant = actor.tenant
     if dataset.tenant_id != tenant.pk:
         raise ConfigError({"dataset": "No such dataset."})
-    if ModelConfig.objects.for_tenant(tenant).count() >= tenant.plan.max_models:
+    if model_count(tenant) >= tenant.plan.max_models:
         raise QuotaError(f"Your plan allows {tenant.plan.max_models} models; delete one or change plan.")
     recipe_obj, clean_params = _validated(recipe or ml.DEFAULT_RECOMMENDATION_RECIPE, params, dataset)
     config = ModelConfig.objects.create(

@@ -23,6 +23,7 @@ from tenants import audit
 from tenants.models import Tenant
 
 from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
+from ..selectors import runs_in_last_day
 from ..storage import artifact_prefix, delete_artifact, store_artifact
 from .configs import QuotaError
 from .deployments import auto_deploy_decision, deploy_version
@@ -50,10 +51,7 @@ def _enqueue(run):
 def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trigger.MANUAL):
     """Queue a training run of ``config``, within the plan's daily quota."""
     tenant = actor.tenant
-    since = timezone.now() - timedelta(days=1)
-    if TrainingRun.objects.for_tenant(tenant).filter(queued_at__gte=since).count() >= (
-        tenant.plan.max_training_runs_per_day
-    ):
+    if runs_in_last_day(tenant) >= tenant.plan.max_training_runs_per_day:
         raise QuotaError(f"Your plan allows {tenant.plan.max_training_runs_per_day} training runs a day.")
     if tuning_trials > TRAINING["MAX_TUNING_TRIALS"]:
         raise RunError(f"At most {TRAINING['MAX_TUNING_TRIALS']} tuning trials are allowed.")
