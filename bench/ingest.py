@@ -38,6 +38,15 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/saas_p
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 EVENTS_PER_BATCH = 500
+# Settings as in production (no query log, no debug pages) for the import process and the web server.
+PRODUCTION_ENV = {
+    **os.environ,
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
+    "SECURE_SSL_REDIRECT": "0",
+    "ALLOWED_HOSTS": "127.0.0.1",
+    "LOG_LEVEL": "WARNING",
+}
 
 
 def write_interactions_csv(path, rows, seed=0):
@@ -116,7 +125,7 @@ def time_platform_import(tenant, dataset, csv_path, measure_memory):
 
     job = queue_import(tenant, dataset, csv_path)
     if measure_memory:
-        subprocess.run([sys.executable, __file__, "--run-import-job", str(job.pk)], check=True)
+        subprocess.run([sys.executable, __file__, "--run-import-job", str(job.pk)], check=True, env=PRODUCTION_ENV)
     else:
         run_import_job(job.pk)
     job = ImportJob.objects.get(pk=job.pk)
@@ -166,14 +175,6 @@ def free_port():
 
 
 def start_gunicorn(port, workers):
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
-        "SECURE_SSL_REDIRECT": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
     gunicorn = Path(sys.executable).parent / "gunicorn"
     process = subprocess.Popen(
         [
@@ -187,7 +188,7 @@ def start_gunicorn(port, workers):
             "warning",
         ],
         cwd=ROOT,
-        env=env,
+        env=PRODUCTION_ENV,
         start_new_session=True,
     )
     deadline = time.monotonic() + 60

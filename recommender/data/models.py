@@ -111,7 +111,7 @@ class Interaction(TenantOwnedModel):
     """One thing an end user did with an item: a view, a purchase, a rating.
 
     The biggest table by far, so its keys are lean: the tenant is indexed by the
-    (tenant, user_id) index and the dataset by the (dataset, timestamp) one, and
+    (tenant, user_id) index and the dataset by the (dataset, id) one, and
     neither key has a database constraint, whose per-row checks cost more than
     the insert itself on bulk loads (measured in docs/benchmarks.md). Django still
     cascades deletes of tenants and datasets, and rows are only written by the
@@ -134,7 +134,9 @@ class Interaction(TenantOwnedModel):
 
     class Meta:
         indexes = [
-            models.Index(fields=["dataset", "timestamp"], name="data_interaction_dataset_ts"),
+            # (dataset, id) rather than (dataset, timestamp): ids only grow, so bulk loads append to this
+            # index instead of inserting at random, and it gives the training frame its order.
+            models.Index(fields=["dataset", "id"], name="data_interaction_dataset_id"),
             models.Index(fields=["tenant", "user_id"], name="data_interaction_tenant_user"),
         ]
         constraints = [

@@ -153,7 +153,10 @@ def _batch_frame(records):
         for index, record in enumerate(records)
         if not isinstance(record, dict)
     ]
-    frame = pd.DataFrame.from_records([records[index] for index in indexes]).astype(object)
+    # An explicit index keeps a batch of empty objects as rows (to be rejected), not an empty frame.
+    objects = [records[index] for index in indexes]
+    frame = pd.DataFrame.from_records(objects, index=pd.RangeIndex(len(objects))) if objects else pd.DataFrame()
+    frame = frame.astype(object)
     return frame, np.array(indexes, dtype=np.int64), not_objects
 
 

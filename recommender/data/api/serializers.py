@@ -97,6 +97,16 @@ class ImportJobSerializer(serializers.ModelSerializer):
         return min(1.0, job.rows_read / job.rows_total)
 
 
+class _JSONField(serializers.JSONField):
+    """A JSON form field whose value nested too deeply to decode is invalid (400), not a RecursionError (500)."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except RecursionError:
+            self.fail("invalid")
+
+
 class ImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV, JSON Lines or Parquet, optionally gzip-compressed.")
     format = serializers.ChoiceField(
@@ -109,7 +119,7 @@ class ImportCreateSerializer(serializers.Serializer):
         help_text="CSV only: one character, or 'tab'. Else sniffed.",
     )
     has_header = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="Else sniffed.")
-    column_mapping = serializers.JSONField(
+    column_mapping = _JSONField(
         required=False, binary=True, help_text='File column → platform column, e.g. {"userId": "user_id"}.'
     )
     on_error = serializers.ChoiceField(choices=ImportJob.OnError.choices, default=ImportJob.OnError.FAIL)

@@ -60,15 +60,15 @@ def _none_if_nan(value):
 
 def insert_interactions(dataset, rows: pd.DataFrame) -> MergeResult:
     """Insert interactions; an event id seen before (in this batch or stored) is skipped, not doubled."""
-    event_ids = rows["event_id"]
-    with_ids = event_ids.notna()
+    with_ids = rows["event_id"].notna()
+    event_ids = rows["event_id"].astype(object).where(with_ids, None)
     seen = set()
     for batch in _in_batches(event_ids[with_ids].unique()):
         seen.update(
             Interaction.objects.for_tenant(dataset.tenant).filter(event_id__in=batch).values_list("event_id", flat=True)
         )
     duplicate = (with_ids & event_ids.duplicated()) | event_ids.isin(seen)
-    fresh = rows.loc[~duplicate.to_numpy()]
+    fresh = rows.loc[~duplicate.to_numpy()].assign(event_id=event_ids[~duplicate.to_numpy()])
     now = timezone.now()
     interactions = [
         Interaction(
@@ -269,7 +269,7 @@ class PostgresStaging(Staging):
             return pa.nulls(len(rows), type=pa.string() if sql_type == "jsonb" else ARROW_TYPES[sql_type])
         if sql_type == "jsonb":
             return pa.array([json.dumps(value) for value in rows[name]], type=pa.string())
-        return pa.array(rows[name].to_numpy(), type=ARROW_TYPES[sql_type], from_pandas=True)
+        return pa.array(rows[name], type=ARROW_TYPES[sql_type], from_pandas=True)
 
     def merge(self, fields):
         tenant_id, dataset_id = self.dataset.tenant_id, self.dataset.pk

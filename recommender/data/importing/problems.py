@@ -1,15 +1,29 @@
 """What goes wrong in incoming data: whole-file failures and bad rows, with line, column and reason."""
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 ERRORS_KEPT = 100
 SHOWN_VALUE_LENGTH = 40
+# Characters PostgreSQL cannot store: NUL in text and JSON, and lone UTF-16 surrogates (JSON's "\ud800"),
+# which UTF-8 cannot encode. A message or report that quoted one could not be saved on the job itself.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_REASON = "holds a character that cannot be stored (a NUL byte or half of a UTF-16 surrogate pair)"
+
+
+def storable(text: str) -> str:
+    """``text`` with every character PostgreSQL cannot store replaced by U+FFFD."""
+    return UNSTORABLE.sub("\ufffd", text)
 
 
 class ImportFailed(Exception):
     """A problem with the whole file (or the import as a whole), with a message for a person."""
+
+    def __init__(self, message):
+        # The message is saved on the job: it may quote the file, so make it storable here, once.
+        super().__init__(storable(str(message)))
 
 
 @dataclass(frozen=True)
@@ -21,12 +35,12 @@ class RowError:
     reason: str
 
     def as_dict(self):
-        return {"line": self.line, "column": self.column, "reason": self.reason}
+        return {"line": self.line, "column": storable(self.column), "reason": storable(self.reason)}
 
 
 def shown(value) -> str:
     """A value quoted for an error message, shortened so one bad cell cannot flood the report."""
-    text = str(value)
+    text = storable(str(value))
     if len(text) > SHOWN_VALUE_LENGTH:
         text = text[: SHOWN_VALUE_LENGTH - 1] + "…"
     return f"'{text}'"

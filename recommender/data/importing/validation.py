@@ -13,8 +13,16 @@ import numpy as np
 import pandas as pd
 
 from ..models import MAX_CATEGORY_LENGTH, MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH, MAX_TITLE_LENGTH, Dataset
-from .problems import ChunkCheck, ImportFailed, RowError, shown
-from .values import as_text, parse_booleans, parse_category_lists, parse_numbers, parse_timestamps, typed_values
+from .problems import UNSTORABLE, UNSTORABLE_REASON, ChunkCheck, ImportFailed, RowError, shown, storable
+from .values import (
+    as_text,
+    is_text,
+    parse_booleans,
+    parse_category_lists,
+    parse_numbers,
+    parse_timestamps,
+    typed_values,
+)
 
 TIMESTAMP_HELP = "use ISO 8601 (2024-05-01T12:00:00Z), Unix seconds or Unix milliseconds, between 1900 and 2200"
 # A column of JSON objects that is merged into the features (JSON Lines, Parquet structs, the catalogue API).
@@ -60,6 +68,9 @@ class RowValidator:
 
     def check_columns(self, source_names):
         """Fail the whole file when a required column is missing, naming the columns it does have."""
+        unstorable = [name for name in self.columns if UNSTORABLE.search(str(name))]
+        if unstorable:
+            raise ImportFailed(f"The column name '{unstorable[0]}' {UNSTORABLE_REASON}. Rename the column.")
         missing = [name for name in self.required if name not in self.columns]
         if missing:
             found = ", ".join(source_names.get(name, name) for name in self.columns) or "none"
@@ -78,6 +89,12 @@ class RowValidator:
         ids = as_text(self._column(frame, name))
         lengths = ids.str.len().to_numpy()
         check.flag(name, lengths == 0, "is missing or empty")
+        # A CSV quote left open swallows the following lines into one cell: never a real id.
+        check.flag(
+            name,
+            ids.str.contains("[\r\n]", regex=True).to_numpy(dtype=bool),
+            "holds a line break (is a quote left open on this line?)",
+        )
         check.flag(
             name,
             lengths > MAX_ID_LENGTH,
@@ -88,7 +105,7 @@ class RowValidator:
 
     def _user_keys(self, ids, good):
         """Stored user keys: pseudonyms when the tenant pseudonymises, computed once per distinct id."""
-        ids = ids[good].astype(object)
+        ids = ids[good]
         if not self.keys.pseudonymize_user_ids:
             return ids
         return ids.map({raw: self.keys.pseudonym(raw) for raw in ids.unique()})
@@ -147,15 +164,16 @@ class InteractionValidator(RowValidator):
         event_types = self._bounded_text(frame, "event_type", check, MAX_EVENT_TYPE_LENGTH)
         event_ids = self._bounded_text(frame, "event_id", check, MAX_ID_LENGTH)
         good = ~check.bad
-        event_ids = event_ids[good].astype(object)
+        event_ids = event_ids[good]
+        # Text stays in Arrow form: the COPY path hands it to Arrow's CSV writer without Python strings.
         return pd.DataFrame(
             {
                 "user_id": self._user_keys(users, good),
-                "item_id": items[good].astype(object),
+                "item_id": items[good],
                 "timestamp": timestamps[good],
-                "event_type": event_types[good].astype(object),
+                "event_type": event_types[good],
                 "value": values[good],
-                "event_id": event_ids.where(event_ids != "", None),
+                "event_id": event_ids.where(event_ids != ""),
             }
         )
 
@@ -273,5 +291,58 @@ def validator_for(dataset, keys, columns) -> RowValidator:
 def validate_batch(validator, frame, lines, column_names=None, parse_errors=()):
     """Validate one chunk; returns the clean rows and the check that holds its problems."""
     check = ChunkCheck(lines, column_names or {}, parse_errors)
-    clean = validator.clean(frame, check) if len(frame) else pd.DataFrame()
-    return clean, check
+    if not len(frame):
+        return pd.DataFrame(), check
+    frame = _without_unstorable_values(validator, frame, check)
+    return validator.clean(frame, check), check
+
+
+def _without_unstorable_values(validator, frame, check):
+    """Reject rows with a character PostgreSQL cannot store in a column that is stored, and blank those
+    characters out of the frame so the parsers downstream never meet them (the rows are rejected anyway)."""
+    ignored = set(validator.ignored_columns)
+    frame = frame.copy()
+    for name in list(frame.columns):
+        if name in ignored:
+            continue
+        values = frame[name]
+        if UNSTORABLE.search(str(name)):
+            # Only API batches get here (an import's header is refused whole): their keys name features.
+            check.flag(name, values.notna().to_numpy(dtype=bool), f"is a field whose name {UNSTORABLE_REASON}")
+            continue
+        if is_text(values):
+            bad = values.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+            if bad.any():
+                frame[name] = values.str.replace("\x00", "\ufffd", regex=False)
+        elif values.dtype == object:
+            bad = values.map(_holds_unstorable).to_numpy(dtype=bool)
+            if bad.any():
+                frame[name] = values.map(_storable_value)
+        else:
+            continue
+        check.flag(name, bad, UNSTORABLE_REASON)
+    return frame
+
+
+def _holds_unstorable(value):
+    if isinstance(value, str):
+        return UNSTORABLE.search(value) is not None
+    if isinstance(value, bytes):  # Parquet binary columns are read as text
+        return b"\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_unstorable(key) or _holds_unstorable(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_unstorable(item) for item in value)
+    return False
+
+
+def _storable_value(value):
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, bytes):
+        return value.replace(b"\x00", b"")
+    if isinstance(value, dict):
+        return {_storable_value(key): _storable_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable_value(item) for item in value]
+    return value
