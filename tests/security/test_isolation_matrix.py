@@ -179,11 +179,6 @@ def session_of(user, tenant):
     return client
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def estate(tenant_a, django_capture_on_commit_callbacks):
     return Estate(tenant_a, django_capture_on_commit_callbacks)
