@@ -9,7 +9,7 @@ PORT   ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/saas_platform
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-reliability lint services browser demo clean
+.PHONY: install run test test-reliability audit lint services browser demo clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ test: install services browser
 ## make test-reliability: the long fault drills and the soak run.
 test-reliability: install services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -m reliability $(PYTEST_ARGS)
+
+## make audit: pip-audit of the pinned requirements; fails only on findings not in .ci/pip-audit-ignore.txt.
+audit: install
+	$(PY) .ci/pip_audit.py
 
 lint: install
 	$(VENV)/bin/ruff check .
