@@ -8,3 +8,10 @@ class DataConfig(AppConfig):
     name = "recommender.data"
     label = "data"
     verbose_name = "Data"
+
+    def ready(self):
+        from tenants.quotas import register_quota
+
+        from .quotas import stored_row_count
+
+        register_quota("rows", "max_rows", stored_row_count)

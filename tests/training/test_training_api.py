@@ -193,6 +193,7 @@ def test_quota_use_counts_models_and_runs(tenant_a, dataset, django_capture_on_c
     quotas = tenant_a.client.get("/api/v1/usage").json()["quotas"]
     assert quotas["models"] == {"used": 1, "limit": tenant_a.tenant.plan.max_models}
     assert quotas["training_runs_per_day"]["used"] == 1
+    assert quotas["rows"] == {"used": dataset.row_count, "limit": tenant_a.tenant.plan.max_rows}
 
 
 def test_a_dataset_in_use_cannot_be_deleted_alone_but_goes_with_its_tenant(tenant_a, dataset):
