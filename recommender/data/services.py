@@ -19,6 +19,7 @@ from rest_framework.exceptions import ValidationError
 
 from tenants import audit
 from tenants.api.errors import Conflict, PayloadTooLarge, QuotaExceeded
+from tenants.queueing import NOT_QUEUED, send_best_effort_on_commit, send_on_commit
 
 from .importing.loaders import insert_interactions, upsert_items
 from .importing.validation import InteractionValidator, ItemValidator, validate_batch
@@ -65,7 +66,14 @@ def event_stream_dataset(tenant) -> Dataset:
 def _enqueue_import(job):
     from .tasks import run_import
 
-    transaction.on_commit(lambda: run_import.delay(job.pk))
+    def not_queued():
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED,
+            message=f"The import did not start. {NOT_QUEUED}",
+            finished_at=timezone.now(),
+        )
+
+    send_on_commit(lambda: run_import.delay(job.pk), not_queued)
 
 
 @transaction.atomic
@@ -122,7 +130,8 @@ def schedule_stats_refresh(dataset):
     """Recompute the dataset's statistics on a worker once the current transaction commits."""
     from .tasks import refresh_stats
 
-    transaction.on_commit(lambda: refresh_stats.delay(dataset.pk))
+    # Best effort: an import that just merged must not fail because its statistics could not be queued.
+    send_best_effort_on_commit(lambda: refresh_stats.delay(dataset.pk), f"statistics of dataset {dataset.pk}")
 
 
 def refresh_dataset_stats(dataset):

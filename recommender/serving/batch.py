@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenants import audit
+from tenants.queueing import NOT_QUEUED, send_on_commit
 
 from .models import BatchJob
 from .selectors import user_ids_of
@@ -35,7 +36,14 @@ def request_batch(*, actor, config, user_ids=None, k=10, file_format=BatchJob.Fo
             tenant=actor.tenant, config=config, user_ids=user_ids, k=k, file_format=file_format
         )
         audit.record(actor, "batch.requested", job, users=len(user_ids) if user_ids else "all")
-        transaction.on_commit(lambda: run_batch.delay(job.tenant_id, job.pk))
+        send_on_commit(
+            lambda: run_batch.delay(job.tenant_id, job.pk),
+            lambda: BatchJob.objects.filter(pk=job.pk).update(
+                status=BatchJob.Status.FAILED,
+                error=f"The batch did not start. {NOT_QUEUED}",
+                finished_at=timezone.now(),
+            ),
+        )
     return job
 
 

@@ -15,6 +15,7 @@ from recommender.training.models import TrainingRun
 from recommender.training.services import configs, deployments, runs
 from tenants.models import Role
 from tenants.portal.access import portal_view
+from tenants.queueing import QueueUnavailable
 from tenants.scoping import get_tenant_object_or_404
 
 from ..forms import ModelConfigForm, TrainForm
@@ -130,7 +131,7 @@ def model_train(request, slug):
     if form.is_valid():
         try:
             run = runs.request_training(actor=request.actor, config=config, **form.cleaned_data)
-        except (configs.QuotaError, runs.RunError) as exc:
+        except (configs.QuotaError, runs.RunError, QueueUnavailable) as exc:
             messages.error(request, str(exc))
         else:
             return redirect("portal:model_run", pk=run.pk)
@@ -209,7 +210,7 @@ def model_run_retry(request, pk):
     run = _run(request, pk)
     try:
         again = runs.retry_run(actor=request.actor, run=run)
-    except (configs.QuotaError, runs.RunError) as exc:
+    except (configs.QuotaError, runs.RunError, QueueUnavailable) as exc:
         messages.error(request, str(exc))
         return redirect("portal:model_run", pk=run.pk)
     return redirect("portal:model_run", pk=again.pk)

@@ -21,6 +21,7 @@ from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
 from tenants.models import Tenant
+from tenants.queueing import NOT_QUEUED, send_on_commit
 
 from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
 from ..selectors import runs_in_last_day
@@ -41,10 +42,20 @@ def _enqueue(run):
     from ..tasks import run_training
 
     limit = run.tenant.plan.training_time_limit_seconds
-    transaction.on_commit(
+
+    def not_queued():
+        TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.FAILED,
+            stage="failed",
+            error=f"The run did not start. {NOT_QUEUED}",
+            finished_at=timezone.now(),
+        )
+
+    send_on_commit(
         lambda: run_training.apply_async(
             args=[run.tenant_id, run.pk], soft_time_limit=limit, time_limit=limit + TRAINING["HARD_LIMIT_GRACE"]
-        )
+        ),
+        not_queued,
     )
 
 

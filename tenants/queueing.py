@@ -1,0 +1,53 @@
+"""Sending work to the Celery queue once the request's transaction commits, and what happens when the
+broker (Redis) cannot take it.
+
+A job row (an import, a training run, a batch) is committed first and its task
+sent after, so a worker never looks for a row that is not there yet. If the
+broker is down at that moment, the row would stay "queued" forever with no
+message behind it: instead it is marked failed with a reason, the outage is
+logged, and the caller gets :class:`QueueUnavailable` (503 in the API's error
+shape) and can simply retry.
+"""
+
+import logging
+
+from django.db import transaction
+from kombu.exceptions import OperationalError
+from rest_framework import exceptions, status
+
+logger = logging.getLogger(__name__)
+
+NOT_QUEUED = "It could not be queued: the task queue was unavailable. Nothing was done; try again in a moment."
+
+
+class QueueUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The task queue is briefly unavailable; nothing was started. Retry in a few seconds."
+    default_code = "queue_unavailable"
+
+
+def send_on_commit(send, mark_not_queued):
+    """After the current transaction commits, call ``send()``; if the broker refuses, call
+    ``mark_not_queued()`` (which records on the row that it will not run) and raise :class:`QueueUnavailable`."""
+
+    def callback():
+        try:
+            send()
+        except OperationalError as exc:
+            logger.error("Task queue unavailable, work not queued (%s)", exc)
+            mark_not_queued()
+            raise QueueUnavailable() from exc
+
+    transaction.on_commit(callback)
+
+
+def send_best_effort_on_commit(send, what):
+    """After commit, call ``send()`` for work that may be skipped (it is redone later); a refusal is logged."""
+
+    def callback():
+        try:
+            send()
+        except OperationalError as exc:
+            logger.warning("Task queue unavailable, %s skipped (%s)", what, exc)
+
+    transaction.on_commit(callback)
