@@ -247,6 +247,7 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-training-runs": {"task": "recommender.training.tasks.reap_stale_runs", "schedule": 30.0},
+    "reap-orphaned-imports": {"task": "recommender.data.tasks.reap_orphaned_imports", "schedule": 60.0},
     "flush-usage-counters": {"task": "tenants.tasks.flush_usage", "schedule": 60.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

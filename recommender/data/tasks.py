@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from .importing.runner import reap_orphaned_imports as reap_orphaned_import_jobs
 from .importing.runner import run_import as run_import_job
 from .models import Dataset
 from .services import refresh_dataset_stats
@@ -19,3 +20,9 @@ def refresh_stats(dataset_id):
     dataset = Dataset.objects.select_related("tenant").filter(pk=dataset_id).first()
     if dataset is not None:
         refresh_dataset_stats(dataset)
+
+
+@shared_task(name="recommender.data.tasks.reap_orphaned_imports")
+def reap_orphaned_imports():
+    """Periodic: fail imports whose worker died mid-way (they would show "running" for an hour otherwise)."""
+    return reap_orphaned_import_jobs()

@@ -368,6 +368,7 @@ def test_admin_refuses_tenant_members(estate, tenant_b):
 TASKS_WITHOUT_TENANT_ARGUMENT = {
     "recommender.data.tasks.run_import": "the import job row carries its tenant; nothing else is passed in",
     "recommender.data.tasks.refresh_stats": "the dataset row carries its tenant",
+    "recommender.data.tasks.reap_orphaned_imports": "a sweep over all running imports, no arguments",
     "recommender.training.tasks.reap_stale_runs": "a sweep over all runs, no arguments",
     "tenants.tasks.flush_usage": "a sweep over all counters, no arguments",
 }

@@ -2,14 +2,19 @@
 
 The job row is the progress report: rows read (against an estimated or exact
 total), rows rejected with the first problems, and at the end the outcome and
-a message for a person. A job whose worker died mid-way is simply run again:
-nothing reaches the real tables before the final merge.
+a message for a person. Nothing reaches the real tables before the final merge,
+so a job whose worker died mid-way left nothing behind: on PostgreSQL a worker
+holds its job's advisory lock while it imports (the lock goes with the worker's
+connection), so a second delivery of the message never imports twice, and
+``reap_orphaned_imports`` fails a "running" job nobody holds, instead of it
+showing "running" until the broker redelivers its message an hour later.
 """
 
+import contextlib
 import logging
 
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -26,14 +31,69 @@ from .validation import POSITIONAL_COLUMNS, validate_batch, validator_for
 logger = logging.getLogger(__name__)
 
 
+# Advisory-lock keys of import jobs: this prefix above the job id, clear of other users of advisory locks.
+IMPORT_LOCK_PREFIX = 0x1A7 << 40
+ORPHANED = (
+    "The worker carrying out this import stopped before it finished (a restart or a crash), "
+    "so nothing was imported. Run the import again."
+)
+
+
+@contextlib.contextmanager
+def job_lock(job_id):
+    """Take the job's advisory lock if it is free; yields whether this process now holds it.
+
+    Only PostgreSQL has advisory locks; elsewhere (the embedded set-up, one worker) it always yields True.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [IMPORT_LOCK_PREFIX + int(job_id)])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with contextlib.suppress(DatabaseError):  # a lost connection took the lock with it
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [IMPORT_LOCK_PREFIX + int(job_id)])
+
+
 def run_import(job_id):
-    """Run the import job ``job_id`` unless it already finished; returns the job (None if it is gone)."""
+    """Run the import job ``job_id`` unless it already finished or another worker is on it; returns the job."""
     job = ImportJob.objects.select_related("dataset", "tenant__plan").filter(pk=job_id).first()
     if job is None or job.is_finished:
         return job
-    ImportRun(job).execute()
+    with job_lock(job.pk) as held:
+        if not held:
+            logger.info("Import job %s is being carried out by another worker; this delivery is dropped", job.pk)
+            return job
+        job.refresh_from_db()
+        if not job.is_finished:
+            ImportRun(job).execute()
     job.refresh_from_db()
     return job
+
+
+def reap_orphaned_imports():
+    """Fail the "running" imports whose worker is gone (nobody holds their lock); returns their ids."""
+    if connection.vendor != "postgresql":
+        return []
+    reaped = []
+    for job_id in ImportJob.objects.filter(status=ImportJob.Status.RUNNING).values_list("pk", flat=True):
+        with job_lock(job_id) as held:
+            if not held:
+                continue  # a live worker is on it
+            failed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+                status=ImportJob.Status.FAILED, message=ORPHANED, rows_loaded=0, finished_at=timezone.now()
+            )
+            if failed:
+                job = ImportJob.objects.select_related("tenant").get(pk=job_id)
+                audit.record(audit.Actor.system(job.tenant), "import.failed", job, message="worker stopped")
+                logger.warning("Import job %s lost its worker; marked failed", job_id)
+                reaped.append(job_id)
+    return reaped
 
 
 class ImportRun:
