@@ -3,7 +3,7 @@
 from rest_framework import exceptions, permissions
 
 from .context import get_request_tenant
-from .models import ApiKey, ApiKeyScope, Role
+from .models import ROLE_RANK, ApiKey, ApiKeyScope, Role
 
 
 class TenantSuspended(exceptions.PermissionDenied):
@@ -54,13 +54,7 @@ class HasTenantScope(permissions.BasePermission):
         needed = Role.VIEWER
         if request.method not in permissions.SAFE_METHODS and scope is not None:
             needed = ROLE_FOR_SCOPE[ApiKeyScope(scope)]
-        needed = max(needed, getattr(view, "required_role", Role.VIEWER), key=_rank)
+        needed = max(needed, getattr(view, "required_role", Role.VIEWER), key=lambda role: ROLE_RANK[Role(role)])
         if not membership.has_role(needed):
             raise InsufficientRole(f"This needs the {needed} role or higher; you are {membership.role}.")
         return True
-
-
-def _rank(role):
-    from .models import ROLE_RANK
-
-    return ROLE_RANK[Role(role)]
