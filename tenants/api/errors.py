@@ -9,7 +9,7 @@ carries extra facts (for example ``retry_after``).
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
@@ -90,7 +90,9 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    elif isinstance(exc, DatabaseError):
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable or the connection broke: an outage, worth a retry. Other database
+        # errors (a value out of range, a broken constraint) are bugs and stay 500s, visible as such.
         logger.error("Database unavailable while serving %s: %s", context["request"].path, exc)
         exc = ServiceUnavailable()
 
