@@ -150,9 +150,11 @@ def test_postgresql_restarted_under_traffic_answers_503_then_recovers_without_a_
         during = client.seen[before:]
         assert {status for _, status, _ in during} <= {200, 503}, during
         assert max(duration for _, _, duration in during) < 5.0, "requests fail fast, never hang"
-        datasets = [r for r in outage if r.request.path_url == "/api/v1/datasets"]
-        assert all(r.status_code == 503 and r.json()["error"]["code"] == "service_unavailable" for r in datasets)
-        assert all(r.status_code == 503 for r in outage if r.request.path_url == "/health")
+        by_path = {path: [r for r in outage if r.request.path_url == path] for path in paths}
+        assert len(by_path["/api/v1/datasets"]) == len(by_path["/health"]) == 5
+        for response in by_path["/api/v1/datasets"]:
+            assert response.status_code == 503 and response.json()["error"]["code"] == "service_unavailable"
+        assert all(response.status_code == 503 for response in by_path["/health"])
         # Back without touching gunicorn: every path answers 200 again within seconds.
         wait_until(lambda: all(client.call("GET", p).status_code == 200 for p in paths), 30, message="recovery")
         assert web.process.poll() is None
