@@ -7,6 +7,15 @@ request; a change is therefore seen everywhere within ``ttl`` seconds.
 
 import threading
 import time
+import weakref
+
+_every_cache = weakref.WeakSet()
+
+
+def clear_every_cache():
+    """Empty every TtlCache of this process (tests, and after rolling back data)."""
+    for cache in list(_every_cache):
+        cache.clear()
 
 
 class TtlCache:
@@ -16,6 +25,7 @@ class TtlCache:
         self.ttl, self.max_entries = ttl, max_entries
         self._entries = {}
         self._lock = threading.Lock()
+        _every_cache.add(self)
 
     def get(self, key, compute):
         now = time.monotonic()

@@ -16,7 +16,7 @@ from recommender import ml
 from recommender.training.models import ModelConfig
 from recommender.training.storage import local_artifact_dir
 
-from .cache import TtlCache
+from .cache import TtlCache, clear_every_cache
 
 
 class ModelNotFound(Exception):
@@ -87,15 +87,9 @@ def served_model(tenant, slug):
     return ServedModel(config_id, slug, dataset_id, version_id, number, scorer)
 
 
-def cache_stats():
-    """Loaded versions and their bytes in this process (for operators and tests)."""
-    with _lock:
-        return {"versions": list(_scorers), "bytes": sum(_scorer_bytes.values())}
-
-
 def forget_all():
-    """Empty the process caches (tests)."""
-    _deployments.clear()
+    """Empty this process's serving caches: deployments, loaded versions and tenant facts (tests)."""
+    clear_every_cache()
     with _lock:
         _scorers.clear()
         _scorer_bytes.clear()

@@ -17,7 +17,7 @@ from . import selectors
 from .cache import TtlCache
 from .loader import ModelNotFound, served_model
 
-__all__ = ["ModelNotFound", "ServingError", "forget_cached_facts", "predict", "rank", "recommend", "similar_items"]
+__all__ = ["ModelNotFound", "ServingError", "predict", "rank", "recommend", "similar_items"]
 
 
 class ServingError(Exception):
@@ -54,12 +54,6 @@ def _popular_items(tenant, dataset_id):
         return selectors.popular_items(dataset) if dataset else []
 
     return _popular.get((tenant.pk, dataset_id), read)
-
-
-def forget_cached_facts():
-    """Empty this process's caches of tenant facts (tests)."""
-    _tenant_facts.clear()
-    _popular.clear()
 
 
 def _fallback(tenant, served, k, excluded, allowed):

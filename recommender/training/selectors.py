@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .models import Deployment, ModelConfig, ModelVersion, TrainingRun
+from .models import ModelConfig, ModelVersion, TrainingRun
 
 
 def configs_with_deployment():
@@ -27,11 +27,6 @@ def versions_of(config):
         .select_related("config__deployment")
         .order_by("-number")
     )
-
-
-def active_deployment(tenant, slug):
-    """The deployment serving the model ``slug`` of ``tenant``, with its version, or ``None``."""
-    return Deployment.objects.for_tenant(tenant).filter(config__slug=slug).select_related("version", "config").first()
 
 
 def model_count(tenant):

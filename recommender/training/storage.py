@@ -49,10 +49,6 @@ def delete_artifact(prefix):
         shutil.rmtree(default_storage.path(prefix), ignore_errors=True)
 
 
-def artifact_exists(prefix):
-    return default_storage.exists(prefix)
-
-
 def fetch_artifact(prefix, local_dir):
     """Copy an artifact from storage into ``local_dir`` (serving loads it from there)."""
     local_dir = Path(local_dir)

@@ -3,7 +3,6 @@
 import pytest
 
 from recommender.serving.loader import forget_all
-from recommender.serving.services import forget_cached_facts
 from recommender.training.models import TrainingRun
 
 from ..factories import make_interactions_dataset
@@ -12,10 +11,8 @@ from ..factories import make_interactions_dataset
 @pytest.fixture(autouse=True)
 def _empty_serving_cache():
     forget_all()
-    forget_cached_facts()
     yield
     forget_all()
-    forget_cached_facts()
 
 
 def train_model(world, django_capture_on_commit_callbacks, slug="recs", recipe="ease", dataset=None, **config):
