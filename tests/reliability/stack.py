@@ -8,7 +8,6 @@ here is stopped by the fixture that made it, whatever the test did.
 """
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 import requests
 from django.conf import settings
 
-from ..worker import WorkerProcess, _database_url_of_test_db, wait_until
+from ..worker import WorkerProcess, _database_url_of_test_db, stop_process_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,13 +119,7 @@ class Gunicorn:
         return self.log_path.read_text(errors="replace")
 
     def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        stop_process_group(self.process)
         self._log.close()
 
 

@@ -14,13 +14,13 @@ test-reliability``) tries many more, with fresh randomness each time.
 """
 
 import os
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 import pytest
 import schemathesis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -30,12 +30,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from recommender.serving.loader import forget_all
 from saas_platform.wsgi import application
-from tenants.selectors import forget_cached_key
 
 from ..factories import make_api_key
 from ..serving.conftest import train_model
+from .rollback import rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -43,10 +42,6 @@ pytestmark = pytest.mark.django_db
 QUICK_EXAMPLES = 6
 DEEP_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-
-
-class _Undo(Exception):
-    pass
 
 
 @contextmanager
@@ -61,17 +56,6 @@ def keeping_the_test_connection():
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
-
-
-def _rolled_back(call):
-    """Run a request in a transaction that is rolled back, so each generated request starts from the same data."""
-    box = {}
-    with suppress(_Undo), transaction.atomic():
-        box["response"] = call()
-        raise _Undo
-    forget_cached_key()
-    forget_all()
-    return box["response"]
 
 
 @pytest.fixture
@@ -121,7 +105,7 @@ def _fuzz(operation, strategy, headers, checks, examples, derandomize):
         suppress_health_check=list(HealthCheck),
     )
     def run(case):
-        response = _rolled_back(lambda: case.call(app=application, headers=headers))
+        response = rolled_back(lambda: case.call(app=application, headers=headers))
         try:
             case.validate_response(response, checks=checks)
         except (AssertionError, BaseExceptionGroup) as exc:

@@ -19,16 +19,14 @@ import re
 from contextlib import suppress
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from drf_spectacular.generators import SchemaGenerator
 
-from recommender.serving.loader import forget_all
 from saas_platform.celery import app as celery_app
-from tenants.selectors import forget_cached_key
 
 from .estate import MARKER, Estate, snapshot
+from .rollback import rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -155,21 +153,6 @@ def normalised(response, replacements):
     body = re.sub(r'"request_id":\s*"[0-9a-f]+"', '"request_id": "<RID>"', body)
     body = re.sub(r'(csrfmiddlewaretoken" value=|csrf-token" content=)"[^"]+"', r'\1"<CSRF>"', body)
     return response.status_code, body
-
-
-class _Undo(Exception):
-    """Raised to roll back a control request of tenant A."""
-
-
-def rolled_back(call):
-    """Make a request inside a transaction that is then rolled back, and forget process caches it filled."""
-    box = {}
-    with suppress(_Undo), transaction.atomic():
-        box["response"] = call()
-        raise _Undo
-    forget_cached_key()
-    forget_all()
-    return box["response"]
 
 
 def session_of(user, tenant):
