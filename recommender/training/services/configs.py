@@ -8,6 +8,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from recommender import ml
 from tenants import audit
+from tenants.models import Tenant
 
 from ..models import AutoDeploy, ModelConfig
 from ..selectors import model_count
@@ -106,6 +107,9 @@ def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, 
                   auto_deploy_metric=""):  # fmt: skip
     """Create a model configuration; the recipe defaults to the platform's best recommendation recipe."""
     tenant = actor.tenant
+    # Concurrent creations for one tenant take turns, so two requests cannot both
+    # pass the slug and model-quota checks below (the loser got a 500 before).
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
     if dataset.tenant_id != tenant.pk:
         raise ConfigError({"dataset": "No such dataset."})
     if model_count(tenant) >= tenant.plan.max_models:
