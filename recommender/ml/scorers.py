@@ -24,6 +24,11 @@ ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
 _DICT_ENTRY_BYTES = 100
 
 
+def item_index_dtype(n_items: int) -> np.dtype:
+    """The narrowest integer type for item positions: every web process holds many of them."""
+    return np.dtype(np.uint16) if n_items <= np.iinfo(np.uint16).max else np.dtype(np.int32)
+
+
 class Scorer:
     """Common interface; each recipe's scorer implements the operations it supports."""
 
@@ -85,7 +90,7 @@ class RecommendationScorer(Scorer):
         self.user_ids = np.asarray(user_ids, dtype=str)
         self.item_ids = np.asarray(item_ids, dtype=str)
         self.history_indptr = np.asarray(history_indptr, dtype=np.int64)
-        self.history_indices = np.asarray(history_indices, dtype=np.int32)
+        self.history_indices = np.asarray(history_indices, dtype=item_index_dtype(len(item_ids)))
         self._user_position = {user_id: position for position, user_id in enumerate(self.user_ids.tolist())}
         self._item_id_list = self.item_ids.tolist()
         self._item_position = {item_id: position for position, item_id in enumerate(self._item_id_list)}
@@ -255,7 +260,7 @@ class ItemItemScorer(RecommendationScorer):
                  weight_values):  # fmt: skip
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
         self.weight_indptr = np.asarray(weight_indptr, dtype=np.int64)
-        self.weight_indices = np.asarray(weight_indices, dtype=np.int32)
+        self.weight_indices = np.asarray(weight_indices, dtype=item_index_dtype(self.n_items))
         self.weight_values = np.asarray(weight_values, dtype=np.float32)
 
     def to_state(self):

@@ -1,6 +1,5 @@
 """Serving behaviour of the numpy scorers: filtering, unknown ids, history, explain, predict."""
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,11 +86,16 @@ def test_ease_explain_picks_the_contributing_item():
 
 
 def test_two_tower_scores_items_known_only_from_features(small_planted):
-    items = pd.concat([small_planted.items, pd.DataFrame(
-        {"item_id": ["brand-new"], "title": ["Fresh"], "categories": ["genre1"], "year": [2025]})],
-        ignore_index=True)
-    trained = train("two_tower", {"epochs": 1, "batch_size": 64}, interactions=small_planted.interactions,
-                    items=items, seed=2)
+    items = pd.concat(
+        [
+            small_planted.items,
+            pd.DataFrame({"item_id": ["brand-new"], "title": ["Fresh"], "categories": ["genre1"], "year": [2025]}),
+        ],
+        ignore_index=True,
+    )
+    trained = train(
+        "two_tower", {"epochs": 1, "batch_size": 64}, interactions=small_planted.interactions, items=items, seed=2
+    )
     scorer = trained.scorer
     assert "brand-new" in set(scorer.item_ids)
     assert scorer.score("u1", ["brand-new"])[0] is not None
@@ -127,10 +131,12 @@ def test_nbytes_is_positive(trained_ease, trained_classifier):
 
 
 def test_classifier_predict_shape(trained_classifier):
-    results = trained_classifier.scorer.predict([
-        {"tenure_months": 2, "plan": "basic", "monthly_spend": None, "region": "north"},
-        {"tenure_months": 30, "plan": "martian", "monthly_spend": "45.5", "region": None},
-    ])
+    results = trained_classifier.scorer.predict(
+        [
+            {"tenure_months": 2, "plan": "basic", "monthly_spend": None, "region": "north"},
+            {"tenure_months": 30, "plan": "martian", "monthly_spend": "45.5", "region": None},
+        ]
+    )
     assert len(results) == 2
     for result in results:
         assert result["label"] in (True, False)
@@ -154,3 +160,19 @@ def test_predict_input_errors(trained_classifier, trained_regressor):
     assert isinstance(value[0]["value"], float)
     with pytest.raises(UnsupportedOperation):
         trained_regressor.scorer.recommend("u1")
+
+
+@pytest.mark.parametrize("n_items", [65_535, 70_000])
+def test_item_item_scorer_reaches_the_last_items_of_large_catalogues(n_items):
+    # Item positions are stored in the narrowest integer type that fits the
+    # catalogue; the last items must stay reachable on both sides of the switch.
+    ids = [f"i{position}" for position in range(n_items)]
+    last, first = n_items - 1, 0
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    indptr[last + 1 :] = 2  # the last item's row holds two weights
+    indices, values = np.array([first, last - 1]), np.array([0.5, 0.9], dtype=np.float32)
+    scorer = ItemItemScorer("ease", ["u"], ids, [0, 1], [last], indptr, indices, values)
+
+    assert scorer.recommend("u", k=2) == [(ids[last - 1], pytest.approx(0.9)), ("i0", 0.5)]
+    assert scorer.similar_items(ids[last], k=1) == [(ids[last - 1], pytest.approx(0.9))]
+    assert scorer.explain("u", ids[last - 1], None) == [(ids[last], pytest.approx(0.9))]
