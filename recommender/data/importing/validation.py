@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..models import MAX_CATEGORY_LENGTH, MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH, MAX_TITLE_LENGTH, Dataset
 from .problems import UNSTORABLE, UNSTORABLE_REASON, ChunkCheck, ImportFailed, RowError, shown, storable
 from .values import (
     as_text,
     is_text,
+    may_hold,
     parse_booleans,
     parse_category_lists,
     parse_numbers,
@@ -83,18 +85,22 @@ class RowValidator:
         raise NotImplementedError
 
     def _column(self, frame, name):
-        return frame[name] if name in frame.columns else pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        if name in frame.columns:
+            return frame[name]
+        # A missing column reads as empty text, built by Arrow rather than as a million Python Nones.
+        return pd.Series(pd.arrays.ArrowExtensionArray(pa.nulls(len(frame), pa.string())), index=frame.index)
 
     def _ids(self, frame, name, check):
         ids = as_text(self._column(frame, name))
         lengths = ids.str.len().to_numpy()
         check.flag(name, lengths == 0, "is missing or empty")
         # A CSV quote left open swallows the following lines into one cell: never a real id.
-        check.flag(
-            name,
-            ids.str.contains("[\r\n]", regex=True).to_numpy(dtype=bool),
-            "holds a line break (is a quote left open on this line?)",
-        )
+        if may_hold(ids, b"\r\n"):
+            check.flag(
+                name,
+                ids.str.contains("[\r\n]", regex=True).to_numpy(dtype=bool),
+                "holds a line break (is a quote left open on this line?)",
+            )
         check.flag(
             name,
             lengths > MAX_ID_LENGTH,
@@ -311,6 +317,8 @@ def _without_unstorable_values(validator, frame, check):
             check.flag(name, values.notna().to_numpy(dtype=bool), f"is a field whose name {UNSTORABLE_REASON}")
             continue
         if is_text(values):
+            if not may_hold(values, b"\x00"):
+                continue
             bad = values.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
             if bad.any():
                 frame[name] = values.str.replace("\x00", "\ufffd", regex=False)

@@ -12,6 +12,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TEXT = pd.ArrowDtype(pa.string())
 
@@ -20,6 +21,9 @@ MILLISECONDS_FROM = 1e11
 # Accepted timestamps, as Unix seconds: 1900-01-01 up to (not including) 2200-01-01.
 EARLIEST_TIMESTAMP = -2208988800.0
 LATEST_TIMESTAMP = 7258118400.0
+
+# Text Arrow turns into numbers itself (fast, correctly rounded); anything else is left to pandas, as before.
+PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
@@ -50,10 +54,42 @@ def is_text(series: pd.Series) -> bool:
     )
 
 
+def may_hold(series: pd.Series, characters: bytes) -> bool:
+    """False when the text surely holds none of the ASCII ``characters``: one scan of Arrow's bytes, so
+    the per-row searches for rare characters run only on the chunks that hold them."""
+    if not is_text(series):
+        return True
+    array = pa.array(series)
+    wanted = np.frombuffer(characters, dtype=np.uint8)
+    for chunk in array.chunks if isinstance(array, pa.ChunkedArray) else [array]:
+        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=offset_type)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = chunk.buffers()[2]
+        if data is None or not len(chunk):
+            continue
+        used = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+        if np.isin(used, wanted).any():
+            return True
+    return False
+
+
 def as_text(series: pd.Series) -> pd.Series:
     """The values as stripped strings; missing values become the empty string."""
     text = series if is_text(series) else series.map(_scalar_text, na_action="ignore").astype(TEXT)
     return text.fillna("").str.strip()
+
+
+def numbers_in_text(text: pd.Series) -> np.ndarray:
+    """Floats of stripped text (from ``as_text``): NaN where the text is empty or not a number."""
+    strings = pa.array(text)
+    plain = pc.match_substring_regex(strings, PLAIN_NUMBER)
+    numbers = pc.if_else(plain, strings, pa.scalar(None, strings.type)).cast(pa.float64())
+    values = numbers.to_numpy(zero_copy_only=False).astype("float64", copy=True)
+    # pandas still judges the rest ("inf", "1_000", Unicode digits...), so those read as they always did.
+    others = ~plain.to_numpy(zero_copy_only=False) & (text != "").to_numpy(dtype=bool)
+    if others.any():
+        values[others] = pd.to_numeric(text[others], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return values
 
 
 def parse_numbers(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -63,8 +99,7 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
         return numbers, np.isinf(numbers.to_numpy())
     text = as_text(series)
     present = (text != "").to_numpy(dtype=bool)
-    numbers = pd.to_numeric(text.where(text != ""), errors="coerce").astype("float64")
-    values = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    values = numbers_in_text(text)
     bad = present & ~np.isfinite(values)
     return pd.Series(np.where(bad, np.nan, values), index=series.index), bad
 
@@ -83,7 +118,7 @@ def parse_timestamps(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
         return _in_range(seconds.to_numpy(dtype="float64", na_value=np.nan), np.zeros(len(series), bool), series)
     text = as_text(series)
     present = (text != "").to_numpy(dtype=bool)
-    numbers = pd.to_numeric(text.where(text != ""), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    numbers = numbers_in_text(text)
     seconds = np.where(np.abs(numbers) >= MILLISECONDS_FROM, numbers / 1000.0, numbers)
     needs_parsing = present & np.isnan(numbers)
     if needs_parsing.any():
