@@ -103,8 +103,12 @@ def test_tabular_and_catalogue_frames(tenant_a, make_dataset, upload):
 
 def test_the_orm_import_path_behaves_like_copy(tenant_a, make_dataset, upload, monkeypatch):
     """SQLite and other databases stage in a file and merge with the ORM; same outcome, same all-or-nothing."""
-    monkeypatch.setattr(loaders, "staging_for", loaders.FileStaging)
-    monkeypatch.setattr("recommender.data.importing.runner.staging_for", loaders.FileStaging)
+
+    def file_staging(dataset, *args, **kwargs):
+        return loaders.FileStaging(dataset)
+
+    monkeypatch.setattr(loaders, "staging_for", file_staging)
+    monkeypatch.setattr("recommender.data.importing.runner.staging_for", file_staging)
     clicks = make_dataset(tenant_a)
     _, job = upload(tenant_a, clicks, CLICKS + "u4,i4,1714557600,view,,\n", on_error="skip")
     assert job["status"] == "succeeded" and job["rows_loaded"] == 4 and job["rows_rejected"] == 1

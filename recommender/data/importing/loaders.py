@@ -1,28 +1,39 @@
-"""Writing validated rows: batch writers for the APIs, and staging for imports.
+"""Writing validated rows: batch writers for the APIs, and the loaders of imports.
 
-An import first stages every validated chunk away from the real tables and
-merges only at the end, in one transaction, when its error policy allows: a
-failed import leaves the real tables untouched. On PostgreSQL the staging area
-is a temporary table filled with ``COPY`` and merged with ``INSERT … SELECT``
-(``ON CONFLICT`` for upserts and event ids); elsewhere validated chunks wait in
-a temporary file and are merged with the ORM batch writers below, which the
-events and catalogue APIs use directly.
+An import changes the real tables in one transaction, so a failed import leaves
+them untouched. On PostgreSQL, interactions without event ids (nothing can
+conflict) stream straight into their table through one binary ``COPY`` that
+runs in the import's transaction while the next chunks are read and validated
+(:class:`InteractionCopy`). Everything else is first staged away from the real
+tables and merged at the end: on PostgreSQL in a temporary table filled with
+``COPY`` and merged with ``INSERT … SELECT`` (``ON CONFLICT`` for upserts and
+event ids); elsewhere validated chunks wait in a temporary file and are merged
+with the ORM batch writers below, which the events and catalogue APIs use
+directly.
 """
 
 import io
 import json
+import logging
 import pickle
+import queue
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as arrow_csv
 from django.db import connection
 from django.utils import timezone
 
 from ..models import Dataset, EndUser, Interaction, Item, TabularRow
+from . import binary_copy
+
+logger = logging.getLogger(__name__)
 
 WRITE_BATCH = 2000
 LOOKUP_BATCH = 5000
@@ -169,12 +180,19 @@ def write_rows(dataset, rows: pd.DataFrame, fields) -> MergeResult:
 class Staging:
     """Validated rows held aside until the import may change the real tables."""
 
+    # Whether ``add`` already writes to the real tables: the import's transaction must then be open
+    # from the first chunk (and its progress reported on another connection, see runner.py).
+    writes_as_it_goes = False
+
     def __init__(self, dataset):
         self.dataset = dataset
         self.rows = 0
 
     def add(self, rows: pd.DataFrame):
         raise NotImplementedError
+
+    def abandon(self):
+        """The import will fail: stop writing (what was written is rolled back with the transaction)."""
 
     def merge(self, fields) -> MergeResult:
         """Move the staged rows into the real tables; call inside the import's transaction."""
@@ -339,6 +357,185 @@ class PostgresStaging(Staging):
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
 
 
-def staging_for(dataset) -> Staging:
-    """The fastest staging the database offers."""
-    return PostgresStaging(dataset) if connection.vendor == "postgresql" else FileStaging(dataset)
+class CopyAborted(Exception):
+    """Raised into the COPY to end it with an error, so the server discards it."""
+
+
+class _Payloads(io.RawIOBase):
+    """The file the COPY reads: binary rows handed over by the import, then the trailer."""
+
+    def __init__(self, handed_over):
+        super().__init__()
+        self.handed_over = handed_over
+        self.started = False
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        payload = self.handed_over.get()
+        if payload is InteractionCopy.ABORT:
+            raise CopyAborted("the import stopped")
+        if payload is InteractionCopy.END:
+            return b""
+        if not self.started:
+            self.started = True
+            return binary_copy.HEADER + payload
+        return payload
+
+
+class InteractionCopy(Staging):
+    """Interactions written straight into their table by one binary ``COPY`` in the import's transaction.
+
+    A thread runs the COPY on the import's connection while the import reads and validates the next
+    chunks: the server stores rows on one core while Python prepares more on the other (psycopg2 lets
+    go of the GIL while it sends). A failed import rolls the transaction back, so it still changes
+    nothing, but its rows were written and leave dead tuples for autovacuum.
+    """
+
+    writes_as_it_goes = True
+    END = object()
+    ABORT = object()
+    # Rows sorted by user together: the (tenant, user_id) index then grows in runs rather than at
+    # random, and a user's rows share heap pages for serving.
+    SORT_ROWS = 100_000
+    ENCODE_ROWS = 25_000
+    # Payloads waiting for the COPY: enough to keep the server busy, few enough to keep memory flat.
+    QUEUED_PAYLOADS = 2
+    COLUMNS = ("tenant_id", "dataset_id", "created_at", "user_id", "item_id", "timestamp", "event_type", "value")
+
+    def __init__(self, dataset):
+        super().__init__(dataset)
+        # Every row of an import gets the same created_at, as it did from the merge's now().
+        self.prefix = (
+            binary_copy.row_count_field(len(self.COLUMNS))
+            + binary_copy.bigint_field(dataset.tenant_id)
+            + binary_copy.bigint_field(dataset.pk)
+            + binary_copy.timestamptz_field(timezone.now().timestamp())
+        )
+        self.pending = []
+        self.pending_rows = 0
+        self.handed_over = queue.Queue(maxsize=self.QUEUED_PAYLOADS)
+        self.thread = None
+        self.failure = None
+        self.aborted = False
+
+    def add(self, rows):
+        if not len(rows):
+            return
+        if rows["event_id"].notna().any():
+            raise ValueError("Rows with event ids need the staged merge (see staging_for).")
+        self.pending.append(
+            pa.table(
+                {
+                    "user_id": pa.array(rows["user_id"], type=pa.string(), from_pandas=True),
+                    "item_id": pa.array(rows["item_id"], type=pa.string(), from_pandas=True),
+                    "timestamp": rows["timestamp"].to_numpy(dtype="float64", na_value=np.nan),
+                    "event_type": pa.array(rows["event_type"], type=pa.string(), from_pandas=True),
+                    "value": rows["value"].to_numpy(dtype="float64", na_value=np.nan),
+                }
+            )
+        )
+        self.pending_rows += len(rows)
+        self.rows += len(rows)
+        if self.pending_rows >= self.SORT_ROWS:
+            self._send_pending()
+
+    def _send_pending(self):
+        if not self.pending_rows:
+            return
+        table = pa.concat_tables(self.pending).combine_chunks()
+        self.pending, self.pending_rows = [], 0
+        # Stable: a user's rows keep their order in the file.
+        table = table.take(pc.sort_indices(table["user_id"]))
+        if self.thread is None:
+            self._start_copy()
+        # Encoded a slice at a time: the intermediate arrays of the encoding stay small.
+        for start in range(0, len(table), self.ENCODE_ROWS):
+            part = table.slice(start, self.ENCODE_ROWS)
+            self._hand_over(
+                binary_copy.rows(
+                    self.prefix,
+                    [
+                        binary_copy.text_fields(part["user_id"].chunk(0)),
+                        binary_copy.text_fields(part["item_id"].chunk(0)),
+                        binary_copy.timestamptz_fields(part["timestamp"].to_numpy()),
+                        binary_copy.text_fields(part["event_type"].chunk(0)),
+                        binary_copy.float8_fields(part["value"].to_numpy()),
+                    ],
+                )
+            )
+
+    def _start_copy(self):
+        connection.ensure_connection()
+        # The raw cursor: Django's wrapper may only be used by the thread that made it. The import's own
+        # thread leaves the connection alone until the COPY ends (see ``merge`` and ``abandon``).
+        cursor = connection.connection.cursor()
+        names = ", ".join(f'"{name}"' for name in self.COLUMNS)
+        sql = f"COPY {Interaction._meta.db_table} ({names}) FROM STDIN WITH (FORMAT binary)"
+        self.thread = threading.Thread(target=self._copy, args=(cursor, sql), name="import-copy", daemon=True)
+        self.thread.start()
+
+    def _copy(self, cursor, sql):
+        try:
+            with cursor:
+                cursor.copy_expert(sql, _Payloads(self.handed_over))
+        except BaseException as exc:  # handed to the import's thread, which raises it
+            self.failure = exc
+
+    def _hand_over(self, payload):
+        while self.thread.is_alive():
+            try:
+                self.handed_over.put(payload, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        self._raise_failure()
+        raise RuntimeError("The COPY of the import ended before its rows were all sent.")
+
+    def _raise_failure(self):
+        if self.failure is not None and not self.aborted:
+            raise self.failure
+
+    def _stop(self, signal):
+        if self.thread is None:
+            return
+        if signal is self.ABORT:
+            self.aborted = True
+            while not self.handed_over.empty():  # what was not sent yet is not needed
+                self.handed_over.get_nowait()
+        while self.thread.is_alive():
+            try:
+                self.handed_over.put(signal, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self.thread.join()
+
+    def abandon(self):
+        self.pending, self.pending_rows = [], 0
+        self._stop(self.ABORT)
+
+    def merge(self, fields):
+        self._send_pending()
+        self._stop(self.END)
+        self._raise_failure()
+        return MergeResult(loaded=self.rows)
+
+    def close(self):
+        if self.thread is not None and self.thread.is_alive():
+            self._stop(self.ABORT)
+
+
+def staging_for(dataset, fields=(), columns_fixed=True) -> Staging:
+    """The fastest loader the database offers for rows of ``dataset`` that set ``fields``.
+
+    Interactions go straight into their table when no row can carry an event id (which may conflict
+    and needs the staged merge): the file sets no ``event_id`` and cannot add one later
+    (``columns_fixed``: a header or schema, not JSON Lines).
+    """
+    if connection.vendor != "postgresql":
+        return FileStaging(dataset)
+    if dataset.kind == Dataset.Kind.INTERACTIONS and columns_fixed and "event_id" not in fields:
+        return InteractionCopy(dataset)
+    return PostgresStaging(dataset)

@@ -2,8 +2,10 @@
 
 The job row is the progress report: rows read (against an estimated or exact
 total), rows rejected with the first problems, and at the end the outcome and
-a message for a person. Nothing reaches the real tables before the final merge,
-so a job whose worker died mid-way left nothing behind: on PostgreSQL a worker
+a message for a person. Nothing reaches the real tables before the import's
+transaction commits at the end (interactions stream into their table inside it
+from the first chunk; other rows wait in staging for one merge), so a job whose
+worker died mid-way left nothing behind: on PostgreSQL a worker
 holds its job's advisory lock while it imports (the lock goes with the worker's
 connection), so a second delivery of the message never imports twice, and
 ``reap_orphaned_imports`` fails a "running" job nobody holds, instead of it
@@ -12,9 +14,10 @@ showing "running" until the broker redelivers its message an hour later.
 
 import contextlib
 import logging
+import threading
 
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -96,6 +99,55 @@ def reap_orphaned_imports():
     return reaped
 
 
+class SideProgress:
+    """Writes a job's progress from a thread with a connection of its own.
+
+    While a loader writes inside the import's transaction, that connection is busy and what it writes
+    is seen by nobody until the end; progress has to go another way to be seen while the import runs.
+    Best effort: only the latest figures are written, and a failed write is logged, not raised.
+    """
+
+    def __init__(self, job_id):
+        self.job_id = job_id
+        self.latest = None
+        self.closing = False
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"import-{job_id}-progress", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        with self.lock:
+            self.closing = True
+        self.wake.set()
+        self.thread.join()
+
+    def report(self, **fields):
+        with self.lock:
+            self.latest = fields
+        self.wake.set()
+
+    def _run(self):
+        try:
+            while True:
+                self.wake.wait()
+                self.wake.clear()
+                with self.lock:
+                    fields, self.latest, closing = self.latest, None, self.closing
+                if fields:
+                    try:
+                        ImportJob.objects.filter(pk=self.job_id).update(**fields)
+                    except DatabaseError:
+                        logger.warning("Could not write the progress of import job %s", self.job_id, exc_info=True)
+                if closing:
+                    return
+        finally:
+            connections.close_all()  # this thread's own connection
+
+
 class ImportRun:
     """One attempt at an import job."""
 
@@ -111,24 +163,28 @@ class ImportRun:
         self.rows_read = 0
         self.rows_total = None
         self.keys = None
+        self.staging = None
+        self.progress = None
+        self.scope = None
 
     def execute(self):
         ImportJob.objects.filter(pk=self.job.pk).update(
             status=ImportJob.Status.RUNNING, started_at=timezone.now(), finished_at=None, message=""
         )
-        staging = None
         try:
-            with local_file(self.job.file_path) as path:
+            # The scope holds what a loader that writes as it goes needs (see _open_staging); it ends,
+            # committing or rolling back, before the outcome is written.
+            with local_file(self.job.file_path) as path, contextlib.ExitStack() as self.scope:
                 reader = UploadReader(path, self.job.file_name, self.options, self._header_words())
                 self.rows_total, is_estimate = reader.estimated_rows()
                 ImportJob.objects.filter(pk=self.job.pk).update(
                     format=reader.format, rows_total=self.rows_total, rows_total_is_estimate=is_estimate
                 )
                 self.keys = tenant_keys(self.dataset.tenant)
-                staging = staging_for(self.dataset)
                 for number, chunk in enumerate(reader.chunks()):
-                    self._stage(chunk, reader, staging, first=number == 0)
-            self._finish(self._merge(staging))
+                    self._stage(chunk, reader, first=number == 0)
+                result = self._merge()
+            self._finish(result)
         except ImportFailed as failure:
             self._fail(str(failure))
         except Exception:
@@ -137,15 +193,29 @@ class ImportRun:
                 "The import stopped on an unexpected error, so nothing was imported. The operators have been told."
             )
         finally:
-            if staging is not None:
-                staging.close()
+            if self.staging is not None:
+                self.staging.close()
 
     def _header_words(self):
         """Names that mark a CSV's first line as a header: the kind's columns and the mapping's keys."""
         validator = validator_for(self.dataset, None, [])
         return [*validator.required, *validator.known, *self.mapping]
 
-    def _stage(self, chunk, reader, staging, first):
+    def _open_staging(self, fields, reader):
+        # A file's columns are fixed by its header or schema, except in JSON Lines (any line may add one).
+        self.staging = staging_for(self.dataset, fields, columns_fixed=reader.format != "jsonl")
+        if self.staging.writes_as_it_goes:
+            self.scope.enter_context(transaction.atomic())
+            self.scope.callback(self.staging.close)  # the loader lets go of the connection first
+            self.progress = self.scope.enter_context(SideProgress(self.job.pk))
+
+    def _report_progress(self, **fields):
+        if self.progress is not None:
+            self.progress.report(**fields)
+        else:
+            ImportJob.objects.filter(pk=self.job.pk).update(**fields)
+
+    def _stage(self, chunk, reader, first):
         if first:
             self._settle_columns(list(chunk.frame.columns), reader)
         frame = chunk.frame.rename(columns=self.mapping)
@@ -157,16 +227,22 @@ class ImportRun:
         self.fields.update(validator.fields)
         self.ignored_columns.update(self.source_names.get(name, name) for name in validator.ignored_columns)
         self.rows_read += len(frame) + len(chunk.parse_errors)
-        # With on_error=fail one bad row dooms the import: keep validating to report, stop staging.
+        if self.staging is None:
+            self._open_staging(validator.fields, reader)
+        # With on_error=fail one bad row dooms the import: keep validating to report, stop loading.
         if self.options.on_error == ImportJob.OnError.SKIP or not self.report.error_count:
-            staging.add(clean)
-        ImportJob.objects.filter(pk=self.job.pk).update(
-            rows_read=self.rows_read,
-            rows_total=max(self.rows_total or 0, self.rows_read),
-            rows_rejected=self.report.rows_rejected,
-            error_count=self.report.error_count,
-            errors=self.report.as_list(),
-        )
+            self.staging.add(clean)
+        else:
+            self.staging.abandon()
+        self._report_progress(**self._figures(), rows_total=max(self.rows_total or 0, self.rows_read))
+
+    def _figures(self):
+        return {
+            "rows_read": self.rows_read,
+            "rows_rejected": self.report.rows_rejected,
+            "error_count": self.report.error_count,
+            "errors": self.report.as_list(),
+        }
 
     def _settle_columns(self, columns, reader):
         headerless = reader.format == "csv" and not reader.has_header
@@ -180,7 +256,7 @@ class ImportRun:
             )
         self.source_names = {self.mapping.get(name, name): f"column {name}" if headerless else name for name in columns}
 
-    def _merge(self, staging):
+    def _merge(self):
         if self.report.error_count and self.options.on_error != ImportJob.OnError.SKIP:
             first = self.report.kept[0]
             raise ImportFailed(
@@ -188,12 +264,14 @@ class ImportRun:
                 f"(on_error=fail). The first: line {first.line}, column '{first.column}': {first.reason}. "
                 "Fix the file, or import with on_error=skip to load the good rows."
             )
-        if not staging.rows:
+        if self.staging is None or not self.staging.rows:
             if not self.rows_read:
                 raise ImportFailed("The file has no data rows.")
             raise ImportFailed(f"None of the {self.rows_read} rows could be imported; see the errors.")
-        with transaction.atomic():
-            result = staging.merge(sorted(self.fields))
+        # A loader that writes as it goes is inside the import's transaction already, and its COPY must
+        # end before anything else is said on the connection: no savepoint here.
+        with contextlib.nullcontext() if self.staging.writes_as_it_goes else transaction.atomic():
+            result = self.staging.merge(sorted(self.fields))
             self._count_rows(result)
             problem = row_quota_problem(self.dataset.tenant)
             if problem:
@@ -219,6 +297,7 @@ class ImportRun:
         if self.ignored_columns:
             parts.append(f"Ignored columns: {', '.join(sorted(self.ignored_columns))}.")
         ImportJob.objects.filter(pk=self.job.pk).update(
+            **self._figures(),
             status=ImportJob.Status.SUCCEEDED,
             rows_total=self.rows_read,
             rows_total_is_estimate=False,
@@ -233,12 +312,10 @@ class ImportRun:
 
     def _fail(self, message):
         ImportJob.objects.filter(pk=self.job.pk).update(
+            **self._figures(),
             status=ImportJob.Status.FAILED,
             message=message,
             rows_loaded=0,
-            rows_rejected=self.report.rows_rejected,
-            error_count=self.report.error_count,
-            errors=self.report.as_list(),
             finished_at=timezone.now(),
         )
         audit.record(audit.Actor.system(self.dataset.tenant), "import.failed", self.job, message=message[:300])
