@@ -1,6 +1,6 @@
 """Serving throughput, latency and memory through gunicorn on loopback, in one run.
 
-    .venv/bin/python bench/serve.py [--seconds 15] [--items 10000]
+    .venv/bin/python bench/serve.py [--seconds 15] [--items 10000] [--keep DIR]
 
 What it does (all on 127.0.0.1, bounded in time):
 1. Creates a throwaway PostgreSQL database (bench_serve) and ten tenants. Tenant 0
@@ -18,6 +18,7 @@ What it does (all on 127.0.0.1, bounded in time):
 """
 
 import argparse
+import json
 import os
 import random
 import re
@@ -210,17 +211,30 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15, help="duration of each throughput measurement")
     parser.add_argument("--items", type=int, default=10_000, help="catalogue size of tenant 0")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the prepared database and models (artifacts in DIR) and reuse them when DIR holds a previous"
+        " run's: preparing takes most of the time, so this allows measuring again soon after",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
 
-    storage = tempfile.mkdtemp(prefix="bench-serve-")
+    storage = str(Path(args.keep).resolve()) if args.keep else tempfile.mkdtemp(prefix="bench-serve-")
+    saved_targets = Path(storage) / "targets.json"
     os.environ.update(_environment(storage))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas_platform.settings")
     flush_redis(13)
-    fresh_database(DB_NAME)
-    print("Preparing ten tenants and their models…", flush=True)
-    targets = _prepare(args.items)
+    if args.keep and saved_targets.exists():
+        print(f"Reusing the tenants and models prepared in {storage}", flush=True)
+        targets = json.loads(saved_targets.read_text())
+    else:
+        fresh_database(DB_NAME)
+        print("Preparing ten tenants and their models…", flush=True)
+        targets = _prepare(args.items)
+        if args.keep:
+            saved_targets.write_text(json.dumps(targets))
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -249,7 +263,8 @@ def main():
     finally:
         server.terminate()
         server.wait(30)
-        shutil.rmtree(storage, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(storage, ignore_errors=True)
 
     print()
     print(
