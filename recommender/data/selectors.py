@@ -47,8 +47,8 @@ def import_jobs_of(tenant):
 
 
 def interactions_frame(dataset) -> pd.DataFrame:
-    """The dataset's interactions in storage order: import by import (each grouped by user, a user's rows
-    in file order), events as they arrived.
+    """The dataset's interactions in storage order: import by import (grouped by user within each batch of
+    rows an import sorts, a user's rows in file order), events as they arrived.
 
     Columns: ``user_id``, ``item_id`` (str), ``timestamp`` (float Unix seconds,
     NaN when unknown), ``value`` (float, NaN when absent), ``event_type`` (str).
