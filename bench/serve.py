@@ -192,10 +192,31 @@ def _open_loop(port, key, path, users, rate, seconds, concurrency=16):
 
     One asyncio thread: the earlier client, a thread per connection with
     ``requests``, took more of the two cores than the server it measured.
+    The client shares those cores with the server, so while it measures it
+    runs ahead of the server in the scheduler and without garbage-collection
+    pauses: otherwise its own waits would be counted as the server's latency.
     """
     import asyncio
+    import gc
 
-    return asyncio.run(_open_loop_async(port, key, path, users, rate, seconds, concurrency))
+    gc.collect()
+    gc.disable()
+    raised = _raise_priority()
+    try:
+        return asyncio.run(_open_loop_async(port, key, path, users, rate, seconds, concurrency))
+    finally:
+        gc.enable()
+        if raised:
+            os.nice(10)
+
+
+def _raise_priority():
+    """Lower this process's niceness by 10 if allowed (root); True when it did."""
+    try:
+        os.nice(-10)
+    except PermissionError:
+        return False
+    return True
 
 
 def _worker_rss_mb(master_pid):
