@@ -483,15 +483,20 @@ class InteractionCopy(Staging):
         except BaseException as exc:  # handed to the import's thread, which raises it
             self.failure = exc
 
-    def _hand_over(self, payload):
+    def _put(self, item):
+        """Queue ``item`` for the COPY thread; False when the thread ended before taking it."""
         while self.thread.is_alive():
             try:
-                self.handed_over.put(payload, timeout=0.5)
-                return
+                self.handed_over.put(item, timeout=0.5)
+                return True
             except queue.Full:
                 continue
-        self._raise_failure()
-        raise RuntimeError("The COPY of the import ended before its rows were all sent.")
+        return False
+
+    def _hand_over(self, payload):
+        if not self._put(payload):
+            self._raise_failure()
+            raise RuntimeError("The COPY of the import ended before its rows were all sent.")
 
     def _raise_failure(self):
         if self.failure is not None and not self.aborted:
@@ -504,12 +509,7 @@ class InteractionCopy(Staging):
             self.aborted = True
             while not self.handed_over.empty():  # what was not sent yet is not needed
                 self.handed_over.get_nowait()
-        while self.thread.is_alive():
-            try:
-                self.handed_over.put(signal, timeout=0.5)
-                break
-            except queue.Full:
-                continue
+        self._put(signal)
         self.thread.join()
 
     def abandon(self):
