@@ -57,7 +57,7 @@ def main():
     from rest_framework.test import APIClient
 
     from recommender import ml
-    from recommender.data import selectors
+    from recommender.data import frames
     from recommender.data.models import Dataset
     from recommender.ml.synthetic import generate_interactions
     from recommender.training.models import Deployment
@@ -71,7 +71,7 @@ def main():
     dataset = Dataset.objects.create(tenant=tenant, name="events", kind="interactions")
     store_interactions(tenant, dataset, data)
     params = {"epochs": args.epochs}
-    frame = selectors.interactions_frame(dataset)
+    frame = frames.interactions_frame(dataset)
     print(f"{len(frame)} interactions, {frame.user_id.nunique()} users; neumf, {args.epochs} epochs", flush=True)
 
     def direct():

@@ -3,6 +3,10 @@
 Every change a person or API key makes is audited, except the events stream
 itself: it is data, arriving thousands of rows a second, and the dataset's row
 count and statistics account for it.
+
+pandas and the validation and loading code (some 90 MB of memory) are
+imported inside the functions that check rows: a web process that only serves
+recommendations never loads them.
 """
 
 import os
@@ -10,7 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, F
@@ -21,12 +24,9 @@ from tenants import audit
 from tenants.api.errors import Conflict, PayloadTooLarge, QuotaExceeded
 from tenants.queueing import NOT_QUEUED, send_best_effort_on_commit, send_on_commit
 
-from .importing.loaders import insert_interactions, upsert_items
-from .importing.validation import InteractionValidator, ItemValidator, validate_batch
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
 from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
-from .statistics import dataset_statistics
 
 EVENT_STREAM_NAME = "events"
 
@@ -136,6 +136,8 @@ def schedule_stats_refresh(dataset):
 
 def refresh_dataset_stats(dataset):
     """Recompute and store the dataset's statistics (its row count too); returns them."""
+    from .statistics import dataset_statistics
+
     stats = dataset_statistics(dataset)
     Dataset.objects.filter(pk=dataset.pk).update(stats=stats, stats_updated_at=timezone.now(), row_count=stats["rows"])
     dataset.refresh_from_db(fields=["stats", "stats_updated_at", "row_count"])
@@ -156,6 +158,8 @@ class BatchOutcome:
 
 def _batch_frame(records):
     """The JSON objects of a batch as a frame (their indexes as lines) and the entries that are not objects."""
+    import pandas as pd
+
     indexes = [index for index, record in enumerate(records) if isinstance(record, dict)]
     not_objects = [
         {"index": index, "field": "", "reason": "is not a JSON object"}
@@ -178,6 +182,9 @@ def _first_problem_per_index(check, not_objects):
 
 def record_events(*, actor, events, dataset=None) -> BatchOutcome:
     """Validate each event on its own and store the good ones in one insert; event ids make retries idempotent."""
+    from .importing.loaders import insert_interactions
+    from .importing.validation import InteractionValidator, validate_batch
+
     tenant = actor.tenant
     dataset = dataset or event_stream_dataset(tenant)
     if dataset.kind != Dataset.Kind.INTERACTIONS:
@@ -209,6 +216,9 @@ def _sensitive_item_features(tenant):
 @transaction.atomic
 def upsert_catalogue_items(*, actor, items) -> dict:
     """Create or update catalogue items, all or none; fields an item leaves out keep their values."""
+    from .importing.loaders import upsert_items
+    from .importing.validation import ItemValidator, validate_batch
+
     tenant = actor.tenant
     frame, indexes, not_objects = _batch_frame(items)
     validator = ItemValidator(None, tenant_keys(tenant), frame.columns, _sensitive_item_features(tenant))

@@ -33,7 +33,7 @@ _LAZY_EXPORTS = {
     "TuningResult": "tuning",
     "tune": "tuning",
     "TrainedModel": "training",
-    "TrainingCallbacks": "training",
+    "TrainingCallbacks": "progress",
     "train": "training",
     "load_scorer": "artifacts",
     "read_manifest": "artifacts",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from recommender.data import selectors
+from recommender.data import frames
 from recommender.data.importing import binary_copy, loaders, sources, validation
 from recommender.data.models import Interaction
 
@@ -55,7 +55,7 @@ def test_binary_rows_store_what_the_staged_merge_stores(tenant_a, make_dataset, 
     assert job["status"] == "succeeded" and job["rows_loaded"] == 7, job
 
     assert stored(copied) == stored(merged)
-    assert selectors.interactions_frame(copied).equals(selectors.interactions_frame(merged))
+    assert frames.interactions_frame(copied).equals(frames.interactions_frame(merged))
     # Grouped by user, each user's rows in file order.
     assert [row[1:3] for row in stored(copied)] == [
         ("u1", "i2"), ("u1", "i4"), ("u1", "i7"), ("u2", "i1"), ("u2", "i3"), ("u3", "i6"), ("é-ü", "i5")

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from recommender.data import selectors
+from recommender.data import frames, selectors
 from recommender.data.models import EndUser, ErasedUser, Interaction, Item
 from recommender.data.privacy import MASK, pseudonymize_user_id, user_key
 from tenants.models import AuditLog
@@ -65,7 +65,7 @@ def test_pseudonymised_ids_never_reach_the_database_and_erasure_by_raw_id_works(
     alice = user_key(tenant, "alice@example.com")
     assert alice == pseudonymize_user_id(tenant, "alice@example.com") and len(alice) == 32
     assert selectors.seen_item_ids(tenant, alice) == {"i1", "i3"}
-    assert list(selectors.users_frame(tenant)["user_id"]) == [alice]
+    assert list(frames.users_frame(tenant)["user_id"]) == [alice]
 
     erased = tenant_a.client.delete("/api/v1/users/alice@example.com").json()
     assert erased == {"interactions_deleted": 2, "features_deleted": 1}
@@ -96,7 +96,7 @@ def test_sensitive_columns_are_encrypted_at_rest_masked_in_the_admin_and_decrypt
     stored = EndUser.objects.get(user_id="u1").features
     assert stored["country"] == "PT" and set(stored["income"]) == {"$enc"}
 
-    frame = selectors.users_frame(tenant_a.tenant).set_index("user_id")
+    frame = frames.users_frame(tenant_a.tenant).set_index("user_id")
     assert frame.loc["u1", "income"] == 52000 and frame.loc["u2", "country"] == "ES"
 
     page = admin_client.get(f"/admin/data/enduser/{EndUser.objects.get(user_id='u1').pk}/change/")
@@ -109,4 +109,4 @@ def test_sensitive_catalogue_features_are_masked_in_the_api(tenant_a, make_datas
     tenant_a.client.put("/api/v1/items", [{"item_id": "i1", "features": {"cost": 3.5, "colour": "red"}}], format="json")
     assert tenant_a.client.get("/api/v1/items/i1").json()["features"] == {"cost": MASK, "colour": "red"}
     assert set(Item.objects.get().features["cost"]) == {"$enc"}
-    assert selectors.items_frame(tenant_a.tenant).loc[0, "cost"] == 3.5
+    assert frames.items_frame(tenant_a.tenant).loc[0, "cost"] == 3.5

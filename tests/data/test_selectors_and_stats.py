@@ -5,7 +5,7 @@ import math
 import pytest
 from django.http import Http404
 
-from recommender.data import selectors
+from recommender.data import frames, selectors
 from recommender.data.importing import loaders
 from recommender.data.models import Dataset, Interaction
 
@@ -30,7 +30,7 @@ def clicks(tenant_a, make_dataset, upload):
 
 
 def test_interactions_frame_in_arrival_order(clicks):
-    frame = selectors.interactions_frame(clicks)
+    frame = frames.interactions_frame(clicks)
     assert list(frame.columns) == ["user_id", "item_id", "timestamp", "value", "event_type"]
     assert list(frame["user_id"]) == ["u1", "u1", "u2", "u3"]
     assert frame.loc[0, "timestamp"] == 1714557600.0 and math.isnan(frame.loc[3, "timestamp"])
@@ -39,7 +39,7 @@ def test_interactions_frame_in_arrival_order(clicks):
 
 
 def test_interactions_frame_of_an_empty_dataset(tenant_a, make_dataset):
-    frame = selectors.interactions_frame(make_dataset(tenant_a))
+    frame = frames.interactions_frame(make_dataset(tenant_a))
     assert frame.empty and list(frame.columns) == ["user_id", "item_id", "timestamp", "value", "event_type"]
 
 
@@ -81,7 +81,7 @@ def test_statistics_after_import(tenant_a, clicks):
 def test_tabular_and_catalogue_frames(tenant_a, make_dataset, upload):
     table = make_dataset(tenant_a, kind="tabular", target_column="churn")
     upload(tenant_a, table, "age,plan,churn\n31,gold,1\n40,free,0\n")
-    frame = selectors.tabular_frame(table)
+    frame = frames.tabular_frame(table)
     assert frame.to_dict("records") == [
         {"age": 31, "plan": "gold", "churn": 1},
         {"age": 40, "plan": "free", "churn": 0},
@@ -95,7 +95,7 @@ def test_tabular_and_catalogue_frames(tenant_a, make_dataset, upload):
         [{"item_id": "i1", "title": "T", "categories": ["a", "b"], "features": {"title": "x"}}],
         format="json",
     )
-    items = selectors.items_frame(tenant_a.tenant)
+    items = frames.items_frame(tenant_a.tenant)
     assert items.to_dict("records") == [
         {"item_id": "i1", "title": "T", "categories": "a|b", "is_active": True, "feature_title": "x"}
     ]

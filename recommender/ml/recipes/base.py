@@ -1,14 +1,21 @@
-"""The Recipe base class: a named, parameterised way to train a scorer."""
+"""The Recipe base class: a named, parameterised way to train a scorer.
+
+Recipe modules import the pandas-based data preparation (``..data``) inside
+``prepare`` and ``fit``: web processes read the registry to validate configs
+and list recipes, never train, and so never load pandas.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..data import InteractionData, TabularData, prepare_interactions, prepare_table
 from ..params import Param, validate_params
 from ..progress import TrainingCallbacks
 from ..scorers import Scorer
+
+if TYPE_CHECKING:
+    from ..data import InteractionData, TabularData
 
 RECOMMENDATION = "recommendation"
 PREDICTION = "prediction"
@@ -39,6 +46,8 @@ class Recipe:
 
     def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
         """Validate caller data into the form ``fit`` consumes (raises DataError)."""
+        from ..data import prepare_interactions, prepare_table
+
         if self.task == RECOMMENDATION:
             return prepare_interactions(interactions, items, users)
         return prepare_table(table, target, classification=self.is_classifier)
@@ -47,8 +56,9 @@ class Recipe:
     def is_classifier(self) -> bool:
         return False
 
-    def fit(self, data: InteractionData | TabularData, params: dict, *, seed: int,
-            callbacks: TrainingCallbacks | None) -> FitResult:
+    def fit(
+        self, data: InteractionData | TabularData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None
+    ) -> FitResult:
         raise NotImplementedError
 
     def to_dict(self) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import encode_frame, fit_feature_encoder
 from ..errors import DataError
 from ..params import Param
 from ..progress import EpochReporter
@@ -41,6 +40,7 @@ class _MlpRecipe(Recipe):
 
     def fit(self, data, params, *, seed, callbacks):
         from .. import keras_support
+        from ..data import encode_frame, fit_feature_encoder
 
         keras_support.configure(seed)
         encoder = fit_feature_encoder(data.features)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import encode_frame, fit_feature_encoder, prepare_interactions
 from ..params import Param
 from ..progress import EpochReporter
 from ..scorers import EmbeddingScorer
@@ -45,6 +44,8 @@ class TwoTower(Recipe):
     )
 
     def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
+        from ..data import prepare_interactions
+
         return prepare_interactions(interactions, items, users, include_feature_only_items=True)
 
     def fit(self, data, params, *, seed, callbacks):
@@ -88,6 +89,8 @@ class TwoTower(Recipe):
 def _encoded_features(frame) -> np.ndarray | None:
     if frame is None or frame.shape[1] == 0:
         return None
+    from ..data import encode_frame, fit_feature_encoder
+
     encoder = fit_feature_encoder(frame)
     return encode_frame(encoder, frame) if encoder.width else None
 

@@ -185,14 +185,18 @@ def _set_stage(run_id, stage, progress):
 
 
 def _training_inputs(config):
-    """The data frames a recipe trains on, read through the tenant-scoped data selectors."""
+    """The data frames a recipe trains on, read within the config's tenant."""
+    # Imported here: web processes import this module to request runs, and
+    # they should not carry pandas, which only the worker running this needs.
+    from recommender.data import frames
+
     dataset = config.dataset
     if dataset.kind == "tabular":
-        return {"table": data_selectors.tabular_frame(dataset), "target": dataset.target_column}
+        return {"table": frames.tabular_frame(dataset), "target": dataset.target_column}
     return {
-        "interactions": data_selectors.interactions_frame(dataset),
-        "items": data_selectors.items_frame(config.tenant),
-        "users": data_selectors.users_frame(config.tenant),
+        "interactions": frames.interactions_frame(dataset),
+        "items": frames.items_frame(config.tenant),
+        "users": frames.users_frame(config.tenant),
     }
 
 
