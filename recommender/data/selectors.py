@@ -113,11 +113,24 @@ def is_erased_user(tenant, user_id) -> bool:
     return ErasedUser.objects.for_tenant(tenant).filter(user_digest=digest).exists()
 
 
-# --- Catalogue for the API and the admin -------------------------------------------------------------
+# --- Catalogue for the API, the admin and the portal -------------------------------------------------
 
 
 def catalogue_items(tenant):
     return Item.objects.for_tenant(tenant)
+
+
+def search_catalogue(tenant, *, text="", is_active=None):
+    """The tenant's items whose id or title holds ``text`` (any case), ordered by item id.
+
+    ``is_active`` keeps only active (``True``) or deactivated (``False``) items; ``None`` keeps both.
+    """
+    items = catalogue_items(tenant)
+    if text:
+        items = items.filter(Q(item_id__icontains=text) | Q(title__icontains=text))
+    if is_active is not None:
+        items = items.filter(is_active=is_active)
+    return items.order_by("item_id")
 
 
 def get_item_or_404(tenant, item_id) -> Item:

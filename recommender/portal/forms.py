@@ -9,7 +9,8 @@ from django import forms
 
 from recommender import ml
 from recommender.data.api.serializers import DatasetCreateSerializer, ImportCreateSerializer
-from recommender.data.models import Dataset, ImportJob
+from recommender.data.importing.problems import UNSTORABLE, UNSTORABLE_REASON
+from recommender.data.models import MAX_ID_LENGTH, Dataset, ImportJob
 from recommender.training.models import AutoDeploy
 from recommender.training.services.configs import DATASET_KIND_FOR_TASK, default_metric
 
@@ -286,3 +287,48 @@ class PredictForm(TryForm):
     def row(self):
         """The row as serving takes it; an empty field is a missing value."""
         return {column: self.cleaned_data[f"column_{column}"] or None for column in self.columns}
+
+
+def _storable(value):
+    """No stored id or title holds such a character, and PostgreSQL refuses to even compare one."""
+    if UNSTORABLE.search(value):
+        raise forms.ValidationError(f"This {UNSTORABLE_REASON}.")
+
+
+class CatalogueFilterForm(forms.Form):
+    """Filters of the catalogue page: a piece of an item id or title, and active or deactivated items."""
+
+    STATE_CHOICES = [("", "Active and deactivated"), ("active", "Active"), ("inactive", "Deactivated")]
+
+    q = forms.CharField(label="Item id or title", required=False, max_length=MAX_ID_LENGTH, validators=[_storable])
+    state = forms.ChoiceField(label="State", choices=STATE_CHOICES, required=False)
+
+    def filters(self):
+        """The keyword arguments of ``search_catalogue``; nothing filters while the form is invalid."""
+        if not self.is_valid():
+            return {}
+        state = self.cleaned_data["state"]
+        return {"text": self.cleaned_data["q"], "is_active": {"active": True, "inactive": False}.get(state)}
+
+
+class PseudonymisationForm(forms.Form):
+    """Whether end-user ids are stored as keyed pseudonyms rather than as sent."""
+
+    pseudonymize_user_ids = forms.BooleanField(
+        label="Pseudonymise user ids",
+        required=False,
+        help_text="Store each user id as an HMAC of it under this organisation's key, never as sent. "
+        "Can only be switched while no interactions or user features are stored.",
+    )
+
+
+class EraseEndUserForm(forms.Form):
+    """One of the tenant's own users to erase, by the id the tenant sends in its events."""
+
+    user_id = forms.CharField(
+        label="User id",
+        max_length=MAX_ID_LENGTH,
+        strip=False,
+        validators=[_storable],
+        help_text="As your applications send it; it is pseudonymised here when that setting is on.",
+    )

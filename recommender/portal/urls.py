@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import dashboard, data, models, tryit
+from .views import catalogue, dashboard, data, models, privacy, tryit
 
 app_name = "portal"
 
@@ -16,6 +16,12 @@ urlpatterns = [
     path("data/imports/<int:pk>/", data.dataset_import, name="dataset_import"),
     path("data/imports/<int:pk>/status/", data.dataset_import_status, name="dataset_import_status"),
     path("data/imports/<int:pk>/rerun/", data.dataset_import_rerun, name="dataset_import_rerun"),
+    path("data/catalogue/", catalogue.catalogue, name="data_catalogue"),
+    # Item ids are the tenant's own and may hold any character, '/' included (URL-encoded), as in the API.
+    path("data/catalogue/<path:item_id>/deactivate/", catalogue.item_deactivate, name="data_item_deactivate"),
+    path("data/privacy/", privacy.privacy, name="data_privacy"),
+    path("data/privacy/pseudonymisation/", privacy.pseudonymisation_update, name="data_privacy_pseudonymisation"),
+    path("data/privacy/erase/", privacy.end_user_erase, name="data_privacy_erase"),
     path("models/", models.models, name="models"),
     path("models/new/", models.model_create, name="model_create"),
     path("models/<slug:slug>/", models.model, name="model"),

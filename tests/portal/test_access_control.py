@@ -4,8 +4,10 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 
+from recommender.data import services as data_services
 from recommender.portal import urls as portal_urls
 from recommender.training.models import ModelConfig
+from tenants.audit import Actor
 from tenants.models import ROLE_RANK, Membership, Role
 
 from ..factories import make_user
@@ -20,6 +22,13 @@ def _owner_membership(stock):
     return [Membership.objects.get(tenant=stock.world.tenant, user=stock.world.owner).pk]
 
 
+def _catalogue_item(stock):
+    """A catalogue item of the stock's tenant, with an id the other tenant does not have."""
+    item_id = f"item-of-{stock.world.tenant.slug}"
+    data_services.upsert_catalogue_items(actor=Actor.system(stock.world.tenant), items=[{"item_id": item_id}])
+    return [item_id]
+
+
 # (URL name, its arguments from a tenant's stock, the least role that may open it)
 PAGES = [
     ("portal:dashboard", None, Role.VIEWER),
@@ -29,6 +38,8 @@ PAGES = [
     ("portal:dataset_upload", lambda stock: [stock.dataset.pk], Role.ANALYST),
     ("portal:dataset_import", lambda stock: [stock.job.pk], Role.VIEWER),
     ("portal:dataset_import_status", lambda stock: [stock.job.pk], Role.VIEWER),
+    ("portal:data_catalogue", None, Role.VIEWER),
+    ("portal:data_privacy", None, Role.VIEWER),
     ("portal:models", None, Role.VIEWER),
     ("portal:model_create", None, Role.ANALYST),
     ("portal:model", lambda stock: [stock.config.slug], Role.VIEWER),
@@ -48,6 +59,9 @@ PAGES = [
 ACTIONS = [
     ("portal:dataset_stats_refresh", lambda stock: [stock.dataset.pk], Role.ANALYST),
     ("portal:dataset_import_rerun", lambda stock: [stock.job.pk], Role.ANALYST),
+    ("portal:data_item_deactivate", _catalogue_item, Role.ANALYST),
+    ("portal:data_privacy_pseudonymisation", None, Role.ANALYST),
+    ("portal:data_privacy_erase", None, Role.ANALYST),
     ("portal:model_train", lambda stock: [stock.config.slug], Role.ANALYST),
     ("portal:model_deploy", lambda stock: [stock.config.slug, 1], Role.ANALYST),
     ("portal:model_delete", lambda stock: [stock.config.slug], Role.ANALYST),
