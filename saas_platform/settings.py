@@ -248,6 +248,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-training-runs": {"task": "recommender.training.tasks.reap_stale_runs", "schedule": 30.0},
     "reap-orphaned-imports": {"task": "recommender.data.tasks.reap_orphaned_imports", "schedule": 60.0},
+    "resend-lost-training-runs": {"task": "recommender.training.tasks.resend_lost_runs", "schedule": 60.0},
+    "resend-lost-imports": {"task": "recommender.data.tasks.resend_lost_imports", "schedule": 60.0},
     "flush-usage-counters": {"task": "tenants.tasks.flush_usage", "schedule": 60.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -259,6 +261,9 @@ PLATFORM = {
     "LOCAL_CACHE_SECONDS": env_int("PLATFORM_LOCAL_CACHE_SECONDS", 1),
     # Bytes of loaded model versions each web process keeps (least recently used are dropped).
     "SERVING_CACHE_BYTES": env_int("SERVING_CACHE_BYTES", 256 * 1024 * 1024),
+    # A training run or import still queued this long after its task was sent is sent again: Redis keeps
+    # no messages across a restart. Long enough that a busy queue is rarely given duplicates (harmless anyway).
+    "QUEUED_RESEND_AFTER_SECONDS": env_int("QUEUED_RESEND_AFTER_SECONDS", 600),
     "TRAINING": {
         # Training is seeded so that the same data and parameters give the same model.
         "SEED": env_int("TRAINING_SEED", 42),

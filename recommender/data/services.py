@@ -9,24 +9,29 @@ imported inside the functions that check rows: a web process that only serves
 recommendations never loads them.
 """
 
+import logging
 import os
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import Count, F
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from tenants import audit
 from tenants.api.errors import Conflict, PayloadTooLarge, QuotaExceeded
-from tenants.queueing import NOT_QUEUED, send_best_effort_on_commit, send_on_commit
+from tenants.queueing import NOT_QUEUED, QueueUnavailable, send_best_effort_on_commit, send_on_commit
 
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
 from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
+
+logger = logging.getLogger(__name__)
 
 EVENT_STREAM_NAME = "events"
 
@@ -67,13 +72,16 @@ def _enqueue_import(job):
     from .tasks import run_import
 
     def not_queued():
-        ImportJob.objects.filter(pk=job.pk).update(
+        # Only while queued: a job sent again (resend_lost_imports) may have been started by its first message.
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
             status=ImportJob.Status.FAILED,
             message=f"The import did not start. {NOT_QUEUED}",
             finished_at=timezone.now(),
         )
 
     send_on_commit(lambda: run_import.delay(job.pk), not_queued)
+    # What resend_lost_imports goes by: a job still queued long after this lost its message.
+    ImportJob.objects.filter(pk=job.pk).update(sent_at=timezone.now())
 
 
 @transaction.atomic
@@ -124,6 +132,46 @@ def rerun_import(*, actor, job):
     audit.record(actor, "import.rerun", again, previous=job.pk)
     _enqueue_import(again)
     return again
+
+
+def resend_lost_imports(resend_after=None):
+    """Send again the task of import jobs still queued ``resend_after`` after it was last sent; returns their ids.
+
+    Redis keeps no messages across a restart, so such a job's message may be gone. If it was only
+    waiting behind a busy worker, the second message is harmless: the runner drops a delivery of a
+    finished job or of one another worker holds. Not on the embedded set-up: its file-system broker
+    keeps its messages, and without PostgreSQL's advisory locks a duplicate could import twice.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    resend_after = resend_after or timedelta(seconds=settings.PLATFORM["QUEUED_RESEND_AFTER_SECONDS"])
+    cutoff = timezone.now() - resend_after
+    # Jobs created before sent_at existed go by when they were created.
+    lost = Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, created_at__lt=cutoff)
+    resent = []
+    for job_id in ImportJob.objects.filter(lost, status=ImportJob.Status.QUEUED).values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                job = (
+                    ImportJob.objects.select_for_update(skip_locked=True)
+                    .select_related("tenant")
+                    .filter(lost, pk=job_id, status=ImportJob.Status.QUEUED)
+                    .first()
+                )
+                if job is None:
+                    continue
+                logger.warning(
+                    "Import job %s is still queued %d s after its task was sent; sending it again",
+                    job.pk,
+                    resend_after.total_seconds(),
+                )
+                audit.record(audit.Actor.system(job.tenant), "import.resent", job)
+                _enqueue_import(job)
+        except QueueUnavailable:
+            # The broker refused: that job is marked failed; the rest wait for the next round.
+            break
+        resent.append(job_id)
+    return resent
 
 
 def schedule_stats_refresh(dataset):

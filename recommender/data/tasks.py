@@ -6,6 +6,7 @@ from .importing.runner import reap_orphaned_imports as reap_orphaned_import_jobs
 from .importing.runner import run_import as run_import_job
 from .models import Dataset
 from .services import refresh_dataset_stats
+from .services import resend_lost_imports as resend_lost_import_jobs
 
 
 @shared_task(name="recommender.data.tasks.run_import")
@@ -26,3 +27,9 @@ def refresh_stats(dataset_id):
 def reap_orphaned_imports():
     """Periodic: fail imports whose worker died mid-way (they would show "running" for an hour otherwise)."""
     return reap_orphaned_import_jobs()
+
+
+@shared_task(name="recommender.data.tasks.resend_lost_imports")
+def resend_lost_imports():
+    """Periodic: send again the task of imports left queued (their message was lost with a Redis restart)."""
+    return resend_lost_import_jobs()

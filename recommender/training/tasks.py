@@ -31,6 +31,12 @@ def reap_stale_runs():
     return {"requeued": requeued, "failed": failed}
 
 
+@shared_task(name="recommender.training.tasks.resend_lost_runs")
+def resend_lost_runs():
+    """Periodic: send again the task of runs left queued (their message was lost with a Redis restart)."""
+    return runs.resend_lost_runs()
+
+
 @shared_task(name="recommender.training.tasks.train_on_schedule")
 def train_on_schedule(tenant_id, config_id):
     """Periodic (django-celery-beat, one task per config): retrain on new data."""

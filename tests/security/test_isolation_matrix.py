@@ -353,6 +353,8 @@ TASKS_WITHOUT_TENANT_ARGUMENT = {
     "recommender.data.tasks.refresh_stats": "the dataset row carries its tenant",
     "recommender.data.tasks.reap_orphaned_imports": "a sweep over all running imports, no arguments",
     "recommender.training.tasks.reap_stale_runs": "a sweep over all runs, no arguments",
+    "recommender.data.tasks.resend_lost_imports": "a sweep over all queued imports, no arguments",
+    "recommender.training.tasks.resend_lost_runs": "a sweep over all queued runs, no arguments",
     "tenants.tasks.flush_usage": "a sweep over all counters, no arguments",
 }
 # Which of A's objects the second argument of a ``(tenant_id, object_id)`` task names.

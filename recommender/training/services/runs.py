@@ -4,6 +4,8 @@ The worker side is built so that nothing trains twice and nothing stays
 "running" forever: a run is claimed under a row lock (a duplicated or
 re-delivered message finds it already claimed), a heartbeat thread marks it
 alive, and ``reap_stale_runs`` re-queues or fails runs whose worker vanished.
+Nothing stays "queued" forever either: ``resend_lost_runs`` sends the task of a
+run again when its message was lost (Redis keeps none across a restart).
 """
 
 import logging
@@ -14,14 +16,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
 from tenants.models import Tenant
-from tenants.queueing import NOT_QUEUED, send_on_commit
+from tenants.queueing import NOT_QUEUED, QueueUnavailable, send_on_commit
 
 from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
 from ..selectors import runs_in_last_day
@@ -57,6 +59,8 @@ def _enqueue(run):
         ),
         not_queued,
     )
+    # What resend_lost_runs goes by: a run still queued long after this lost its message.
+    TrainingRun.objects.filter(pk=run.pk).update(sent_at=timezone.now())
 
 
 def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trigger.MANUAL):
@@ -129,6 +133,9 @@ def claim_run(tenant_id, run_id, worker_name):
             return ALREADY_HANDLED
         running = TrainingRun.objects.for_tenant(tenant).filter(status=RunStatus.RUNNING).count()
         if running >= tenant.plan.max_concurrent_trainings:
+            # The task sends itself again to wait: its message is alive, so resend_lost_runs leaves it be.
+            run.sent_at = timezone.now()
+            run.save(update_fields=["sent_at"])
             return MUST_WAIT
         now = timezone.now()
         run.status, run.started_at, run.heartbeat_at, run.worker = RunStatus.RUNNING, now, now, worker_name
@@ -336,6 +343,45 @@ def reap_stale_runs(stale_after=None):
                 run.save(update_fields=["status", "finished_at", "stage", "error"])
                 failed.append(run.pk)
     return requeued, failed
+
+
+def resend_lost_runs(resend_after=None):
+    """Send again the task of runs still queued ``resend_after`` after it was last sent; returns their ids.
+
+    Redis keeps no messages across a restart, so such a run's message may be gone. If it was only
+    waiting behind a busy worker, the second message is harmless: ``claim_run`` starts a run only
+    while it is queued. Not on the embedded set-up: its file-system broker keeps its messages, and
+    SQLite has no row locks to make a duplicate harmless.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    resend_after = resend_after or timedelta(seconds=settings.PLATFORM["QUEUED_RESEND_AFTER_SECONDS"])
+    cutoff = timezone.now() - resend_after
+    # Runs queued before sent_at existed go by when they were queued.
+    lost = Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, queued_at__lt=cutoff)
+    resent = []
+    for run_id in TrainingRun.objects.filter(lost, status=RunStatus.QUEUED).values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                run = (
+                    TrainingRun.objects.select_for_update(skip_locked=True)
+                    .select_related("tenant__plan")
+                    .filter(lost, pk=run_id, status=RunStatus.QUEUED)
+                    .first()
+                )
+                if run is None:
+                    continue
+                logger.warning(
+                    "Training run %s is still queued %d s after its task was sent; sending it again",
+                    run.pk,
+                    resend_after.total_seconds(),
+                )
+                _enqueue(run)
+        except QueueUnavailable:
+            # The broker refused: that run is marked failed; the rest wait for the next round.
+            break
+        resent.append(run_id)
+    return resent
 
 
 def run_on_schedule(tenant_id, config_id):
