@@ -1,10 +1,10 @@
-"""The operators' admin for tenants, plans, members, API keys and the audit log."""
+"""The operators' admin for tenants, plans, members, invitations, API keys and the audit log."""
 
 from django.contrib import admin, messages
 from django.db.models import Count
 
 from . import audit
-from .models import ApiKey, AuditLog, Membership, Plan, Tenant
+from .models import ApiKey, AuditLog, Invitation, Membership, Plan, Tenant
 from .services import revoke_api_key, set_tenant_status
 
 
@@ -60,6 +60,27 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role"]
     search_fields = ["user__username", "user__email", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are sent, accepted and revoked in the portal, where each change is audited."""
+
+    list_display = ["email", "tenant", "role", "state", "invited_by", "sent_at", "expires_at"]
+    list_filter = ["state", "role", "sent_at"]
+    search_fields = ["email", "tenant__name", "tenant__slug"]
+    list_select_related = ["tenant", "invited_by"]
+    # Part of the emailed link; operators have no use for it.
+    exclude = ["key"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ApiKey)

@@ -1,4 +1,4 @@
-"""Tenants, plans, memberships, API keys and the audit log.
+"""Tenants, plans, memberships, invitations, API keys and the audit log.
 
 Every model that belongs to a tenant inherits :class:`TenantOwnedModel`, which
 gives it a non-null, indexed ``tenant`` key and the scoped manager that is the
@@ -104,6 +104,50 @@ class Membership(TenantOwnedModel):
     def has_role(self, role):
         """Whether this member's role is ``role`` or a more powerful one."""
         return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+
+class Invitation(TenantOwnedModel):
+    """An invitation emailed to someone: the link's signed token names this row.
+
+    At most one invitation per address is pending in a tenant; inviting the
+    address again refreshes it with a new ``key``, which the old link lacks.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+
+    email = models.EmailField(help_text="Stored in lower case.")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING, db_index=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # Only the link sent last carries it. Blank on invitations recorded from links issued before
+    # links named their invitation; such a link is matched by tenant and address instead.
+    key = models.CharField(max_length=32, blank=True, editable=False)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "email"], condition=models.Q(state="pending"), name="one_pending_invitation"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.email} as {self.role}"
+
+    def is_expired(self, now=None):
+        return self.expires_at <= (now or timezone.now())
 
 
 class ApiKeyScope(models.TextChoices):
