@@ -1,10 +1,10 @@
-"""Reads of the account and access pages: members and the filtered audit log."""
+"""Reads of the account and access pages: members, pending invitations and the filtered audit log."""
 
 from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
-from ..models import ROLE_RANK, Membership, Role
+from ..models import ROLE_RANK, Invitation, Membership, Role
 from ..selectors import api_keys_of, audit_log_of
 
 
@@ -12,6 +12,16 @@ def members_of(tenant):
     """The tenant's memberships with their people: most powerful roles first, then by username."""
     memberships = Membership.objects.for_tenant(tenant).select_related("user")
     return sorted(memberships, key=lambda m: (-ROLE_RANK[Role(m.role)], m.user.username.lower()))
+
+
+def pending_invitations_of(tenant):
+    """Invitations of the tenant whose links still work (not accepted, revoked or expired), newest first."""
+    return (
+        Invitation.objects.for_tenant(tenant)
+        .filter(state=Invitation.State.PENDING, expires_at__gt=timezone.now())
+        .select_related("invited_by")
+        .order_by("-sent_at", "-id")
+    )
 
 
 def audit_actions(tenant):

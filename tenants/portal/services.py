@@ -1,25 +1,29 @@
 """Writes the portal needs beyond ``tenants.services``: sign-up, invitations, members, tenant settings.
 
-Invitations need no table: the link carries a signed token (tenant, email,
-role) that expires, and the audit entry written when one is accepted makes
-it single-use.
+An invitation is a stored :class:`~tenants.models.Invitation` and a link whose
+signed, expiring token names it (tenant, id and the invitation's current key).
+The row decides whether the link still works: accepting or revoking it, or
+sending the address a new link, ends the old one.
 """
 
 import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from .. import audit
-from ..models import AuditLog, Membership, Role, Tenant
+from ..models import AuditLog, Invitation, Membership, Role, Tenant
 from ..selectors import forget_cached_key, membership_for
 from ..services import TenantError, create_tenant
 
@@ -48,7 +52,7 @@ def _role_of(actor):
 
 
 def _check_may_manage(actor, role_wanted, membership=None):
-    """Only owners grant the owner role or change an owner."""
+    """Only owners grant the owner role or change an owner (``membership`` may be an invitation to one)."""
     touches_owner = role_wanted == Role.OWNER or (membership is not None and membership.role == Role.OWNER)
     if touches_owner and _role_of(actor) != Role.OWNER:
         raise TenantError("Only an owner can grant the owner role or change an owner.")
@@ -87,68 +91,149 @@ def remove_member(*, actor, membership):
     membership.delete()
 
 
-def make_invitation_token(tenant, email, role):
-    """A signed, expiring token that lets whoever holds it join ``tenant`` as ``role``."""
-    return signing.dumps({"tenant": tenant.pk, "email": email.lower(), "role": Role(role).value}, salt=INVITATION_SALT)
+def make_invitation_token(invitation):
+    """A signed token that lets whoever holds it accept ``invitation`` while it is pending and unexpired."""
+    payload = {"tenant": invitation.tenant_id, "invitation": invitation.pk, "key": invitation.key}
+    return signing.dumps(payload, salt=INVITATION_SALT)
 
 
+@dataclass(frozen=True)
+class SentInvitation:
+    """What :func:`invite_member` sent: the invitation, its link's token, whether a live link was replaced."""
+
+    invitation: Invitation
+    token: str
+    replaced_link: bool
+
+
+@transaction.atomic
 def invite_member(*, actor, email, role, site_url):
-    """Email an invitation link to ``email``; ``site_url`` is the portal's address (scheme and host)."""
-    _check_may_manage(actor, Role(role))
+    """Email an invitation link to ``email``; ``site_url`` is the portal's address (scheme and host).
+
+    Inviting an address that already has a pending invitation sends it again:
+    the stored invitation takes the new role, sender and expiry, and the
+    earlier link stops working. Returns a :class:`SentInvitation`.
+    """
+    role, email = Role(role), email.strip().lower()
+    _check_may_manage(actor, role)
     if Membership.objects.for_tenant(actor.tenant).filter(user__email__iexact=email).exists():
         raise TenantError(f"{email} is already a member.")
-    token = make_invitation_token(actor.tenant, email, role)
+    now = timezone.now()
+    pending = Invitation.objects.select_for_update().for_tenant(actor.tenant).filter(state=Invitation.State.PENDING)
+    invitation = pending.filter(email=email).first()
+    previous_role = invitation.role if invitation else None
+    replaced_link = invitation is not None and not invitation.is_expired(now)
+    if invitation is None:
+        invitation = Invitation(tenant=actor.tenant, email=email)
+    else:
+        _check_may_manage(actor, role, invitation)
+    invitation.role = role
+    invitation.invited_by = actor.user
+    invitation.sent_at = now
+    invitation.expires_at = now + timedelta(seconds=INVITATION_MAX_AGE)
+    invitation.key = secrets.token_hex(16)
+    try:
+        with transaction.atomic():
+            invitation.save()
+    except IntegrityError:
+        # Another admin invited the same address at the same moment; theirs is the pending one.
+        raise TenantError(f"An invitation to {email} was sent a moment ago; reload the page to see it.") from None
+    token = make_invitation_token(invitation)
+    if previous_role is None:
+        audit.record(actor, "member.invited", invitation, email=email, role=role.value)
+    else:
+        audit.record(
+            actor, "member.invitation_resent", invitation, email=email, role=role.value, previous_role=previous_role
+        )
     context = {
         "tenant": actor.tenant,
         "inviter": actor.user,
-        "role": Role(role).label,
+        "role": role.label,
         "url": site_url.rstrip("/") + reverse("accept_invitation", kwargs={"token": token}),
         "days": INVITATION_MAX_AGE // (24 * 3600),
     }
+    # Sent last, inside the transaction: a failed send records no invitation that nobody received.
     send_mail(
         subject=f"You are invited to {actor.tenant.name}",
         message=render_to_string("registration/invitation_email.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[email],
     )
-    audit.record(actor, "member.invited", actor.tenant, email=email.lower(), role=Role(role).value)
-    return token
+    return SentInvitation(invitation, token, replaced_link)
 
 
-@dataclass(frozen=True)
-class Invitation:
-    """A verified invitation: which tenant, for whom, with which role."""
+@transaction.atomic
+def revoke_invitation(*, actor, invitation):
+    """Withdraw a pending invitation of the actor's tenant; its link is refused from then on."""
+    invitation = Invitation.objects.select_for_update().for_tenant(actor.tenant).get(pk=invitation.pk)
+    if invitation.state == Invitation.State.ACCEPTED:
+        raise TenantError(
+            f"{invitation.email} has already accepted this invitation; remove them from the members instead."
+        )
+    if invitation.state == Invitation.State.REVOKED:
+        raise TenantError(f"The invitation to {invitation.email} was already revoked.")
+    _check_may_manage(actor, None, invitation)
+    invitation.state = Invitation.State.REVOKED
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["state", "revoked_at"])
+    audit.record(actor, "member.invitation_revoked", invitation, email=invitation.email, role=invitation.role)
+    return invitation
 
-    token: str
-    tenant: Tenant
-    email: str
-    role: Role
 
-    @property
-    def digest(self):
-        """Names the invitation in the audit log without making the token readable there."""
-        return hashlib.sha256(self.token.encode()).hexdigest()[:32]
+def _legacy_link_is_used(tenant, token):
+    """Whether a link issued before invitations were stored was accepted (its join was audited by digest)."""
+    digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+    joined = AuditLog.objects.for_tenant(tenant).filter(action=JOINED_ACTION)
+    return joined.filter(details__invitation=digest).exists()
 
-    @property
-    def is_used(self):
-        joined = AuditLog.objects.for_tenant(self.tenant).filter(action=JOINED_ACTION)
-        return joined.filter(details__invitation=self.digest).exists()
+
+def _refuse_unless_open(invitation):
+    """Raise TenantError, in words for the person holding the link, unless ``invitation`` is pending and unexpired."""
+    if invitation.state == Invitation.State.ACCEPTED:
+        raise TenantError("This invitation has already been used.")
+    if invitation.state == Invitation.State.REVOKED:
+        raise TenantError(
+            f"{invitation.tenant.name} withdrew this invitation; ask them for a new one if you still need access."
+        )
+    if invitation.is_expired():
+        raise TenantError("This invitation has expired; ask for a new one.")
+
+
+REPLACED_MESSAGE = "A newer invitation was sent to this address; use the link in the latest email."
 
 
 def read_invitation(token):
-    """Return the :class:`Invitation` in ``token``; raise TenantError when it is forged, expired or used."""
+    """Return the pending :class:`~tenants.models.Invitation` that ``token`` names.
+
+    Raise TenantError, with a message for the person who opened the link, when
+    the token is forged or expired, or the invitation was accepted, revoked or
+    sent again with a newer link.
+    """
     try:
         data = signing.loads(token, salt=INVITATION_SALT, max_age=INVITATION_MAX_AGE)
     except signing.SignatureExpired:
         raise TenantError("This invitation has expired; ask for a new one.")
     except signing.BadSignature:
         raise TenantError("This invitation link is not valid.")
-    tenant = Tenant.objects.filter(pk=data["tenant"]).first()
+    tenant = Tenant.objects.filter(pk=data.get("tenant")).first()
     if tenant is None:
         raise TenantError("The organisation of this invitation no longer exists.")
-    invitation = Invitation(token, tenant, data["email"], Role(data["role"]))
-    if invitation.is_used:
-        raise TenantError("This invitation has already been used.")
+    invitations = Invitation.objects.for_tenant(tenant).select_related("tenant")
+    if "invitation" in data:
+        invitation = invitations.filter(pk=data["invitation"]).first()
+        key = data.get("key")
+    else:
+        # A link sent before invitations were stored names only the address; the migration recorded
+        # its invitation with a blank key, and a later invitation to the address replaces it.
+        if _legacy_link_is_used(tenant, token):
+            raise TenantError("This invitation has already been used.")
+        invitation = invitations.filter(email=data.get("email", "")).order_by("-sent_at", "-id").first()
+        key = ""
+    if invitation is None:
+        raise TenantError("This invitation no longer exists; ask for a new one.")
+    _refuse_unless_open(invitation)
+    if invitation.key != key:
+        raise TenantError(REPLACED_MESSAGE)
     return invitation
 
 
@@ -157,14 +242,24 @@ def accept_invitation(*, invitation, user):
     """Make ``user`` a member with the invitation's role (never lowering a role they already have)."""
     if user.email.lower() != invitation.email:
         raise TenantError(f"This invitation is for {invitation.email}; sign in with that address.")
+    # Lock and look again: it may have been revoked, accepted or sent again since the link was read.
+    current = Invitation.objects.select_for_update().for_tenant(invitation.tenant).get(pk=invitation.pk)
+    current.tenant = invitation.tenant
+    _refuse_unless_open(current)
+    if current.key != invitation.key:
+        raise TenantError(REPLACED_MESSAGE)
     membership, created = Membership.objects.get_or_create(
-        tenant=invitation.tenant, user=user, defaults={"role": invitation.role}
+        tenant=current.tenant, user=user, defaults={"role": current.role}
     )
-    if not created and not membership.has_role(invitation.role):
-        membership.role = invitation.role
+    if not created and not membership.has_role(current.role):
+        membership.role = current.role
         membership.save(update_fields=["role"])
-    actor = audit.Actor(tenant=invitation.tenant, user=user)
-    audit.record(actor, JOINED_ACTION, membership, role=membership.role, invitation=invitation.digest)
+    current.state = Invitation.State.ACCEPTED
+    current.accepted_by = user
+    current.accepted_at = timezone.now()
+    current.save(update_fields=["state", "accepted_by", "accepted_at"])
+    actor = audit.Actor(tenant=current.tenant, user=user)
+    audit.record(actor, JOINED_ACTION, membership, role=membership.role, invitation=current.pk)
     return membership
 
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("members/invite/", access.member_invite, name="member_invite"),
     path("members/<int:pk>/role/", access.member_role, name="member_role"),
     path("members/<int:pk>/remove/", access.member_remove, name="member_remove"),
+    path("members/invitations/<int:pk>/revoke/", access.invitation_revoke, name="invitation_revoke"),
     path("usage/", access.usage, name="usage"),
     path("audit-log/", access.audit_log, name="audit_log"),
 ]

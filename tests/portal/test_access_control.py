@@ -1,14 +1,17 @@
 """Every portal page and action against every role, another tenant's objects, anonymous visitors and CSRF."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
 
 from recommender.data import services as data_services
 from recommender.portal import urls as portal_urls
 from recommender.training.models import ModelConfig
 from tenants.audit import Actor
-from tenants.models import ROLE_RANK, Membership, Role
+from tenants.models import ROLE_RANK, Invitation, Membership, Role
 
 from ..factories import make_user
 from .conftest import signed_in
@@ -27,6 +30,16 @@ def _catalogue_item(stock):
     item_id = f"item-of-{stock.world.tenant.slug}"
     data_services.upsert_catalogue_items(actor=Actor.system(stock.world.tenant), items=[{"item_id": item_id}])
     return [item_id]
+
+
+def _pending_invitation(stock):
+    invitation, _ = Invitation.objects.get_or_create(
+        tenant=stock.world.tenant,
+        email="invited@example.com",
+        state=Invitation.State.PENDING,
+        defaults={"role": Role.VIEWER, "expires_at": timezone.now() + timedelta(days=7)},
+    )
+    return [invitation.pk]
 
 
 # (URL name, its arguments from a tenant's stock, the least role that may open it)
@@ -71,6 +84,7 @@ ACTIONS = [
     ("portal:member_invite", None, Role.ADMIN),
     ("portal:member_role", _owner_membership, Role.ADMIN),
     ("portal:member_remove", _owner_membership, Role.ADMIN),
+    ("portal:invitation_revoke", _pending_invitation, Role.ADMIN),
     ("portal:tenant_delete", None, Role.OWNER),
 ]
 
@@ -112,6 +126,7 @@ def test_another_tenants_objects_are_not_found(stock_a, stock_b):
             assert client.post(_url(name, args, stock_b)).status_code == 404, name
     stock_b.world.api_key.refresh_from_db()
     assert stock_b.world.api_key.revoked_at is None
+    assert Invitation.objects.get(tenant=stock_b.world.tenant).state == Invitation.State.PENDING
     assert ModelConfig.objects.filter(pk=stock_b.config.pk).exists()
 
 

@@ -4,16 +4,19 @@ Every name and id tenant A owns carries ``MARKER``, a string no other tenant
 ever sends, so a response to tenant B that contains it has leaked A's data.
 """
 
+from datetime import timedelta
+
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import F, Value
 from django.db.models.functions import Concat
+from django.utils import timezone
 
 from recommender.data.models import EndUser, ImportJob, Interaction
 from recommender.serving.models import BatchJob
 from recommender.training.models import ModelVersion, TrainingRun
-from tenants.models import Membership, Role, Tenant
+from tenants.models import Invitation, Membership, Role, Tenant
 
 from ..factories import add_member, make_interactions_dataset
 from ..serving.conftest import train_model
@@ -64,6 +67,12 @@ class Estate:
         viewer = add_member(tenant, role=Role.VIEWER)
         self.membership = Membership.objects.get(tenant=tenant, user=viewer)
         self.api_key = world.api_key
+        self.invitation = Invitation.objects.create(
+            tenant=tenant,
+            email=f"{MARKER}invited@example.com",
+            role=Role.ANALYST,
+            expires_at=timezone.now() + timedelta(days=7),
+        )
 
     def objects(self):
         """Kind → the value a URL kwarg takes for A's object of that kind."""
@@ -76,6 +85,7 @@ class Estate:
             "batch-job": self.batch_job.pk,
             "api-key": self.api_key.pk,
             "membership": self.membership.pk,
+            "invitation": self.invitation.pk,
             "item": self.item_id,
             "end-user": self.user_id,
         }

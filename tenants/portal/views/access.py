@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ...models import ApiKey, Membership, Role
+from ...models import ApiKey, Invitation, Membership, Role
 from ...quotas import quota_use
 from ...scoping import get_tenant_object_or_404
 from ...selectors import api_keys_of
@@ -53,14 +53,20 @@ def api_key_revoke(request, pk):
     return redirect("portal:api_keys")
 
 
+def _members_page(request, invite_form):
+    context = {
+        "members": selectors.members_of(request.tenant),
+        "invitations": selectors.pending_invitations_of(request.tenant),
+        "invite_form": invite_form,
+        "roles": Role.choices,
+    }
+    return render(request, "portal/access/members.html", context)
+
+
 @portal_view()
 def members(request):
-    """Everyone in the organisation with their role; admins change roles, remove people and invite."""
-    return render(
-        request,
-        "portal/access/members.html",
-        {"members": selectors.members_of(request.tenant), "invite_form": InviteForm(), "roles": Role.choices},
-    )
+    """Everyone in the organisation and the pending invitations; admins change roles, remove, invite and revoke."""
+    return _members_page(request, InviteForm())
 
 
 def _change_member(request, pk, change, done):
@@ -104,23 +110,40 @@ def member_remove(request, pk):
 @portal_view(Role.ADMIN)
 @require_POST
 def member_invite(request):
-    """Email an invitation link with a role."""
+    """Email an invitation link with a role; inviting a pending address again replaces its link."""
     form = InviteForm(request.POST)
     if form.is_valid():
+        email = form.cleaned_data["email"]
         try:
-            services.invite_member(
+            sent = services.invite_member(
                 actor=request.actor,
-                email=form.cleaned_data["email"],
+                email=email,
                 role=form.cleaned_data["role"],
                 site_url=request.build_absolute_uri("/"),
             )
         except TenantError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            if sent.replaced_link:
+                messages.success(request, f"Invitation sent again to {email}: the earlier link no longer works.")
+            else:
+                messages.success(request, f"Invitation sent to {email}.")
             return redirect("portal:members")
-    context = {"members": selectors.members_of(request.tenant), "invite_form": form, "roles": Role.choices}
-    return render(request, "portal/access/members.html", context)
+    return _members_page(request, form)
+
+
+@portal_view(Role.ADMIN)
+@require_POST
+def invitation_revoke(request, pk):
+    """Withdraw a pending invitation; its link is refused from then on."""
+    invitation = get_tenant_object_or_404(Invitation.objects, request.tenant, pk=pk)
+    try:
+        services.revoke_invitation(actor=request.actor, invitation=invitation)
+    except TenantError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Revoked the invitation to {invitation.email}: its link no longer works.")
+    return redirect("portal:members")
 
 
 @portal_view()

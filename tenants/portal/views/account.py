@@ -64,7 +64,8 @@ def accept_invitation(request, token):
         except TenantError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"You joined {invitation.tenant.name} as {invitation.role.label.lower()}.")
+            role = invitation.get_role_display().lower()
+            messages.success(request, f"You joined {invitation.tenant.name} as {role}.")
             return _enter(request, invitation.tenant)
     return render(request, "registration/invitation.html", {"invitation": invitation, "form": form})
 
