@@ -10,25 +10,10 @@ import pytest
 
 from ..serving.conftest import train_model
 from ..worker import wait_until
-from .stack import Gunicorn, RedisServer, Timed, production_env
+from .stack import Gunicorn, Timed, production_env
 
 RECOMMEND = "/api/v1/models/recs/recommendations?user_id=u1&k=5"
 CSV = b"user_id,item_id\nu1,i1\n"
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def web(tmp_path, redis_server, transactional_db):
-    """One gunicorn process on the drill's Redis."""
-    server = Gunicorn(tmp_path, production_env(redis_server.url))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -217,7 +202,8 @@ def test_a_worker_killed_mid_training_is_reaped_and_serving_never_stops(served, 
         second = worker(tmp_path, redis_server.url, queues="training,default", extra_env=fast)
         try:
             # What beat does every 30 s: send the reaper task through the broker.
-            beat = Celery(broker=redis_server.url)
+            # Not the current app: the tests that run after this one must keep the project's broker.
+            beat = Celery(broker=redis_server.url, set_as_current=False)
             wait_until(
                 lambda: beat.send_task("recommender.training.tasks.reap_stale_runs", queue="default")
                 and _run(client, run_id)["attempts"] == 2,

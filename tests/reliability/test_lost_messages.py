@@ -10,7 +10,6 @@ import subprocess
 import sys
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from recommender.data.models import ImportJob
@@ -18,7 +17,7 @@ from recommender.training.models import TrainingRun
 
 from ..serving.conftest import train_model
 from ..worker import wait_until
-from .stack import ROOT, Gunicorn, RedisServer, Timed, production_env, worker
+from .stack import ROOT, Timed, production_env, worker
 
 RESEND = (
     "import django; django.setup()\n"
@@ -26,20 +25,6 @@ RESEND = (
     "from recommender.training.services.runs import resend_lost_runs\n"
     "print(resend_lost_runs(), resend_lost_imports())\n"
 )
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def web(tmp_path, redis_server, transactional_db):
-    server = Gunicorn(tmp_path, production_env(redis_server.url))
-    yield server
-    server.stop()
 
 
 def test_work_queued_when_redis_restarted_is_sent_again_and_done(
