@@ -6,7 +6,8 @@ sent after, so a worker never looks for a row that is not there yet. If the
 broker is down at that moment, the row would stay "queued" forever with no
 message behind it: instead it is marked failed with a reason, the outage is
 logged, and the caller gets :class:`QueueUnavailable` (503 in the API's error
-shape) and can simply retry.
+shape) and can simply retry. A message the broker took but then lost (Redis
+keeps none across a restart) is sent again by :func:`resend_lost`.
 """
 
 import logging
@@ -51,3 +52,27 @@ def send_best_effort_on_commit(send, what):
             logger.warning("Task queue unavailable, %s skipped (%s)", what, exc)
 
     transaction.on_commit(callback)
+
+
+def resend_lost(queued, lost, send, what):
+    """Send again the task of each row of ``queued`` that matches ``lost``; returns their primary keys.
+
+    Each row is re-checked under its own row lock (rows another transaction
+    holds are left for the next round), so two sweeps never send one row twice.
+    ``send(row)`` queues the row's task on commit, with the same fallback as the
+    first send: when the broker refuses, that row is marked failed, and the rest
+    wait for the next round.
+    """
+    resent = []
+    for pk in queued.filter(lost).values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                row = queued.select_for_update(skip_locked=True, of=("self",)).filter(lost, pk=pk).first()
+                if row is None:
+                    continue
+                logger.warning("%s %s is still queued long after its task was sent; sending it again", what, pk)
+                send(row)
+        except QueueUnavailable:
+            break
+        resent.append(pk)
+    return resent

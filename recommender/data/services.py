@@ -9,7 +9,6 @@ imported inside the functions that check rows: a web process that only serves
 recommendations never loads them.
 """
 
-import logging
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -25,13 +24,11 @@ from rest_framework.exceptions import ValidationError
 
 from tenants import audit
 from tenants.api.errors import Conflict, PayloadTooLarge, QuotaExceeded
-from tenants.queueing import NOT_QUEUED, QueueUnavailable, send_best_effort_on_commit, send_on_commit
+from tenants.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
 from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
-
-logger = logging.getLogger(__name__)
 
 EVENT_STREAM_NAME = "events"
 
@@ -148,30 +145,13 @@ def resend_lost_imports(resend_after=None):
     cutoff = timezone.now() - resend_after
     # Jobs created before sent_at existed go by when they were created.
     lost = Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, created_at__lt=cutoff)
-    resent = []
-    for job_id in ImportJob.objects.filter(lost, status=ImportJob.Status.QUEUED).values_list("pk", flat=True):
-        try:
-            with transaction.atomic():
-                job = (
-                    ImportJob.objects.select_for_update(skip_locked=True)
-                    .select_related("tenant")
-                    .filter(lost, pk=job_id, status=ImportJob.Status.QUEUED)
-                    .first()
-                )
-                if job is None:
-                    continue
-                logger.warning(
-                    "Import job %s is still queued %d s after its task was sent; sending it again",
-                    job.pk,
-                    resend_after.total_seconds(),
-                )
-                audit.record(audit.Actor.system(job.tenant), "import.resent", job)
-                _enqueue_import(job)
-        except QueueUnavailable:
-            # The broker refused: that job is marked failed; the rest wait for the next round.
-            break
-        resent.append(job_id)
-    return resent
+    queued = ImportJob.objects.filter(status=ImportJob.Status.QUEUED).select_related("tenant")
+
+    def send(job):
+        audit.record(audit.Actor.system(job.tenant), "import.resent", job)
+        _enqueue_import(job)
+
+    return resend_lost(queued, lost, send, "Import job")
 
 
 def schedule_stats_refresh(dataset):

@@ -23,7 +23,7 @@ from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
 from tenants.models import Tenant
-from tenants.queueing import NOT_QUEUED, QueueUnavailable, send_on_commit
+from tenants.queueing import NOT_QUEUED, resend_lost, send_on_commit
 
 from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
 from ..selectors import runs_in_last_day
@@ -359,29 +359,8 @@ def resend_lost_runs(resend_after=None):
     cutoff = timezone.now() - resend_after
     # Runs queued before sent_at existed go by when they were queued.
     lost = Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, queued_at__lt=cutoff)
-    resent = []
-    for run_id in TrainingRun.objects.filter(lost, status=RunStatus.QUEUED).values_list("pk", flat=True):
-        try:
-            with transaction.atomic():
-                run = (
-                    TrainingRun.objects.select_for_update(skip_locked=True)
-                    .select_related("tenant__plan")
-                    .filter(lost, pk=run_id, status=RunStatus.QUEUED)
-                    .first()
-                )
-                if run is None:
-                    continue
-                logger.warning(
-                    "Training run %s is still queued %d s after its task was sent; sending it again",
-                    run.pk,
-                    resend_after.total_seconds(),
-                )
-                _enqueue(run)
-        except QueueUnavailable:
-            # The broker refused: that run is marked failed; the rest wait for the next round.
-            break
-        resent.append(run_id)
-    return resent
+    queued = TrainingRun.objects.filter(status=RunStatus.QUEUED).select_related("tenant__plan")
+    return resend_lost(queued, lost, _enqueue, "Training run")
 
 
 def run_on_schedule(tenant_id, config_id):
