@@ -8,6 +8,19 @@ from .models import ApiKey, AuditLog, Invitation, Membership, Plan, Tenant
 from .services import revoke_api_key, set_tenant_status
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Operators look, never add, change or delete: these records are written by audited services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -63,7 +76,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ReadOnlyAdmin):
     """Read-only: invitations are sent, accepted and revoked in the portal, where each change is audited."""
 
     list_display = ["email", "tenant", "role", "state", "invited_by", "sent_at", "expires_at"]
@@ -72,15 +85,6 @@ class InvitationAdmin(admin.ModelAdmin):
     list_select_related = ["tenant", "invited_by"]
     # Part of the emailed link; operators have no use for it.
     exclude = ["key"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiKey)
@@ -108,7 +112,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "tenant", "action", "object_type", "object_repr", "actor"]
     list_filter = ["action", "created_at"]
     search_fields = ["action", "object_repr", "tenant__name", "actor_user__username"]
@@ -117,12 +121,3 @@ class AuditLogAdmin(admin.ModelAdmin):
     @admin.display(description="Actor")
     def actor(self, entry):
         return entry.actor_display
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
