@@ -279,6 +279,17 @@ def deactivate_item(*, actor, item):
     return item
 
 
+@transaction.atomic
+def reactivate_item(*, actor, item):
+    """Put a deactivated item back into recommendations; an active item is left as it is."""
+    if not item.is_active:
+        item.is_active = True
+        item.updated_at = timezone.now()
+        item.save(update_fields=["is_active", "updated_at"])
+        audit.record(actor, "item.reactivated", item)
+    return item
+
+
 # --- Erasure and privacy -------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("data/catalogue/", catalogue.catalogue, name="data_catalogue"),
     # Item ids are the tenant's own and may hold any character, '/' included (URL-encoded), as in the API.
     path("data/catalogue/<path:item_id>/deactivate/", catalogue.item_deactivate, name="data_item_deactivate"),
+    path("data/catalogue/<path:item_id>/reactivate/", catalogue.item_reactivate, name="data_item_reactivate"),
     path("data/privacy/", privacy.privacy, name="data_privacy"),
     path("data/privacy/pseudonymisation/", privacy.pseudonymisation_update, name="data_privacy_pseudonymisation"),
     path("data/privacy/erase/", privacy.end_user_erase, name="data_privacy_erase"),

@@ -73,6 +73,7 @@ ACTIONS = [
     ("portal:dataset_stats_refresh", lambda stock: [stock.dataset.pk], Role.ANALYST),
     ("portal:dataset_import_rerun", lambda stock: [stock.job.pk], Role.ANALYST),
     ("portal:data_item_deactivate", _catalogue_item, Role.ANALYST),
+    ("portal:data_item_reactivate", _catalogue_item, Role.ANALYST),
     ("portal:data_privacy_pseudonymisation", None, Role.ANALYST),
     ("portal:data_privacy_erase", None, Role.ANALYST),
     ("portal:model_train", lambda stock: [stock.config.slug], Role.ANALYST),

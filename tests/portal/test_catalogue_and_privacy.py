@@ -1,4 +1,4 @@
-"""The catalogue page (search, pages, deactivation) and the privacy page (pseudonymisation, erasing an end user)."""
+"""The catalogue page (search, pages, deactivating, reactivating) and the privacy page (pseudonymisation, erasure)."""
 
 import pytest
 from django.urls import reverse
@@ -113,6 +113,64 @@ def test_another_tenants_item_is_not_found_and_stays_active(tenant_a, tenant_b):
     assert response.status_code == 404
     assert Item.objects.get(tenant=tenant_b.tenant).is_active is True
     assert "only-in-b" not in catalogue(client).content.decode()
+
+
+def test_an_analyst_reactivates_an_item_and_serving_sees_it_again(books_a, tenant_a, client_as):
+    add_items(tenant_a, [{"item_id": "x-1", "title": "The Big Sleep", "is_active": False}])
+    client = client_as("analyst")
+    listing = catalogue(client, state="inactive")
+    html = listing.content.decode()
+    assert 'action="' + reverse("portal:data_item_reactivate", args=["x-1"]) + '"' in html
+    assert "Reactivate<span" in html
+
+    response = client.post(
+        reverse("portal:data_item_reactivate", args=["x-1"]), {"list_query": listing.context["list_query"]}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:data_catalogue") + "?state=inactive"
+    assert Item.objects.get(tenant=tenant_a.tenant, item_id="x-1").is_active is True
+    assert "x-1" not in data_selectors.inactive_item_ids(tenant_a.tenant)
+    entry = AuditLog.objects.get(tenant=tenant_a.tenant, action="item.reactivated")
+    assert (entry.object_type, entry.object_repr) == ("Item", "The Big Sleep")
+    assert entry.actor_user == response.wsgi_request.user
+
+    page = client.get(response["Location"]).content.decode()
+    assert "Reactivated x-1: it can be recommended again within a second." in page
+    assert shown_ids(catalogue(client, state="inactive")) == []
+
+
+def test_reactivating_an_active_item_changes_nothing(books_a, tenant_a, client_as):
+    response = client_as("analyst").post(reverse("portal:data_item_reactivate", args=["b001"]), follow=True)
+    assert "b001 is already active." in response.content.decode()
+    assert not AuditLog.objects.filter(tenant=tenant_a.tenant, action="item.reactivated").exists()
+
+
+def test_the_reactivate_button_shows_only_on_deactivated_rows_for_analysts(books_a, tenant_a, client_as):
+    add_items(tenant_a, [{"item_id": "b001", "is_active": False}])
+    analyst_page = catalogue(client_as("analyst"), q="b00").content.decode()
+    assert analyst_page.count("Reactivate<span") == 1
+    assert reverse("portal:data_item_reactivate", args=["b001"]) in analyst_page
+    assert reverse("portal:data_item_reactivate", args=["b002"]) not in analyst_page
+    assert reverse("portal:data_item_deactivate", args=["b001"]) not in analyst_page
+
+    viewer_page = catalogue(client_as("viewer"), q="b00").content.decode()
+    assert "Reactivate" not in viewer_page
+
+
+def test_a_viewer_cannot_reactivate(tenant_a, client_as):
+    add_items(tenant_a, [{"item_id": "x-1", "is_active": False}])
+    response = client_as("viewer").post(reverse("portal:data_item_reactivate", args=["x-1"]))
+    assert response.status_code == 403
+    assert Item.objects.get(tenant=tenant_a.tenant, item_id="x-1").is_active is False
+
+
+def test_another_tenants_item_is_not_found_and_stays_deactivated(tenant_a, tenant_b):
+    add_items(tenant_b, [{"item_id": "only-in-b", "is_active": False}])
+    client = signed_in(tenant_a.owner, tenant_a.tenant)
+    response = client.post(reverse("portal:data_item_reactivate", args=["only-in-b"]))
+    assert response.status_code == 404
+    assert Item.objects.get(tenant=tenant_b.tenant).is_active is False
+    assert not AuditLog.objects.filter(action="item.reactivated").exists()
 
 
 def test_sensitive_features_are_never_shown_in_clear(tenant_a, client_as):

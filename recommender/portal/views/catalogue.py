@@ -1,5 +1,6 @@
-"""The catalogue page: the tenant's items, searched and filtered, with deactivation for analysts and above."""
+"""The catalogue page: the tenant's items, searched and filtered; analysts and above deactivate and reactivate them."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, QueryDict
@@ -16,7 +17,7 @@ from tenants.portal.access import portal_view
 from ..forms import CatalogueFilterForm
 
 CATALOGUE_PAGE_SIZE = 50
-# What a deactivation may carry back to the list it was made from.
+# What a deactivation or reactivation may carry back to the list it was made from.
 LIST_PARAMETERS = ("q", "state", "page")
 
 
@@ -48,17 +49,43 @@ def catalogue(request):
     return render(request, "portal/data/catalogue.html", context)
 
 
+def _item_or_404(request, item_id):
+    """The selected tenant's item ``item_id``; another tenant's item, or an id no item can have, is a 404."""
+    if UNSTORABLE.search(item_id):  # no stored id holds one, and PostgreSQL refuses to even compare it
+        raise Http404("No such item.")
+    return data_selectors.get_item_or_404(request.tenant, item_id)
+
+
+def _back_to_list(request):
+    """Back to the list the change was made from."""
+    back = _list_query(QueryDict(request.POST.get("list_query", "")))
+    return redirect(reverse("portal:data_catalogue") + (f"?{back}" if back else ""))
+
+
 @portal_view(Role.ANALYST)
 @require_POST
 def item_deactivate(request, item_id):
     """Take an item out of recommendations, then go back to the list it was deactivated from."""
-    if UNSTORABLE.search(item_id):  # no stored id holds one, and PostgreSQL refuses to even compare it
-        raise Http404("No such item.")
-    item = data_selectors.get_item_or_404(request.tenant, item_id)
+    item = _item_or_404(request, item_id)
     if item.is_active:
         data_services.deactivate_item(actor=request.actor, item=item)
         messages.success(request, f"Deactivated {item.item_id}: it is no longer recommended.")
     else:
         messages.info(request, f"{item.item_id} was already deactivated.")
-    back = _list_query(QueryDict(request.POST.get("list_query", "")))
-    return redirect(reverse("portal:data_catalogue") + (f"?{back}" if back else ""))
+    return _back_to_list(request)
+
+
+@portal_view(Role.ANALYST)
+@require_POST
+def item_reactivate(request, item_id):
+    """Put a deactivated item back into recommendations, then go back to the list it was reactivated from."""
+    item = _item_or_404(request, item_id)
+    if not item.is_active:
+        data_services.reactivate_item(actor=request.actor, item=item)
+        # Each serving process re-reads the inactive items after LOCAL_CACHE_SECONDS (one by default).
+        seconds = settings.PLATFORM["LOCAL_CACHE_SECONDS"]
+        delay = "a second" if seconds <= 1 else f"{seconds} seconds"
+        messages.success(request, f"Reactivated {item.item_id}: it can be recommended again within {delay}.")
+    else:
+        messages.info(request, f"{item.item_id} is already active.")
+    return _back_to_list(request)
