@@ -168,6 +168,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# How many reverse proxies (load balancer, nginx, ...) stand between clients and gunicorn; each appends
+# to X-Forwarded-For. 0: clients connect directly and REMOTE_ADDR is theirs. See tenants.http.client_address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or the number of proxies in front.")
 
 # --- REST framework and OpenAPI ----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -188,6 +193,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tenants.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # DRF's own client address (get_ident, for any address-keyed throttle) agrees with tenants.http.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recommendation platform API",

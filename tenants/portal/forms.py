@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.utils import timezone
 
+from ..http import client_address
 from ..models import ApiKeyScope, Role
 from . import throttling
 
@@ -23,7 +24,7 @@ class LoginForm(AuthenticationForm):
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        address = client_address(self.request) if self.request else ""
         if throttling.is_locked(username, address):
             raise forms.ValidationError(
                 self.error_messages["locked"], code="locked", params={"minutes": throttling.LOCK_SECONDS // 60}

@@ -1,5 +1,8 @@
 """Login throttling: repeated failed sign-ins for one username from one address lock it for a while.
 
+The address is the client's as ``tenants.http.client_address`` finds it, so behind a load
+balancer one client's failures do not lock everybody else out.
+
 Counters live in the shared cache (Redis in production), so every web process
 sees them. When the cache is unreachable sign-in still works: throttling
 degrades open rather than locking everybody out.
