@@ -5,12 +5,15 @@ the form hands its cleaned values to that serializer, so the portal and the API
 accept exactly the same things and say the same about what they refuse.
 """
 
+import re
+
 from django import forms
 
 from recommender import ml
 from recommender.data.api.serializers import DatasetCreateSerializer, ImportCreateSerializer
 from recommender.data.importing.problems import UNSTORABLE, UNSTORABLE_REASON
 from recommender.data.models import MAX_ID_LENGTH, Dataset, ImportJob
+from recommender.serving.api.serializers import MAX_RANK_ITEMS
 from recommender.training.models import AutoDeploy
 from recommender.training.services.configs import DATASET_KIND_FOR_TASK, default_metric
 
@@ -271,6 +274,36 @@ class SimilarItemsForm(TryForm):
 
     item_id = forms.CharField(label="Item id", max_length=256)
     k = forms.IntegerField(label="How many", min_value=1, max_value=100, initial=10)
+
+
+class RankForm(TryForm):
+    """Items of the catalogue to put in the order a model prefers for one user, as ``POST …/rank`` does."""
+
+    user_id = forms.CharField(
+        label="User id", max_length=MAX_ID_LENGTH, help_text="One of your users, as in your events."
+    )
+    item_ids = forms.CharField(
+        label="Item ids",
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=f"One per line or separated by commas, up to {MAX_RANK_ITEMS}.",
+    )
+
+    def clean_user_id(self):
+        _storable(self.cleaned_data["user_id"])
+        return self.cleaned_data["user_id"]
+
+    def clean_item_ids(self):
+        item_ids = [piece.strip() for piece in re.split(r"[,\r\n]", self.cleaned_data["item_ids"]) if piece.strip()]
+        if not item_ids:
+            raise forms.ValidationError("Give at least one item id.")
+        if len(item_ids) > MAX_RANK_ITEMS:
+            raise forms.ValidationError(f"At most {MAX_RANK_ITEMS} item ids at a time; this has {len(item_ids)}.")
+        for item_id in item_ids:
+            if len(item_id) > MAX_ID_LENGTH:
+                raise forms.ValidationError(f"An item id has at most {MAX_ID_LENGTH} characters: {item_id[:40]}…")
+            if UNSTORABLE.search(item_id):
+                raise forms.ValidationError(f"An item id {UNSTORABLE_REASON}.")
+        return item_ids
 
 
 class PredictForm(TryForm):

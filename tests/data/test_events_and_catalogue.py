@@ -123,6 +123,19 @@ def test_items_upsert_then_deactivate(tenant_a):
     assert AuditLog.objects.filter(tenant=tenant, action__in=["items.upserted", "item.deactivated"]).count() == 3
 
 
+def test_a_deactivated_item_is_reactivated_by_sending_it_with_is_active_true(tenant_a):
+    """The API's way back for a deactivated item (the portal's catalogue page names it)."""
+    tenant_a.client.put("/api/v1/items", [{"item_id": "i2", "title": "Hat"}], format="json")
+    tenant_a.client.delete("/api/v1/items/i2")
+    assert selectors.inactive_item_ids(tenant_a.tenant) == {"i2"}
+
+    again = tenant_a.client.put("/api/v1/items", [{"item_id": "i2", "is_active": True}], format="json")
+    assert again.json() == {"created": 0, "updated": 1}
+    hat = tenant_a.client.get("/api/v1/items/i2").json()
+    assert hat["is_active"] is True and hat["title"] == "Hat"
+    assert selectors.inactive_item_ids(tenant_a.tenant) == set()
+
+
 def test_item_upsert_is_all_or_nothing_with_errors_by_index(tenant_a):
     response = tenant_a.client.put(
         "/api/v1/items",

@@ -329,6 +329,14 @@ def test_portal_forms_never_reach_another_tenants_objects(estate, b_estate, tena
     )
     assert tried.status_code == 200
     assert MARKER not in tried.content.decode().replace(estate.slug, "").replace(estate.user_id, "")
+    ranked = b_session.post(
+        reverse("portal:try_it"),
+        {"try": "rank", "rank-model": estate.slug, "rank-user_id": estate.user_id, "rank-item_ids": estate.item_id},
+    )
+    assert ranked.status_code == 200 and "model" in ranked.context["rank_form"].errors
+    assert MARKER not in ranked.content.decode().replace(estate.slug, "").replace(estate.user_id, "").replace(
+        estate.item_id, ""
+    )
     assert snapshot(tenant_a.tenant) == before
 
 

@@ -1,4 +1,4 @@
-"""Try it: recommendations for a user, items like an item, a prediction for a filled-in row."""
+"""Try it: recommendations for a user, items like an item, items ranked for a user, a prediction for a filled-in row."""
 
 from django.shortcuts import render
 
@@ -8,12 +8,12 @@ from recommender.serving import services as serving
 from recommender.training import selectors as training_selectors
 from tenants.portal.access import portal_view
 
-from ..forms import PredictForm, RecommendForm, SimilarItemsForm
+from ..forms import PredictForm, RankForm, RecommendForm, SimilarItemsForm
 
 
 def _deployed_models(tenant):
     """Deployed models, each with its recipe, grouped by what they can answer."""
-    groups = {"recommend": [], "similar_items": [], "predict": []}
+    groups = {"recommend": [], "similar_items": [], "rank": [], "predict": []}
     for config in training_selectors.configs_of(tenant).filter(deployment__isnull=False):
         supports = ml.get_recipe(config.deployment.version.recipe).supports
         for operation, configs in groups.items():
@@ -29,9 +29,10 @@ def _with_titles(tenant, answer):
     return answer
 
 
-def _bound(request, name):
+def _bound(request, name, method="GET"):
     """This form's data when it is the one submitted (each form names itself in ``try``)."""
-    return request.GET if request.GET.get("try") == name else None
+    data = request.POST if method == "POST" else request.GET
+    return data if request.method == method and data.get("try") == name else None
 
 
 def _ask(form, question):
@@ -54,11 +55,16 @@ def _prediction_model(request, configs):
 
 @portal_view()
 def try_it(request):
-    """Ask the deployed models, as the API would, from three forms."""
+    """Ask the deployed models, as the API would, from four forms.
+
+    Ranking is posted, not a query: 500 item ids do not fit in a URL that
+    every proxy and gunicorn accept.
+    """
     tenant = request.tenant
     models = _deployed_models(tenant)
     recommend = RecommendForm(_bound(request, "recommend"), configs=models["recommend"], prefix="recommend")
     similar = SimilarItemsForm(_bound(request, "similar"), configs=models["similar_items"], prefix="similar")
+    rank = RankForm(_bound(request, "rank", "POST"), configs=models["rank"], prefix="rank")
     predict_model = _prediction_model(request, models["predict"])
     predict = PredictForm(
         _bound(request, "predict"),
@@ -79,13 +85,19 @@ def try_it(request):
         data = similar.cleaned_data
         return _with_titles(tenant, serving.similar_items(tenant, data["model"], data["item_id"], k=data["k"]))
 
+    def ranked():
+        data = rank.cleaned_data
+        return _with_titles(tenant, serving.rank(tenant, data["model"], data["user_id"], data["item_ids"]))
+
     context = {
         "models": models,
         "recommend_form": recommend,
         "similar_form": similar,
+        "rank_form": rank,
         "predict_form": predict,
         "recommendations": _ask(recommend, recommendations),
         "similar_items": _ask(similar, similar_items),
+        "ranked": _ask(rank, ranked),
         "prediction": _ask(predict, lambda: serving.predict(tenant, predict.cleaned_data["model"], [predict.row()])),
     }
     return render(request, "portal/tryit/try_it.html", context)

@@ -5,6 +5,8 @@ from rest_framework import serializers
 from ..models import BatchJob
 
 MAX_K = 500
+# Items one rank request may order.
+MAX_RANK_ITEMS = 500
 
 
 def _id_list(value):
@@ -37,7 +39,9 @@ class SimilarItemsQuerySerializer(serializers.Serializer):
 
 class RankRequestSerializer(serializers.Serializer):
     user_id = serializers.CharField(max_length=256)
-    item_ids = serializers.ListField(child=serializers.CharField(max_length=256), min_length=1, max_length=500)
+    item_ids = serializers.ListField(
+        child=serializers.CharField(max_length=256), min_length=1, max_length=MAX_RANK_ITEMS
+    )
 
 
 class PredictRequestSerializer(serializers.Serializer):
