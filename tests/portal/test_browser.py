@@ -151,8 +151,9 @@ def test_journey_from_sign_up_to_an_api_call(page, live_server, tmp_path, celery
     shot(page, "06-versions")
 
     go(page, "Try it")
-    page.get_by_label("User id").fill("u3")
-    page.get_by_role("button", name="Recommend").click()
+    recommendations = page.get_by_role("region", name="Recommendations for a user")
+    recommendations.get_by_label("User id").fill("u3")
+    recommendations.get_by_role("button", name="Recommend").click()
     assert page.locator(".result tbody tr").count() == 10
     assert page.locator(".result tbody tr").first.get_by_role("cell", name="Book ").count() == 1
     shot(page, "07-try-it")
