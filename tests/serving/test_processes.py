@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,8 +122,11 @@ def test_a_rollback_is_served_by_every_process_within_a_second(
     # Both workers start, load version 2 and serve it (the deadline only bounds the test on a busy machine).
     wait_until(lambda: versions(10) == {2}, 60, interval=0.1, message="both workers to serve v2")
     tenant_a.client.post("/api/v1/models/recs/versions/1/deploy")
+    deployed_at = time.monotonic()
     # Processes cache deployments for one second (LOCAL_CACHE_SECONDS); the deadline only bounds the test.
-    wait_until(lambda: versions(10) == {1}, 10, interval=0.05, message="every worker to serve v1")
+    wait_until(lambda: versions(10) == {1}, 10, interval=0.05, message="a worker to serve v1")
+    # Those requests may all have reached one worker; once the second has passed, no worker may serve v2.
+    time.sleep(max(0.0, deployed_at + settings.PLATFORM["LOCAL_CACHE_SECONDS"] + 0.2 - time.monotonic()))
     assert versions() == {1}
 
 
