@@ -276,21 +276,26 @@ class SimilarItemsForm(TryForm):
     k = forms.IntegerField(label="How many", min_value=1, max_value=100, initial=10)
 
 
+def _storable(value):
+    """No stored id or title holds such a character, and PostgreSQL refuses to even compare one."""
+    if UNSTORABLE.search(value):
+        raise forms.ValidationError(f"This {UNSTORABLE_REASON}.")
+
+
 class RankForm(TryForm):
     """Items of the catalogue to put in the order a model prefers for one user, as ``POST …/rank`` does."""
 
     user_id = forms.CharField(
-        label="User id", max_length=MAX_ID_LENGTH, help_text="One of your users, as in your events."
+        label="User id",
+        max_length=MAX_ID_LENGTH,
+        validators=[_storable],
+        help_text="One of your users, as in your events.",
     )
     item_ids = forms.CharField(
         label="Item ids",
         widget=forms.Textarea(attrs={"rows": 5}),
         help_text=f"One per line or separated by commas, up to {MAX_RANK_ITEMS}.",
     )
-
-    def clean_user_id(self):
-        _storable(self.cleaned_data["user_id"])
-        return self.cleaned_data["user_id"]
 
     def clean_item_ids(self):
         item_ids = [piece.strip() for piece in re.split(r"[,\r\n]", self.cleaned_data["item_ids"]) if piece.strip()]
@@ -320,12 +325,6 @@ class PredictForm(TryForm):
     def row(self):
         """The row as serving takes it; an empty field is a missing value."""
         return {column: self.cleaned_data[f"column_{column}"] or None for column in self.columns}
-
-
-def _storable(value):
-    """No stored id or title holds such a character, and PostgreSQL refuses to even compare one."""
-    if UNSTORABLE.search(value):
-        raise forms.ValidationError(f"This {UNSTORABLE_REASON}.")
 
 
 class CatalogueFilterForm(forms.Form):
