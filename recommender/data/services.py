@@ -268,26 +268,26 @@ def upsert_catalogue_items(*, actor, items) -> dict:
     return {"created": result.created, "updated": result.loaded - result.created}
 
 
+def _set_item_active(actor, item, active, action):
+    """Switch the item's state and audit it as ``action``; an item already in that state is left as it is."""
+    if item.is_active != active:
+        item.is_active = active
+        item.updated_at = timezone.now()
+        item.save(update_fields=["is_active", "updated_at"])
+        audit.record(actor, action, item)
+    return item
+
+
 @transaction.atomic
 def deactivate_item(*, actor, item):
     """Take an item out of recommendations; it stays in the catalogue (and in past interactions)."""
-    if item.is_active:
-        item.is_active = False
-        item.updated_at = timezone.now()
-        item.save(update_fields=["is_active", "updated_at"])
-        audit.record(actor, "item.deactivated", item)
-    return item
+    return _set_item_active(actor, item, False, "item.deactivated")
 
 
 @transaction.atomic
 def reactivate_item(*, actor, item):
     """Put a deactivated item back into recommendations; an active item is left as it is."""
-    if not item.is_active:
-        item.is_active = True
-        item.updated_at = timezone.now()
-        item.save(update_fields=["is_active", "updated_at"])
-        audit.record(actor, "item.reactivated", item)
-    return item
+    return _set_item_active(actor, item, True, "item.reactivated")
 
 
 # --- Erasure and privacy -------------------------------------------------------------------------------
