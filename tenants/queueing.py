@@ -14,17 +14,17 @@ import logging
 
 from django.db import transaction
 from kombu.exceptions import OperationalError
-from rest_framework import exceptions, status
+
+from core.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
 NOT_QUEUED = "It could not be queued: the task queue was unavailable. Nothing was done; try again in a moment."
 
 
-class QueueUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The task queue is briefly unavailable; nothing was started. Retry in a few seconds."
-    default_code = "queue_unavailable"
+class QueueUnavailable(Unavailable):
+    code = "queue_unavailable"
+    default_message = "The task queue is briefly unavailable; nothing was started. Retry in a few seconds."
 
 
 def send_on_commit(send, mark_not_queued):

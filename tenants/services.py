@@ -7,13 +7,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.errors import InvalidInput
+
 from . import audit
 from .keys import generate_key, hash_key
 from .models import ApiKey, ApiKeyScope, Membership, Plan, Role, Tenant
 from .selectors import forget_cached_key
 
 
-class TenantError(Exception):
+class TenantError(InvalidInput):
     """A request about tenants that cannot be carried out, with a reason for the person."""
 
 

@@ -9,8 +9,8 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from core.errors import Conflict
 from tenants import audit
-from tenants.api.errors import Conflict
 
 from .models import Dataset, EndUser, ImportJob, Item, TenantDataSettings
 from .privacy import masked
@@ -86,7 +86,7 @@ class ImportJobAdmin(ReadOnlyAdmin):
                 rerun_import(actor=audit.Actor(tenant=job.tenant, user=request.user), job=job)
                 queued += 1
             except Conflict as refusal:
-                self.message_user(request, f"Import {job.pk}: {refusal.detail}", messages.WARNING)
+                self.message_user(request, f"Import {job.pk}: {refusal.message}", messages.WARNING)
         if queued:
             self.message_user(request, f"{queued} import(s) queued again.", messages.SUCCESS)
 

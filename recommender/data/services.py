@@ -20,10 +20,9 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
+from core.errors import Conflict, InvalidInput, PayloadTooLarge, QuotaExceeded
 from tenants import audit
-from tenants.api.errors import Conflict, PayloadTooLarge, QuotaExceeded
 from tenants.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
@@ -91,7 +90,7 @@ def start_import(*, actor, dataset, upload, options):
             f"{plan.max_upload_bytes} bytes."
         )
     if not upload.size:
-        raise ValidationError({"file": ["The file is empty."]})
+        raise InvalidInput.for_fields({"file": "The file is empty."})
     # Never a name the caller chose: a random one in the tenant's own folder.
     path = default_storage.save(f"tenants/{actor.tenant.pk}/uploads/{uuid.uuid4().hex}", upload)
     job = ImportJob.objects.create(
@@ -216,7 +215,7 @@ def record_events(*, actor, events, dataset=None) -> BatchOutcome:
     tenant = actor.tenant
     dataset = dataset or event_stream_dataset(tenant)
     if dataset.kind != Dataset.Kind.INTERACTIONS:
-        raise ValidationError({"dataset": [f"Dataset {dataset.pk} holds {dataset.kind}, not interactions."]})
+        raise InvalidInput.for_fields({"dataset": f"Dataset {dataset.pk} holds {dataset.kind}, not interactions."})
     frame, indexes, not_objects = _batch_frame(events)
     validator = InteractionValidator(dataset, tenant_keys(tenant), frame.columns)
     clean, check = validate_batch(validator, frame, indexes)
@@ -253,7 +252,7 @@ def upsert_catalogue_items(*, actor, items) -> dict:
     clean, check = validate_batch(validator, frame, indexes)
     rejected = _first_problem_per_index(check, not_objects)
     if rejected:
-        raise ValidationError(
+        raise InvalidInput.for_fields(
             {
                 "items": {
                     str(problem["index"]): {problem["field"] or "item": [problem["reason"]]} for problem in rejected

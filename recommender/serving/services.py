@@ -9,6 +9,7 @@ import uuid
 
 from django.conf import settings
 
+from core.errors import InvalidInput
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from recommender.data.privacy import tenant_keys
@@ -20,12 +21,11 @@ from .loader import ModelNotFound, served_model
 __all__ = ["ModelNotFound", "ServingError", "predict", "rank", "recommend", "similar_items"]
 
 
-class ServingError(Exception):
+class ServingError(InvalidInput):
     """A request the deployed model cannot answer, with a reason for the caller."""
 
     def __init__(self, message, code="invalid", details=None):
-        super().__init__(message)
-        self.code, self.details = code, details or {}
+        super().__init__(message, code=code, details=details)
 
 
 def _local_cache_seconds():

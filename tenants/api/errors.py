@@ -1,4 +1,4 @@
-"""One error shape for the whole API.
+"""One error shape for the whole API, and the one place domain errors become HTTP.
 
 Every error answers ``{"error": {"code": ..., "message": ..., "details": ...}}``
 where ``code`` is machine-readable, ``message`` says what went wrong for a
@@ -12,33 +12,40 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.views import exception_handler
+from rest_framework.response import Response
+from rest_framework.views import exception_handler, set_rollback
+
+from core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    Unavailable,
+    first_problem,
+)
 
 logger = logging.getLogger(__name__)
 
 
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The service is briefly unavailable; retry in a few seconds."
-    default_code = "service_unavailable"
+# The domain errors keep their historical names here for the API layer; services import them from core.errors.
+ServiceUnavailable = Unavailable
+
+# Each kind of domain error answers one status; the most specific class is listed first.
+_DOMAIN_STATUS = (
+    (NotFound, status.HTTP_404_NOT_FOUND),
+    (Forbidden, status.HTTP_403_FORBIDDEN),
+    (Conflict, status.HTTP_409_CONFLICT),
+    (PayloadTooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    (QuotaExceeded, status.HTTP_429_TOO_MANY_REQUESTS),
+    (Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
+)
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
-    default_code = "conflict"
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The upload is larger than your plan allows."
-    default_code = "payload_too_large"
-
-
-class QuotaExceeded(exceptions.APIException):
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_detail = "Your plan's quota is used up."
-    default_code = "quota_exceeded"
+def domain_error_status(exc):
+    """The HTTP status a domain error answers (400 for invalid input and anything unlisted)."""
+    return next((code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)), status.HTTP_400_BAD_REQUEST)
 
 
 def _plain(detail):
@@ -49,23 +56,6 @@ def _plain(detail):
     return str(detail)
 
 
-def _first_problem(details, path=""):
-    """The first ``(field path, message)`` in nested validation details."""
-    if isinstance(details, dict):
-        for key, value in details.items():
-            found = _first_problem(value, f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-    elif isinstance(details, list):
-        for value in details:
-            found = _first_problem(value, path)
-            if found:
-                return found
-    elif details:
-        return path, str(details)
-    return None
-
-
 def _validation_message(detail, details):
     """One sentence for a validation error: the first problem, with its field."""
     if isinstance(detail, list):
@@ -73,7 +63,7 @@ def _validation_message(detail, details):
     non_field = details.pop("non_field_errors", None)
     if non_field:
         return " ".join(non_field)
-    found = _first_problem(details)
+    found = first_problem(details)
     if found:
         return f"{found[0]}: {found[1]}"
     return "The request has invalid fields; see details."
@@ -94,7 +84,11 @@ def api_exception_handler(exc, context):
         # The database is unreachable or the connection broke: an outage, worth a retry. Other database
         # errors (a value out of range, a broken constraint) are bugs and stay 500s, visible as such.
         logger.error("Database unavailable while serving %s: %s", context["request"].path, exc)
-        exc = ServiceUnavailable()
+        exc = Unavailable()
+
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, exc.details), status=domain_error_status(exc))
 
     response = exception_handler(exc, context)
     if response is None:

@@ -2,14 +2,13 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from ..audit import Actor
 from ..models import ApiKey, Role
 from ..quotas import quota_use
 from ..scoping import TenantAPIView, TenantScopedViewSet
-from ..services import TenantError, issue_api_key, revoke_api_key
+from ..services import issue_api_key, revoke_api_key
 from ..usage import usage_of
 from .serializers import (
     ApiKeyCreateSerializer,
@@ -57,10 +56,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     def create(self, request):
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            issued = issue_api_key(actor=Actor.from_request(request), **serializer.validated_data)
-        except TenantError as exc:
-            raise ValidationError({"non_field_errors": [str(exc)]}) from exc
+        issued = issue_api_key(actor=Actor.from_request(request), **serializer.validated_data)
         data = ApiKeySerializer(issued.api_key).data
         return Response({"key": issued.full_key, **data}, status=status.HTTP_201_CREATED)
 

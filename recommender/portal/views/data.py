@@ -4,8 +4,8 @@ from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import APIException
 
+from core.errors import DomainError
 from recommender.data import selectors as data_selectors
 from recommender.data import services as data_services
 from recommender.data.api.serializers import ImportJobSerializer
@@ -79,7 +79,7 @@ def dataset_upload(request, pk):
                 upload=form.serializer.validated_data["file"],
                 options=form.serializer.options(),
             )
-        except APIException as exc:
+        except DomainError as exc:
             form.add_error(None, problem_message(exc))
         else:
             return redirect("portal:dataset_import", pk=job.pk)
@@ -111,7 +111,7 @@ def dataset_import_rerun(request, pk):
     job = _import_job(request, pk)
     try:
         again = data_services.rerun_import(actor=request.actor, job=job)
-    except APIException as exc:
+    except DomainError as exc:
         messages.error(request, problem_message(exc))
         return redirect("portal:dataset_import", pk=job.pk)
     return redirect("portal:dataset_import", pk=again.pk)

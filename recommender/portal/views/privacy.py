@@ -7,8 +7,8 @@ change (analyst: the ``manage`` and ``ingest`` scopes); the services audit them.
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import APIException
 
+from core.errors import DomainError
 from recommender.data import services as data_services
 from recommender.data.privacy import data_settings
 from tenants.models import Role
@@ -43,7 +43,7 @@ def pseudonymisation_update(request):
     wanted = form.cleaned_data["pseudonymize_user_ids"]
     try:
         data_services.update_data_settings(actor=request.actor, pseudonymize_user_ids=wanted)
-    except APIException as exc:
+    except DomainError as exc:
         messages.error(request, problem_message(exc))
     else:
         messages.success(request, "User ids are now pseudonymised." if wanted else "User ids are now stored as sent.")

@@ -5,7 +5,6 @@ from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
 from recommender.training.models import ModelConfig
@@ -27,15 +26,6 @@ from .serializers import (
 )
 
 
-class ServingError(APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-
-    def __init__(self, error):
-        super().__init__(str(error), code=error.code)
-        self.extra_details = error.details
-
-
 class ServingView(TenantAPIView):
     """Base for serving endpoints: recommend scope, model looked up by slug within the tenant."""
 
@@ -46,8 +36,6 @@ class ServingView(TenantAPIView):
             answer = function(self.tenant, *args, **kwargs)
         except services.ModelNotFound:
             raise Http404(f"No model '{args[0]}'.") from None
-        except services.ServingError as exc:
-            raise ServingError(exc) from exc
         return Response(answer, headers={"X-Request-ID": answer["request_id"]})
 
 

@@ -4,11 +4,9 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from recommender import ml
-from tenants.api.errors import Conflict, QuotaExceeded
 from tenants.audit import Actor
 from tenants.scoping import TenantAPIView, TenantScopedViewSet
 
@@ -22,18 +20,6 @@ from .serializers import (
     TrainingRunSerializer,
     TrainRequestSerializer,
 )
-
-
-def _translate(exc):
-    """Map a service error to the API's error shape."""
-    if isinstance(exc, configs.ConfigError):
-        return ValidationError({field: [reason] for field, reason in exc.errors.items()})
-    if isinstance(exc, configs.QuotaError):
-        return QuotaExceeded(str(exc))
-    return Conflict(str(exc))
-
-
-SERVICE_ERRORS = (configs.ConfigError, configs.QuotaError, runs.RunError)
 
 
 class ModelConfigViewSet(
@@ -51,10 +37,7 @@ class ModelConfigViewSet(
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            config = configs.create_config(actor=Actor.from_request(request), **serializer.validated_data)
-        except SERVICE_ERRORS as exc:
-            raise _translate(exc) from exc
+        config = configs.create_config(actor=Actor.from_request(request), **serializer.validated_data)
         return Response(self.get_serializer(config).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, slug=None):
@@ -62,10 +45,7 @@ class ModelConfigViewSet(
         serializer = self.get_serializer(config, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = {key: value for key, value in serializer.validated_data.items() if key != "slug"}
-        try:
-            config = configs.update_config(actor=Actor.from_request(request), config=config, **changes)
-        except SERVICE_ERRORS as exc:
-            raise _translate(exc) from exc
+        config = configs.update_config(actor=Actor.from_request(request), config=config, **changes)
         return Response(self.get_serializer(config).data)
 
     def perform_destroy(self, config):
@@ -77,10 +57,7 @@ class ModelConfigViewSet(
         config = self.get_object()
         serializer = TrainRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            run = runs.request_training(actor=Actor.from_request(request), config=config, **serializer.validated_data)
-        except SERVICE_ERRORS as exc:
-            raise _translate(exc) from exc
+        run = runs.request_training(actor=Actor.from_request(request), config=config, **serializer.validated_data)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=TrainingRunSerializer(many=True), summary="A model's training runs")
@@ -127,10 +104,7 @@ class TrainingRunViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        try:
-            run = runs.cancel_run(actor=Actor.from_request(request), run=self.get_object())
-        except runs.RunError as exc:
-            raise _translate(exc) from exc
+        run = runs.cancel_run(actor=Actor.from_request(request), run=self.get_object())
         return Response(TrainingRunSerializer(self.get_queryset().get(pk=run.pk)).data)
 
 

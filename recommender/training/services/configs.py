@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils.text import slugify
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from core.errors import InvalidInput, QuotaExceeded
 from recommender import ml
 from tenants import audit
 from tenants.models import Tenant
@@ -14,15 +15,18 @@ from ..models import AutoDeploy, ModelConfig
 from ..selectors import model_count
 
 
-class ConfigError(Exception):
+class ConfigError(InvalidInput):
     """A configuration that cannot be saved; ``errors`` maps fields to reasons."""
 
     def __init__(self, errors):
         self.errors = errors
-        super().__init__("; ".join(f"{field}: {reason}" for field, reason in errors.items()))
+        first_field, first_reason = next(iter(errors.items()))
+        super().__init__(
+            f"{first_field}: {first_reason}", details={field: [reason] for field, reason in errors.items()}
+        )
 
 
-class QuotaError(Exception):
+class QuotaError(QuotaExceeded):
     """The tenant's plan does not allow this."""
 
 

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from core.errors import Conflict
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 TRAINING = settings.PLATFORM["TRAINING"]
 
 
-class RunError(Exception):
+class RunError(Conflict):
     """A request about a run that cannot be carried out, with the reason for the person."""
 
 
