@@ -1,0 +1,44 @@
+"""The layering rules hold on the tree, and each rule fails on a planted violation."""
+
+import textwrap
+
+import pytest
+
+from core.layering import check_tree
+
+
+def test_the_tree_keeps_every_layering_rule():
+    assert [str(violation) for violation in check_tree()] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "problem"),
+    [
+        ("recommender/ml/recipes/planted.py", "from django.db import models\n", "imports django.db"),
+        ("recommender/ml/planted.py", "import recommender.serving.loader\n", "imports recommender.serving.loader"),
+        ("tenants/planted.py", "from recommender.data.models import Dataset\n", "imports recommender.data.models"),
+        ("core/planted.py", "import tenants.models\n", "imports tenants.models"),
+        ("recommender/data/services.py", "from rest_framework.exceptions import ValidationError\n", "never HTTP"),
+        ("recommender/training/services/planted.py", "import rest_framework\n", "never HTTP"),
+        ("recommender/data/selectors.py", "def f():\n    from rest_framework import status\n", "never HTTP"),
+        ("recommender/data/api/views.py", "Dataset.objects.unscoped().all()\n", ".unscoped()"),
+    ],
+)
+def test_a_planted_violation_is_caught(tmp_path, path, source, problem):
+    planted = tmp_path / path
+    planted.parent.mkdir(parents=True)
+    planted.write_text(textwrap.dedent(source))
+
+    found = check_tree(tmp_path)
+
+    assert len(found) == 1
+    assert found[0].path == path and problem in found[0].problem
+
+
+def test_unscoped_is_allowed_in_operator_admin_and_migrations(tmp_path):
+    for path in ("recommender/data/admin.py", "recommender/data/migrations/0099_backfill.py"):
+        planted = tmp_path / path
+        planted.parent.mkdir(parents=True)
+        planted.write_text("Dataset.objects.unscoped().all()\n")
+
+    assert check_tree(tmp_path) == []
