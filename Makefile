@@ -38,8 +38,11 @@ test-reliability: install services
 audit: install
 	$(PY) .ci/pip_audit.py
 
+## make lint: ruff's lint and format checks and the layering rules (core/layering.py); CI runs it.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m core.layering
 
 services:
 	bash scripts/ensure-services.sh
