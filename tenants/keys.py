@@ -1,7 +1,10 @@
-"""Generation and hashing of API keys.
+r"""Generation and hashing of API keys.
 
-A key looks like ``<prefix>.<secret>``. The prefix is stored in clear so people
-can tell keys apart; only a SHA-256 hash of the whole key is stored. Keys carry
+A key looks like ``rpk_<prefix>.<secret>``. ``rpk_`` ("recommendation platform
+key") lets secret scanners recognise a leaked key by the pattern
+``rpk_[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}``; keys issued before it existed have no
+``rpk_`` and keep working. The prefix is stored in clear so people can tell keys
+apart; only a SHA-256 hash of the whole key, as presented, is stored. Keys carry
 about 190 bits of randomness, so a fast hash is safe here (unlike passwords,
 they cannot be guessed from a dictionary), and it keeps every API call cheap.
 """
@@ -12,8 +15,11 @@ import secrets
 import string
 
 _ALPHABET = string.ascii_letters + string.digits
+PRODUCT_PREFIX = "rpk_"
 PREFIX_LENGTH = 8
 SECRET_LENGTH = 32
+# What a secret scanner matches (docs/api.md publishes it).
+SCANNER_PATTERN = rf"{PRODUCT_PREFIX}[A-Za-z0-9]{{{PREFIX_LENGTH}}}\.[A-Za-z0-9]{{{SECRET_LENGTH}}}"
 
 
 def _random_string(length):
@@ -23,7 +29,7 @@ def _random_string(length):
 def generate_key():
     """Return ``(prefix, full_key)`` for a new API key."""
     prefix = _random_string(PREFIX_LENGTH)
-    return prefix, f"{prefix}.{_random_string(SECRET_LENGTH)}"
+    return prefix, f"{PRODUCT_PREFIX}{prefix}.{_random_string(SECRET_LENGTH)}"
 
 
 def hash_key(full_key):
@@ -32,8 +38,8 @@ def hash_key(full_key):
 
 
 def split_key(full_key):
-    """Return the prefix of a well-formed key, or ``None`` if it is malformed."""
-    prefix, dot, secret = full_key.partition(".")
+    """Return the prefix of a well-formed key (with or without the product prefix), or ``None``."""
+    prefix, dot, secret = full_key.removeprefix(PRODUCT_PREFIX).partition(".")
     if not dot or len(prefix) != PREFIX_LENGTH or len(secret) != SECRET_LENGTH:
         return None
     if not all(c in _ALPHABET for c in prefix + secret):

@@ -27,12 +27,25 @@ ROLE_FOR_SCOPE = {
 }
 
 
+def _accepted_scopes(view, method, scope):
+    """The scopes any one of which lets an API key make this request (empty: any key)."""
+    if scope is None:
+        return ()
+    read_scopes = getattr(view, "read_scopes", ())
+    if method in permissions.SAFE_METHODS and read_scopes:
+        return tuple(read_scopes)
+    return (scope,)
+
+
 class HasTenantScope(permissions.BasePermission):
     """Allows a request when it acts for an active tenant with the view's scope.
 
     Views declare ``required_scope`` (an ``ApiKeyScope``, or ``None`` for any
     authenticated caller) and may declare ``required_role`` for what people
-    need beyond the scope's default (for example, admin for API keys).
+    need beyond the scope's default (for example, admin for API keys). Where
+    reading and writing differ, ``read_scopes`` lists the scopes any one of which
+    is enough for GET, HEAD and OPTIONS (a storefront key with ``recommend`` may
+    read the catalogue that only ``ingest`` may write).
     """
 
     def has_permission(self, request, view):
@@ -47,8 +60,10 @@ class HasTenantScope(permissions.BasePermission):
             raise TenantSuspended()
         scope = getattr(view, "required_scope", ApiKeyScope.MANAGE)
         if isinstance(request.auth, ApiKey):
-            if scope is not None and not request.auth.has_scope(scope):
-                raise InsufficientScope(f"This API key lacks the '{scope}' scope.")
+            accepted = _accepted_scopes(view, request.method, scope)
+            if accepted and not any(request.auth.has_scope(each) for each in accepted):
+                wanted = "' or '".join(accepted)
+                raise InsufficientScope(f"This API key lacks the '{wanted}' scope.")
             return True
         membership = request.membership
         needed = Role.VIEWER

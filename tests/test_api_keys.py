@@ -28,7 +28,7 @@ def test_created_key_is_shown_once_and_only_its_hash_is_stored(tenant_a):
     response = tenant_a.client.post("/api/v1/api-keys", {"name": "shop", "scopes": ["recommend"]}, format="json")
     assert response.status_code == 201
     full_key = response.json()["key"]
-    assert full_key.startswith(response.json()["prefix"] + ".")
+    assert full_key.startswith("rpk_" + response.json()["prefix"] + ".")
 
     assert full_key not in _database_text()
     assert tenant_a.key not in _database_text()
@@ -134,3 +134,44 @@ def test_last_used_at_is_recorded(tenant_a):
     tenant_a.client.get("/api/v1/tenant")
     tenant_a.api_key.refresh_from_db()
     assert tenant_a.api_key.last_used_at is not None
+
+
+def test_new_keys_match_the_published_secret_scanner_pattern(tenant_a):
+    import re
+
+    from tenants.keys import SCANNER_PATTERN
+
+    full_key = tenant_a.client.post("/api/v1/api-keys", {"name": "ci", "scopes": ["recommend"]}, format="json")
+    full_key = full_key.json()["key"]
+
+    assert re.fullmatch(SCANNER_PATTERN, full_key)
+    assert SCANNER_PATTERN == r"rpk_[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}"  # the pattern docs/api.md publishes
+    assert re.search(SCANNER_PATTERN, f"leaked in a log line: KEY={full_key} at 12:00").group() == full_key
+
+
+def test_keys_issued_before_the_product_prefix_keep_working(tenant_a):
+    from tenants.keys import hash_key
+
+    old_key = "Abcd1234." + "x" * 32
+    ApiKey.objects.create(
+        tenant=tenant_a.tenant, name="old", prefix="Abcd1234", hashed_key=hash_key(old_key), scopes=["recommend"]
+    )
+
+    assert key_client(old_key).get("/api/v1/tenant").json()["api_key"]["name"] == "old"
+    # The old key with the new prefix put in front is another string, so it is not the same key.
+    assert key_client("rpk_" + old_key).get("/api/v1/tenant").status_code == 401
+
+
+def test_a_recommend_key_reads_the_catalogue_but_only_an_ingest_key_writes_it(tenant_a):
+    _, storefront = make_api_key(tenant_a.tenant, scopes=["recommend"], name="storefront")
+    _, ingest = make_api_key(tenant_a.tenant, scopes=["ingest"], name="feeder")
+    item = {"items": [{"item_id": "sku-1", "title": "Lamp"}]}
+
+    refused = key_client(storefront).put("/api/v1/items", item, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "insufficient_scope"
+    assert key_client(ingest).put("/api/v1/items", item, format="json").status_code == 200
+
+    assert key_client(storefront).get("/api/v1/items").json()["results"][0]["item_id"] == "sku-1"
+    assert key_client(storefront).get("/api/v1/items/sku-1").json()["title"] == "Lamp"
+    assert key_client(storefront).delete("/api/v1/items/sku-1").status_code == 403
+    assert key_client(ingest).get("/api/v1/items/sku-1").status_code == 200

@@ -139,6 +139,7 @@ class ItemCollectionView(TenantScopedAPIView):
 
     model = Item
     required_scope = "ingest"
+    read_scopes = ("recommend", "ingest")
     serializer_class = ItemSerializer
 
     @extend_schema(responses=ItemSerializer(many=True), summary="List catalogue items")
@@ -162,6 +163,7 @@ class ItemDetailView(TenantScopedAPIView):
 
     model = Item
     required_scope = "ingest"
+    read_scopes = ("recommend", "ingest")
     serializer_class = ItemSerializer
 
     @extend_schema(summary="A catalogue item")
