@@ -75,7 +75,7 @@ def _enqueue_import(job):
             finished_at=timezone.now(),
         )
 
-    send_on_commit(lambda: run_import.delay(job.pk), not_queued)
+    send_on_commit(lambda: run_import.delay(job.tenant_id, job.pk), not_queued)
     # What resend_lost_imports goes by: a job still queued long after this lost its message.
     ImportJob.objects.filter(pk=job.pk).update(sent_at=timezone.now())
 
@@ -158,7 +158,7 @@ def schedule_stats_refresh(dataset):
     from .tasks import refresh_stats
 
     # Best effort: an import that just merged must not fail because its statistics could not be queued.
-    send_best_effort_on_commit(lambda: refresh_stats.delay(dataset.pk), f"statistics of dataset {dataset.pk}")
+    send_best_effort_on_commit(lambda: refresh_stats.delay(dataset.tenant_id, dataset.pk), f"statistics of dataset {dataset.pk}")
 
 
 def refresh_dataset_stats(dataset):

@@ -10,15 +10,15 @@ from .services import resend_lost_imports as resend_lost_import_jobs
 
 
 @shared_task(name="recommender.data.tasks.run_import")
-def run_import(job_id):
-    """Carry out one import job; running it again after a crash is safe."""
-    run_import_job(job_id)
+def run_import(tenant_id, job_id):
+    """Carry out one import job of ``tenant_id``; running it again after a crash is safe."""
+    run_import_job(job_id, tenant_id=tenant_id)
 
 
 @shared_task(name="recommender.data.tasks.refresh_stats")
-def refresh_stats(dataset_id):
-    """Recompute a dataset's statistics (queued after each import)."""
-    dataset = Dataset.objects.select_related("tenant").filter(pk=dataset_id).first()
+def refresh_stats(tenant_id, dataset_id):
+    """Recompute the statistics of a dataset of ``tenant_id`` (queued after each import)."""
+    dataset = Dataset.objects.for_tenant(tenant_id).select_related("tenant").filter(pk=dataset_id).first()
     if dataset is not None:
         refresh_dataset_stats(dataset)
 

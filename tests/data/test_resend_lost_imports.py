@@ -96,7 +96,7 @@ def test_an_import_sent_again_whose_first_message_was_not_lost_imports_once(
     with django_capture_on_commit_callbacks(execute=True):
         assert resend_lost_imports() == [job_id]
     # The first message was only waiting in a long queue; it reaches a worker now.
-    tasks.run_import.delay(job_id)
+    tasks.run_import.delay(tenant_a.tenant.pk, job_id)
     assert _job(tenant_a, job_id)["rows_loaded"] == 2
     assert Interaction.objects.filter(dataset=dataset).count() == 2
     assert AuditLog.objects.filter(action="import.succeeded", object_id=str(job_id)).count() == 1
@@ -117,7 +117,7 @@ def test_a_running_import_is_not_sent_again_and_a_duplicate_message_leaves_it_to
         _sent_long_ago(job_id)
         assert resend_lost_imports() == []
 
-        tasks.run_import.delay(job_id)  # a duplicate of its message
+        tasks.run_import.delay(tenant_a.tenant.pk, job_id)  # a duplicate of its message
         assert _job(tenant_a, job_id)["status"] == "running"
         assert not Interaction.objects.filter(dataset=dataset).exists()
     finally:

@@ -359,8 +359,6 @@ def test_admin_refuses_tenant_members(estate, tenant_b):
 
 # Tasks that take no tenant: the id they get names a row that carries its own tenant, or they sweep all.
 TASKS_WITHOUT_TENANT_ARGUMENT = {
-    "recommender.data.tasks.run_import": "the import job row carries its tenant; nothing else is passed in",
-    "recommender.data.tasks.refresh_stats": "the dataset row carries its tenant",
     "recommender.data.tasks.reap_orphaned_imports": "a sweep over all running imports, no arguments",
     "recommender.training.tasks.reap_stale_runs": "a sweep over all runs, no arguments",
     "recommender.data.tasks.resend_lost_imports": "a sweep over all queued imports, no arguments",
@@ -372,6 +370,8 @@ TASK_OBJECTS = {
     "recommender.training.tasks.run_training": "run",
     "recommender.training.tasks.train_on_schedule": "config",
     "recommender.serving.tasks.run_batch": "batch-job",
+    "recommender.data.tasks.run_import": "import",
+    "recommender.data.tasks.refresh_stats": "dataset",
 }
 
 
@@ -399,16 +399,21 @@ def test_every_task_is_classified():
 
 def test_tasks_given_another_tenants_id_do_nothing(estate, b_estate, tenant_a, tenant_b):
     """Each ``(tenant_id, object_id)`` task, called with B's tenant and A's object, leaves both tenants as they were."""
+    from recommender.data.models import Dataset, ImportJob
     from recommender.serving.models import BatchJob
     from recommender.training.models import ModelConfig, TrainingRun
 
     # Put A's objects back in the state where the task would act, so doing nothing is meaningful.
     TrainingRun.objects.filter(pk=estate.run.pk).update(status="queued")
     BatchJob.objects.filter(pk=estate.batch_job.pk).update(status="queued")
+    ImportJob.objects.filter(pk=estate.import_job.pk).update(status="queued")
+    Dataset.objects.filter(pk=estate.dataset.pk).update(stats={}, stats_updated_at=None)
     targets = {
         "run": estate.run.pk,
         "config": ModelConfig.objects.get(tenant=tenant_a.tenant).pk,
         "batch-job": estate.batch_job.pk,
+        "import": estate.import_job.pk,
+        "dataset": estate.dataset.pk,
     }
     before_a, before_b = snapshot(tenant_a.tenant), snapshot(tenant_b.tenant)
     tasks = project_tasks()
@@ -420,6 +425,8 @@ def test_tasks_given_another_tenants_id_do_nothing(estate, b_estate, tenant_a, t
     # And the same calls with A's own tenant do act: the probe can tell "refused" from "broken".
     tasks["recommender.serving.tasks.run_batch"].apply(args=[tenant_a.tenant.pk, estate.batch_job.pk])
     assert BatchJob.objects.get(pk=estate.batch_job.pk).status == "succeeded"
+    tasks["recommender.data.tasks.refresh_stats"].apply(args=[tenant_a.tenant.pk, estate.dataset.pk])
+    assert Dataset.objects.get(pk=estate.dataset.pk).stats_updated_at is not None
 
 
 def test_the_estate_covers_every_kind_of_object(estate):

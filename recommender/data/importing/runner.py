@@ -63,9 +63,13 @@ def job_lock(job_id):
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [IMPORT_LOCK_PREFIX + int(job_id)])
 
 
-def run_import(job_id):
-    """Run the import job ``job_id`` unless it already finished or another worker is on it; returns the job."""
-    job = ImportJob.objects.select_related("dataset", "tenant__plan").filter(pk=job_id).first()
+def run_import(job_id, *, tenant_id=None):
+    """Run the import job ``job_id`` (of ``tenant_id`` when given: another tenant's job is left alone) unless it
+    already finished or another worker is on it; returns the job, or ``None`` when there is none to run."""
+    jobs = ImportJob.objects.select_related("dataset", "tenant__plan").filter(pk=job_id)
+    if tenant_id is not None:
+        jobs = jobs.filter(tenant_id=tenant_id)
+    job = jobs.first()
     if job is None or job.is_finished:
         return job
     with job_lock(job.pk) as held:
