@@ -158,7 +158,9 @@ def schedule_stats_refresh(dataset):
     from .tasks import refresh_stats
 
     # Best effort: an import that just merged must not fail because its statistics could not be queued.
-    send_best_effort_on_commit(lambda: refresh_stats.delay(dataset.tenant_id, dataset.pk), f"statistics of dataset {dataset.pk}")
+    send_best_effort_on_commit(
+        lambda: refresh_stats.delay(dataset.tenant_id, dataset.pk), f"statistics of dataset {dataset.pk}"
+    )
 
 
 def refresh_dataset_stats(dataset):
