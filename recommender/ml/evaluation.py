@@ -31,13 +31,13 @@ import pandas as pd
 
 from .data import encode_frame, with_complete_timestamps
 from .errors import DataError
+from .metrics import lower_is_better
 from .recipes import BASELINE_RECIPE, RECOMMENDATION, get_recipe
 from .scorers import RecommendationScorer, top_k_positions
 from .training import train
 
 LEAVE_LAST_OUT = "leave_last_out"
 RANDOM_HOLDOUT = "random_holdout"
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
 _USERS_PER_BATCH = 256
 
 
@@ -160,7 +160,7 @@ def lift(metrics: dict, baseline: dict) -> dict:
         reference = baseline.get(name)
         if value is None or reference is None or reference == 0:
             result[name] = None
-        elif name in LOWER_IS_BETTER:
+        elif lower_is_better(name):
             result[name] = (reference - value) / abs(reference)
         else:
             result[name] = (value - reference) / abs(reference)

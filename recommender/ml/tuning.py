@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .evaluation import LOWER_IS_BETTER, evaluate
+from .evaluation import evaluate
+from .metrics import lower_is_better, metric_names
 from .params import is_search_spec
-from .recipes import RECOMMENDATION, get_recipe
+from .recipes import get_recipe
 
 MAX_TRIALS = 100
 # Draws per requested trial before accepting that the space has no more distinct points.
@@ -60,8 +61,8 @@ def tune(
     space = recipe.validate(search_space_params, allow_search_space=True)
     if not 1 <= n_trials <= MAX_TRIALS:
         raise ValueError(f"n_trials must be between 1 and {MAX_TRIALS}, got {n_trials}")
-    metric = metric or _default_metric(recipe, k)
-    valid = _metric_names(recipe, k)
+    valid = metric_names(recipe.kind, k)
+    metric = metric or valid[0]
     if metric not in valid:
         raise ValueError(f"unknown metric {metric!r} for {recipe.name}; choose one of {', '.join(valid)}")
     rng = np.random.default_rng(seed)
@@ -70,22 +71,8 @@ def tune(
         report = evaluate(recipe_name, params, interactions=interactions, items=items, users=users, table=table,
                           target=target, k=k, seed=seed)
         trials.append({"params": params, "score": report.metrics[metric]})
-    best = _best_trial(trials, lower_is_better=metric in LOWER_IS_BETTER)
+    best = _best_trial(trials, lower_is_better=lower_is_better(metric))
     return TuningResult(best_params=best["params"], best_score=best["score"], metric=metric, trials=trials)
-
-
-def _default_metric(recipe, k: int) -> str:
-    if recipe.task == RECOMMENDATION:
-        return f"ndcg@{k}"
-    return "roc_auc" if recipe.is_classifier else "rmse"
-
-
-def _metric_names(recipe, k: int) -> list[str]:
-    if recipe.task == RECOMMENDATION:
-        return [f"{name}@{k}" for name in ("hr", "ndcg", "precision", "recall", "map")] + ["coverage"]
-    if recipe.is_classifier:
-        return ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"]
-    return ["rmse", "mae", "r2"]
 
 
 def _distinct_samples(space: dict, n_trials: int, rng: np.random.Generator) -> list[dict]:

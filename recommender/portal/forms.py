@@ -13,6 +13,7 @@ from recommender import ml
 from recommender.data.api.serializers import DatasetCreateSerializer, ImportCreateSerializer
 from recommender.data.importing.problems import UNSTORABLE, UNSTORABLE_REASON
 from recommender.data.models import MAX_ID_LENGTH, Dataset, ImportJob
+from recommender.ml.metrics import metric_names
 from recommender.serving.api.serializers import MAX_RANK_ITEMS
 from recommender.training.models import AutoDeploy
 from recommender.training.services.configs import DATASET_KIND_FOR_TASK, default_metric
@@ -91,20 +92,6 @@ class UploadForm(SerializerCheckedForm):
 # --- Models -----------------------------------------------------------------------------------------------
 
 RANGE_SEPARATOR = ".."
-# The metrics a new version can be compared on before it is deployed automatically, by kind of recipe.
-DEPLOY_METRICS = {
-    "recommendation": ["ndcg@10", "hr@10", "map@10", "precision@10", "recall@10", "coverage"],
-    "classifier": ["roc_auc", "accuracy", "f1", "precision", "recall", "log_loss"],
-    "regressor": ["rmse", "mae", "r2"],
-}
-
-
-def _recipe_kind(recipe):
-    if recipe.task == "recommendation":
-        return "recommendation"
-    return "classifier" if recipe.is_classifier else "regressor"
-
-
 def _param_field(param):
     """A form field for one declared hyperparameter: its help, its range, its default."""
     span = param.describe_range()
@@ -175,7 +162,7 @@ class ModelConfigForm(forms.Form):
         self.fields["dataset"].help_text = f"The {self.chosen_recipe.name} recipe trains on {wanted_kind} data."
         self.fields["auto_deploy_metric"].choices = [
             ("", f"the recipe's default ({default_metric(self.chosen_recipe.name)})"),
-            *((name, name) for name in DEPLOY_METRICS[_recipe_kind(self.chosen_recipe)]),
+            *((name, name) for name in metric_names(self.chosen_recipe.kind)),
         ]
         for param in self.chosen_recipe.params:
             self.fields[f"param_{param.name}"] = _param_field(param)

@@ -1,16 +1,13 @@
 """Shaping what training stored (metrics beside the baseline, per-epoch history) into what the pages show."""
 
-from recommender.training.services.deployments import LOWER_IS_BETTER
+from recommender.ml.metrics import is_default_metric, lower_is_better
 
 HISTORY_KEYS = ("epoch", "stage")
 # Training fits a recipe twice: on a split, to evaluate it beside the baseline, then on all the data.
 STAGE_NAMES = {"evaluating": "evaluation split", "training": "final training"}
-# Each task's main metric comes first; the others follow in their stored order.
-PRIMARY_METRICS = ("ndcg@10", "roc_auc", "rmse")
-
-
 def _ordered(names):
-    return sorted(names, key=lambda name: name not in PRIMARY_METRICS)
+    """Each task's default metric first; the others follow in their stored order."""
+    return sorted(names, key=lambda name: not is_default_metric(name))
 
 
 def metric_rows(report):
@@ -43,7 +40,7 @@ def _best(name, values):
     present = [value for value in values if isinstance(value, int | float)]
     if len(present) < 2:
         return None
-    return min(present) if name in LOWER_IS_BETTER else max(present)
+    return min(present) if lower_is_better(name) else max(present)
 
 
 def version_comparison(versions):

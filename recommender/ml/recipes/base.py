@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import metrics
 from ..params import Param, validate_params
 from ..progress import TrainingCallbacks
 from ..scorers import Scorer
@@ -55,6 +56,23 @@ class Recipe:
     @property
     def is_classifier(self) -> bool:
         return False
+
+    @property
+    def kind(self) -> str:
+        """``recommendation``, ``classifier`` or ``regressor``: which metrics the recipe is judged by."""
+        if self.task == RECOMMENDATION:
+            return metrics.RECOMMENDATION
+        return metrics.CLASSIFIER if self.is_classifier else metrics.REGRESSOR
+
+    @property
+    def default_metric(self) -> str:
+        """The metric that decides tuning and "if better" deployments when none is named."""
+        return metrics.default_metric(self.kind)
+
+    @property
+    def dataset_kind(self) -> str:
+        """The kind of dataset the recipe trains on."""
+        return "interactions" if self.task == RECOMMENDATION else "tabular"
 
     def fit(
         self, data: InteractionData | TabularData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None

@@ -35,10 +35,7 @@ DATASET_KIND_FOR_TASK = {"recommendation": "interactions", "prediction": "tabula
 
 def default_metric(recipe_name):
     """The metric that decides 'if better' auto-deploys when the config names none."""
-    recipe = ml.get_recipe(recipe_name)
-    if recipe.task == "recommendation":
-        return "ndcg@10"
-    return "rmse" if recipe.name.endswith("regressor") else "roc_auc"
+    return ml.get_recipe(recipe_name).default_metric
 
 
 def _validated(recipe_name, params, dataset):

@@ -3,12 +3,12 @@
 from django.db import transaction
 from django.utils import timezone
 
+from recommender.ml.metrics import is_better
 from tenants import audit
 
 from ..models import AutoDeploy, Deployment
 
 # Metrics where a smaller value is better; every other metric is better when larger.
-LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 
 
 @transaction.atomic
@@ -49,7 +49,7 @@ def auto_deploy_decision(config, new_version):
     same_protocol = (new_version.metrics or {}).get("protocol") == (active.version.metrics or {}).get("protocol")
     if new_value is None or old_value is None or not same_protocol:
         return False, f"cannot compare {metric} with v{active.version.number} on the same protocol; not deployed"
-    better = new_value < old_value if metric in LOWER_IS_BETTER else new_value > old_value
+    better = is_better(metric, new_value, old_value)
     verdict = "better" if better else "not better"
     return better, (
         f"{metric} {new_value:.4f} vs {old_value:.4f} for v{active.version.number}: {verdict}"
