@@ -1,7 +1,7 @@
 """The client and the `recsys` command against a live platform: gunicorn, a real Celery worker, PostgreSQL, Redis.
 
 The journey a data team makes: dataset → import → train → deploy → recommend → events → usage,
-then the same data from the command line.
+then the same from the command line, then the example script the README's quick start runs.
 """
 
 import json
@@ -38,6 +38,7 @@ def test_the_client_and_the_command_line_drive_the_whole_journey(live_platform, 
     with Client(live_platform, key) as client:
         _python_journey(client, tmp_path)
     _command_line_journey(live_platform, key, tmp_path)
+    _example_from_the_readme(live_platform, key)
 
 
 def _python_journey(client, tmp_path):
@@ -103,6 +104,16 @@ def _python_journey(client, tmp_path):
     with pytest.raises(NotFound) as missing:
         client.get_run(999_999)
     assert missing.value.code == "not_found"
+
+
+def _example_from_the_readme(base_url, key):
+    """The example script the README's quick start runs, as it runs it."""
+    env = {**os.environ, "RECSYS_BASE_URL": base_url, "RECSYS_API_KEY": key}
+    script = Path(__file__).resolve().parents[2] / "clients" / "python" / "examples" / "journey.py"
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "imported 600 rows" in result.stdout and "deployed version 1" in result.stdout
+    assert "events: 2 accepted" in result.stdout and result.stdout.rstrip().endswith("journey complete")
 
 
 def _recsys(*args, base_url, key, tmp_path):
