@@ -24,7 +24,7 @@ $(STAMP): requirements.txt
 # No build isolation: the venv's setuptools builds it, so nothing beyond requirements.txt is fetched.
 $(CLIENT_STAMP): $(STAMP) $(CLIENT_FILES)
 	rm -rf var/client-wheel clients/python/build
-	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w var/client-wheel ./clients/python
+	PYTHONWARNINGS=ignore $(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w var/client-wheel ./clients/python
 	$(PY) -m pip install --quiet --no-deps --force-reinstall var/client-wheel/recsys_client-*.whl
 	rm -f $(VENV)/.client-*
 	touch $(CLIENT_STAMP)

@@ -127,3 +127,16 @@ def test_deploy_and_versions(config_file, monkeypatch):
     assert result.exit_code == 0 and requests[0].method == "POST"
     assert requests[0].url.path == "/api/v1/models/recs/versions/1/deploy"
     assert ["is_deployed", "True"] in [line.split() for line in result.output.splitlines()]
+
+
+def test_versions_show_metrics_beside_the_baseline_in_one_short_cell(config_file, monkeypatch):
+    monkeypatch.setenv("RECSYS_BASE_URL", "http://api.test")
+    monkeypatch.setenv("RECSYS_API_KEY", "k")
+    metrics = {"recipe": "ease", "metrics": {"ndcg@10": 0.1549, "hr@10": 0.3167}, "baseline": {"ndcg@10": 0.0558}}
+    page = {"count": 1, "results": [{"number": 1, "recipe": "ease", "is_deployed": True, "run": 4, "metrics": metrics}]}
+    result, _ = _invoke(["versions", "recs"], lambda r: httpx.Response(200, json=page))
+    assert result.exit_code == 0, result.output
+    assert "ndcg@10 0.155, hr@10 0.317 (baseline ndcg@10 0.0558)" in result.stdout.splitlines()[1]
+
+    result, _ = _invoke(["versions", "recs", "--json"], lambda r: httpx.Response(200, json=page))
+    assert json.loads(result.stdout)[0]["metrics"] == metrics

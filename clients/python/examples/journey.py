@@ -33,7 +33,8 @@ def main() -> None:
 
         model = client.create_model(f"Example {suffix}", dataset, slug=f"example-{suffix}")
         run = client.train(model, wait=True, progress=True)
-        print(f"run {run.id}: {run.status}, version {run.version}, metrics {run.metrics}")
+        scores = (run.metrics or {}).get("metrics", {})
+        print(f"run {run.id}: {run.status}, version {run.version}, ndcg@10 {scores.get('ndcg@10', 0):.3f}")
         version = client.deploy(model, run.version)
         print(f"deployed version {version.number} of {model.slug}")
 

@@ -51,9 +51,27 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def metrics_summary(metrics: Any) -> str:
+    """A run's or version's metrics in one short line: the model's, then the baseline's, e.g.
+    ``ndcg@10 0.155, hr@10 0.317 (baseline ndcg@10 0.056)``; ``--json`` shows them all."""
+    if not isinstance(metrics, dict):
+        return _cell(metrics)
+    scores = metrics.get("metrics") if isinstance(metrics.get("metrics"), dict) else metrics
+    numbers = [(name, value) for name, value in scores.items() if isinstance(value, (int, float))]
+    summary = ", ".join(f"{name} {value:.3g}" for name, value in numbers[:3])
+    baseline = metrics.get("baseline")
+    if isinstance(baseline, dict) and numbers and isinstance(baseline.get(numbers[0][0]), (int, float)):
+        summary += f" (baseline {numbers[0][0]} {baseline[numbers[0][0]]:.3g})"
+    return summary
+
+
+# Fields shown in a table or record through a summary rather than in full.
+SUMMARIES: dict[str, Callable[[Any], str]] = {"metrics": metrics_summary}
+
+
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """Rows as an aligned plain-text table with a header."""
-    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    cells = [[SUMMARIES.get(column, _cell)(row.get(column)) for column in columns] for row in rows]
     widths = [max([len(column), *(len(line[i]) for line in cells)]) for i, column in enumerate(columns)]
     lines = ["  ".join(column.upper().ljust(width) for column, width in zip(columns, widths)).rstrip()]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
@@ -82,7 +100,7 @@ class Output:
             return
         width = max(len(field) for field in fields)
         for field in fields:
-            click.echo(f"{field.ljust(width)}  {_cell(getattr(record, field, None))}")
+            click.echo(f"{field.ljust(width)}  {SUMMARIES.get(field, _cell)(getattr(record, field, None))}")
 
     def note(self, message: str) -> None:
         """A remark for people: on stderr, so ``--json`` output stays parseable."""
