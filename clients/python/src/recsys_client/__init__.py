@@ -10,6 +10,7 @@ See the package's README for every call.
 
 from ._http import RetryPolicy
 from ._version import __version__
+from .aio import AsyncClient
 from .client import OPERATIONS, Client
 from .errors import (
     ApiError,
@@ -65,6 +66,7 @@ __all__ = [
     "OPERATIONS",
     "ApiError",
     "ApiKey",
+    "AsyncClient",
     "AuthenticationError",
     "BadRequest",
     "BatchFailed",

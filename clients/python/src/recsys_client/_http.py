@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import random
+from collections.abc import Awaitable
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -93,7 +94,47 @@ def normalise_base_url(base_url: str) -> str:
     return base
 
 
-class Sender:
+def _headers(api_key: str | None) -> dict[str, str]:
+    headers = {"User-Agent": f"recsys-client/{__version__}", "Accept": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Api-Key {api_key}"
+    return headers
+
+
+class _Retrying:
+    """The retry decisions, shared by the blocking and the asyncio sender."""
+
+    retry: RetryPolicy
+
+    def _delay_after_transport_error(self, method: str, path: str, exc: httpx.TransportError, attempt: int) -> float:
+        """Seconds to wait before trying again; raises ``TransportError`` when it should not be tried again."""
+        # A refused connection never reached the server; a broken one may have, so only
+        # idempotent methods are repeated after it.
+        repeatable = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) or method in IDEMPOTENT
+        if repeatable and attempt < self.retry.max_retries:
+            return self.retry.delay(attempt, None)
+        raise TransportError(f"{method} {path}: {exc.__class__.__name__}: {exc}") from exc
+
+    def _delay_after_error(self, error: ApiError, attempt: int) -> float:
+        """Seconds to wait before trying again; raises the error when it should not be tried again."""
+        retryable = (
+            attempt < self.retry.max_retries
+            and error.status_code in self.retry.statuses
+            and error.code != "quota_exceeded"
+            and (error.retry_after is None or error.retry_after <= self.retry.max_retry_after)
+        )
+        if not retryable:
+            raise error
+        return self.retry.delay(attempt, error.retry_after)
+
+
+def _answer(response: httpx.Response) -> Any:
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+class Sender(_Retrying):
     """One ``httpx.Client`` with the key, the retry policy and error translation."""
 
     def __init__(
@@ -105,16 +146,13 @@ class Sender:
         retry: RetryPolicy,
         transport: httpx.BaseTransport | None,
         sleep: Callable[[float], None],
-        http_client: httpx.Client | None = None,
     ) -> None:
-        headers = {"User-Agent": f"recsys-client/{__version__}", "Accept": "application/json"}
-        if api_key:
-            headers["Authorization"] = f"Api-Key {api_key}"
-        self.http = http_client or httpx.Client(
-            base_url=normalise_base_url(base_url) + "/api/v1/", headers=headers, timeout=timeout, transport=transport
+        self.http = httpx.Client(
+            base_url=normalise_base_url(base_url) + "/api/v1/",
+            headers=_headers(api_key),
+            timeout=timeout,
+            transport=transport,
         )
-        if http_client is not None:
-            self.http.headers.update(headers)
         self.retry = retry
         self.sleep = sleep
 
@@ -128,39 +166,59 @@ class Sender:
             if attempt and rewind is not None:
                 rewind()
             try:
-                request = self.http.build_request(method, path, **kwargs)
-                response = self.http.send(request, stream=stream)
+                response = self.http.send(self.http.build_request(method, path, **kwargs), stream=stream)
             except httpx.TransportError as exc:
-                # A refused connection never reached the server; a broken one may have, so only
-                # idempotent methods are repeated after it.
-                repeatable = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) or method in IDEMPOTENT
-                if repeatable and attempt < self.retry.max_retries:
-                    self.sleep(self.retry.delay(attempt, None))
-                    attempt += 1
-                    continue
-                raise TransportError(f"{method} {path}: {exc.__class__.__name__}: {exc}") from exc
+                self.sleep(self._delay_after_transport_error(method, path, exc, attempt))
+                attempt += 1
+                continue
             if response.status_code < 400:
-                if stream:
-                    return response
-                if response.status_code == 204 or not response.content:
-                    return None
-                return response.json()
+                return response if stream else _answer(response)
             if stream:
                 response.read()
                 response.close()
-            error = api_error(response)
-            if self._should_retry(error, attempt):
-                self.sleep(self.retry.delay(attempt, error.retry_after))
-                attempt += 1
-                continue
-            raise error
-
-    def _should_retry(self, error: ApiError, attempt: int) -> bool:
-        if attempt >= self.retry.max_retries or error.status_code not in self.retry.statuses:
-            return False
-        if error.code == "quota_exceeded":
-            return False
-        return error.retry_after is None or error.retry_after <= self.retry.max_retry_after
+            self.sleep(self._delay_after_error(api_error(response), attempt))
+            attempt += 1
 
     def close(self) -> None:
         self.http.close()
+
+
+class AsyncSender(_Retrying):
+    """The same over ``httpx.AsyncClient``, waiting with ``asyncio.sleep``."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeout: float,
+        retry: RetryPolicy,
+        transport: httpx.AsyncBaseTransport | None,
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=normalise_base_url(base_url) + "/api/v1/",
+            headers=_headers(api_key),
+            timeout=timeout,
+            transport=transport,
+        )
+        self.retry = retry
+        self.sleep = sleep
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send with retries; the JSON answer (``None`` for 204)."""
+        attempt = 0
+        while True:
+            try:
+                response = await self.http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                await self.sleep(self._delay_after_transport_error(method, path, exc, attempt))
+                attempt += 1
+                continue
+            if response.status_code < 400:
+                return _answer(response)
+            await self.sleep(self._delay_after_error(api_error(response), attempt))
+            attempt += 1
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -132,6 +132,54 @@ def _records(rows: Any) -> Iterable[Any]:
     return rows
 
 
+def recommend_params(
+    user_id: str, k: int, exclude_seen: bool | None, exclude: Sequence[str], categories: Sequence[str], explain: bool
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"user_id": user_id, "k": k}
+    if exclude_seen is not None:
+        params["exclude_seen"] = "true" if exclude_seen else "false"
+    if exclude:
+        params["exclude"] = ",".join(exclude)
+    if categories:
+        params["category"] = ",".join(categories)
+    if explain:
+        params["explain"] = "true"
+    return params
+
+
+def similar_params(item_id: str, k: int, exclude: Sequence[str], categories: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {"item_id": item_id, "k": k}
+    if exclude:
+        params["exclude"] = ",".join(exclude)
+    if categories:
+        params["category"] = ",".join(categories)
+    return params
+
+
+def events_bodies(events: Any, dataset: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The bodies of the calls that send ``events``, 1,000 each, with the index of each call's first event."""
+    offset = 0
+    for chunk in _chunks(_records(events), EVENTS_PER_CALL):
+        body: dict[str, Any] = {
+            "events": [event.to_api() if isinstance(event, Event) else _jsonable(event) for event in chunk]
+        }
+        if dataset is not None:
+            body["dataset"] = _id(dataset)
+        yield offset, body
+        offset += len(chunk)
+
+
+def add_events_result(total: EventsResult, result: EventsResult, offset: int) -> None:
+    """Add one call's outcome to the total; rejections are indexed from the first event given, not the call's."""
+    total.accepted += result.accepted
+    total.duplicates += result.duplicates
+    total.rejected.extend(
+        Rejection(raw=r.raw, index=r.index + offset, field=r.field, reason=r.reason) for r in result.rejected
+    )
+    rejected = [{"index": r.index, "field": r.field, "reason": r.reason} for r in total.rejected]
+    total.raw = {"accepted": total.accepted, "duplicates": total.duplicates, "rejected": rejected}
+
+
 def _jsonable(record: Mapping[str, Any]) -> dict[str, Any]:
     """A dict to send as JSON: datetimes as ISO 8601."""
     return {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in record.items()}
@@ -382,23 +430,8 @@ class Client:
         value, timestamp, event_id. A DataFrame's rows work too (``send_events(df)``).
         """
         total = EventsResult()
-        offset = 0
-        for chunk in _chunks(_records(events), EVENTS_PER_CALL):
-            body: dict[str, Any] = {
-                "events": [event.to_api() if isinstance(event, Event) else _jsonable(event) for event in chunk]
-            }
-            if dataset is not None:
-                body["dataset"] = _id(dataset)
-            result = EventsResult.from_api(self._call("POST", "events", json=body))
-            total.accepted += result.accepted
-            total.duplicates += result.duplicates
-            # Indexes count from the first event given, not from this call's first.
-            total.rejected.extend(
-                Rejection(raw=r.raw, index=r.index + offset, field=r.field, reason=r.reason) for r in result.rejected
-            )
-            offset += len(chunk)
-        rejected = [{"index": r.index, "field": r.field, "reason": r.reason} for r in total.rejected]
-        total.raw = {"accepted": total.accepted, "duplicates": total.duplicates, "rejected": rejected}
+        for offset, body in events_bodies(events, dataset):
+            add_events_result(total, EventsResult.from_api(self._call("POST", "events", json=body)), offset)
         return total
 
     def list_items(self) -> Listing[Item]:
@@ -547,15 +580,7 @@ class Client:
         explain: bool = False,
     ) -> Recommendations:
         """Top-``k`` items for a user; ``.fallback`` says when the model did not personalise."""
-        params: dict[str, Any] = {"user_id": user_id, "k": k}
-        if exclude_seen is not None:
-            params["exclude_seen"] = "true" if exclude_seen else "false"
-        if exclude:
-            params["exclude"] = ",".join(exclude)
-        if categories:
-            params["category"] = ",".join(categories)
-        if explain:
-            params["explain"] = "true"
+        params = recommend_params(user_id, k, exclude_seen, exclude, categories, explain)
         return self._get(Recommendations, f"models/{_segment(_id(slug))}/recommendations", params=params)
 
     def similar_items(
@@ -568,11 +593,7 @@ class Client:
         categories: Sequence[str] = (),
     ) -> Recommendations:
         """Top-``k`` items like an item."""
-        params: dict[str, Any] = {"item_id": item_id, "k": k}
-        if exclude:
-            params["exclude"] = ",".join(exclude)
-        if categories:
-            params["category"] = ",".join(categories)
+        params = similar_params(item_id, k, exclude, categories)
         return self._get(Recommendations, f"models/{_segment(_id(slug))}/similar-items", params=params)
 
     def rank(self, slug: str | ModelConfig, user_id: str, item_ids: Sequence[str]) -> Recommendations:
