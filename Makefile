@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 PORT   ?= 8000
 # The Python client (clients/python) is built as a wheel and installed into the venv whenever its files change.
-CLIENT_FILES := $(shell find clients/python -type f -not -path '*/build/*' -not -path '*.egg-info*' -not -name '*.pyc' | sort)
+CLIENT_FILES := clients/python/pyproject.toml clients/python/README.md \
+                $(shell find clients/python/src -type f \( -name '*.py' -o -name py.typed \) | sort)
 CLIENT_STAMP := $(VENV)/.client-$(shell cat $(CLIENT_FILES) | sha1sum | cut -c1-12)
 
 # Tests run against real PostgreSQL and Redis on this machine unless told otherwise.

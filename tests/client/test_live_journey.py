@@ -118,8 +118,9 @@ def _example_from_the_readme(base_url, key):
 
 def _recsys(*args, base_url, key, tmp_path):
     env = {**os.environ, "RECSYS_BASE_URL": base_url, "RECSYS_API_KEY": key, "RECSYS_CONFIG": str(tmp_path / "none")}
-    # The `recsys` command the package installs beside this Python.
-    command = [str(Path(sys.executable).parent / "recsys")]
+    # The `recsys` script the package installs beside this Python, run by this Python (its first line
+    # names the interpreter of whoever installed it, which in a shared venv may be another checkout's).
+    command = [sys.executable, str(Path(sys.executable).parent / "recsys")]
     return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=180)
 
 
