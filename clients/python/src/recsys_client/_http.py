@@ -38,7 +38,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return max(0.0, retry_after)
-        return min(self.max_backoff, self.backoff * (2**attempt)) * (0.5 + random.random() / 2)
+        return min(self.max_backoff, self.backoff * 2.0**attempt) * (0.5 + random.random() / 2)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -60,7 +60,8 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def api_error(response: httpx.Response) -> ApiError:
     """The typed exception for an error answer (also when the body is not the API's JSON)."""
-    code, message, details = f"http_{response.status_code}", response.reason_phrase or "Error", {}
+    code, message = f"http_{response.status_code}", response.reason_phrase or "Error"
+    details: dict[str, Any] = {}
     try:
         body = response.json()
     except ValueError:

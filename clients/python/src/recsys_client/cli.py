@@ -56,7 +56,7 @@ def metrics_summary(metrics: Any) -> str:
     ``ndcg@10 0.155, hr@10 0.317 (baseline ndcg@10 0.056)``; ``--json`` shows them all."""
     if not isinstance(metrics, dict):
         return _cell(metrics)
-    scores = metrics.get("metrics") if isinstance(metrics.get("metrics"), dict) else metrics
+    scores: dict[str, Any] = metrics["metrics"] if isinstance(metrics.get("metrics"), dict) else metrics
     numbers = [(name, value) for name, value in scores.items() if isinstance(value, (int, float))]
     summary = ", ".join(f"{name} {value:.3g}" for name, value in numbers[:3])
     baseline = metrics.get("baseline")
@@ -153,7 +153,8 @@ def command(group: click.Group, *args: Any, **kwargs: Any) -> Callable[[Callable
             state.as_json = state.as_json or as_json
             return function(state, *f_args, **f_kwargs)
 
-        return group.command(*args, **kwargs)(run)
+        created: click.Command = group.command(*args, **kwargs)(run)
+        return created
 
     return decorate
 
@@ -366,7 +367,8 @@ def _read_events(path: Path) -> list[dict[str, Any]]:
         rows = list(csv.DictReader(io.StringIO(text)))
         return [{key: value for key, value in row.items() if value not in (None, "")} for row in rows]
     if stripped.startswith("["):
-        return json.loads(text)
+        listed: list[dict[str, Any]] = json.loads(text)
+        return listed
     if stripped.startswith("{") and path.suffix.lower() == ".json":
         document = json.loads(text)
         return document["events"] if isinstance(document, dict) and "events" in document else [document]

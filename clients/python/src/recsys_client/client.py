@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Callable, TypeVar, Union
+from typing import IO, Any, Callable, Protocol, TypeVar, Union
 from urllib.parse import quote
 
 import httpx
@@ -44,6 +44,16 @@ from .models import (
 from .progress import JobProgress, ProgressArg, ProgressReader, make_bar
 
 M = TypeVar("M", bound=Model)
+
+
+class _Job(Protocol):
+    status: str
+
+    @property
+    def finished(self) -> bool: ...
+
+
+J = TypeVar("J", bound=_Job)
 PathLike = Union[str, "os.PathLike[str]"]
 
 # The API's limits per call; larger sends are split into calls of this size.
@@ -127,9 +137,10 @@ def _records(rows: Any) -> Iterable[Any]:
     """Rows from a list of dicts or a pandas DataFrame (missing values dropped, numpy values made plain)."""
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
         # A round trip through JSON turns numpy scalars and timestamps into JSON values.
-        records = json.loads(rows.to_json(orient="records", date_format="iso"))
+        records: list[dict[str, Any]] = json.loads(rows.to_json(orient="records", date_format="iso"))
         return [{key: value for key, value in record.items() if value is not None} for record in records]
-    return rows
+    given: Iterable[Any] = rows
+    return given
 
 
 def recommend_params(
@@ -660,7 +671,8 @@ class Client:
         response = self._call("GET", f"batch-jobs/{_id(job_id)}/download", stream=True)
         try:
             if path is None:
-                return response.read()
+                content: bytes = response.read()
+                return content
             target = Path(path)
             with target.open("wb") as out:
                 for chunk in response.iter_bytes():
@@ -697,15 +709,15 @@ class Client:
 
     def _wait(
         self,
-        fetch: Callable[[], Any],
-        show: Callable[[Any], tuple[float | None, str]],
-        failure: Callable[[Any], JobFailed],
+        fetch: Callable[[], J],
+        show: Callable[[J], tuple[float | None, str]],
+        failure: Callable[[J], JobFailed],
         timeout: float | None,
         poll_interval: float,
         progress: ProgressArg,
         description: str,
         raise_on_failure: bool,
-    ) -> Any:
+    ) -> J:
         display = JobProgress(progress, description) if progress else None
         started, waited = time.monotonic(), 0.0
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import IO, Any, Callable, Union
 
 # ``progress=`` of uploads and waits: False (none), True (a tqdm bar), or a callable given each new state.
@@ -11,10 +12,11 @@ ProgressArg = Union[bool, Callable[[Any], None]]
 def make_bar(**kwargs: Any) -> Any:
     """A tqdm bar; tqdm is an optional extra."""
     try:
-        from tqdm.auto import tqdm
+        # Imported by name: tqdm ships no type information, and it is an optional extra.
+        auto = importlib.import_module("tqdm.auto")
     except ImportError as exc:
         raise ImportError("Progress bars need tqdm: pip install 'recsys-client[progress]'") from exc
-    return tqdm(**kwargs)
+    return auto.tqdm(**kwargs)
 
 
 class ProgressReader:
