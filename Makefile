@@ -4,12 +4,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 PORT   ?= 8000
+# The Python client (clients/python) is built as a wheel and installed into the venv whenever its files change.
+CLIENT_FILES := clients/python/pyproject.toml clients/python/README.md \
+                $(shell find clients/python/src -type f \( -name '*.py' -o -name py.typed \) | sort)
+CLIENT_STAMP := $(VENV)/.client-$(shell cat $(CLIENT_FILES) | sha1sum | cut -c1-12)
 
 # Tests run against real PostgreSQL and Redis on this machine unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/saas_platform
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-reliability audit lint services browser demo clean
+.PHONY: install client run test test-reliability audit lint services browser demo clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,7 +22,18 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+# No build isolation: the venv's setuptools builds it, so nothing beyond requirements.txt is fetched.
+$(CLIENT_STAMP): $(STAMP) $(CLIENT_FILES)
+	rm -rf var/client-wheel clients/python/build
+	PYTHONWARNINGS=ignore $(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w var/client-wheel ./clients/python
+	$(PY) -m pip install --quiet --no-deps --force-reinstall var/client-wheel/recsys_client-*.whl
+	rm -f $(VENV)/.client-*
+	touch $(CLIENT_STAMP)
+
+## make client: build the client's wheel and install it (the `recsys` command) into the venv.
+client: $(CLIENT_STAMP)
+
+install: $(STAMP) $(CLIENT_STAMP)
 
 ## make run: the platform on its embedded default (SQLite, file-system broker), with a demo tenant.
 run: install
