@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "tenants.middleware.CurrentTenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "saas_platform.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "saas_platform.urls"
@@ -147,7 +148,17 @@ STORAGES = {
 }
 
 # --- Email ---------------------------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+_CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", _CONSOLE_EMAIL)
+if not DEBUG and EMAIL_BACKEND in {_CONSOLE_EMAIL, "django.core.mail.backends.filebased.EmailBackend"}:
+    # Invitation and password-reset links are keys to accounts: a production log must never hold them.
+    if not env_bool("EMAIL_CONSOLE_OPT_IN", False):
+        raise ImproperlyConfigured(
+            "With DEBUG off, set EMAIL_BACKEND to a real backend (for example "
+            "django.core.mail.backends.smtp.EmailBackend), or EMAIL_CONSOLE_OPT_IN=1 to print mails "
+            "to the log with their links withheld."
+        )
+    EMAIL_BACKEND = "tenants.mail.LinklessConsoleBackend"
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
@@ -156,9 +167,16 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "platform@localhost")
 
 # --- Security (production) -------------------------------------------------------------------------
+# How many reverse proxies (load balancer, nginx, ...) stand between clients and gunicorn; each appends
+# to X-Forwarded-For. 0: clients connect directly and REMOTE_ADDR is theirs. See tenants.http.client_address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or the number of proxies in front.")
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXY_COUNT > 0:
+        # Only a proxy in front sets the scheme header; without one, any client could claim HTTPS.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
@@ -168,11 +186,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-# How many reverse proxies (load balancer, nginx, ...) stand between clients and gunicorn; each appends
-# to X-Forwarded-For. 0: clients connect directly and REMOTE_ADDR is theirs. See tenants.http.client_address.
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
-if TRUSTED_PROXY_COUNT < 0:
-    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or the number of proxies in front.")
+# The portal's pages load only the platform's own scripts, styles and images (no inline code): an
+# injected <script> or style attribute does not run. See saas_platform.middleware.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
 
 # --- REST framework and OpenAPI ----------------------------------------------------------------------
 REST_FRAMEWORK = {
