@@ -216,6 +216,9 @@ REST_FRAMEWORK = {
     # DRF's own client address (get_ident, for any address-keyed throttle) agrees with tenants.http.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
+# The largest JSON body an API request without a tenant may send; a tenant's plan sets its own
+# (Plan.max_request_body_bytes). Checked by tenants.api.parsers before the body is read.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 256 * 1024)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recommendation platform API",
     "DESCRIPTION": (

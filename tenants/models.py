@@ -21,6 +21,9 @@ class Plan(models.Model):
     training_time_limit_seconds = models.PositiveIntegerField(default=3600)
     api_requests_per_minute = models.PositiveIntegerField(default=6000)
     max_upload_bytes = models.PositiveBigIntegerField(default=1024 * 1024 * 1024)
+    max_request_body_bytes = models.PositiveIntegerField(
+        default=2 * 1024 * 1024, help_text="Largest JSON body of one API request (events, batches, rows)."
+    )
 
     def __str__(self):
         return self.name
