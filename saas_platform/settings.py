@@ -294,6 +294,11 @@ PLATFORM = {
     # A training run or import still queued this long after its task was sent is sent again: Redis keeps
     # no messages across a restart. Long enough that a busy queue is rarely given duplicates (harmless anyway).
     "QUEUED_RESEND_AFTER_SECONDS": env_int("QUEUED_RESEND_AFTER_SECONDS", 600),
+    # Bounds on the work one tenant's data may cause (recommender.data.limits; docs/operations.md).
+    "LIMITS": {
+        # Distinct keys (feature names) of one record, one API batch and one imported file.
+        "FEATURE_KEYS": env_int("LIMIT_FEATURE_KEYS", 100),
+    },
     "TRAINING": {
         # Training is seeded so that the same data and parameters give the same model.
         "SEED": env_int("TRAINING_SEED", 42),

@@ -25,6 +25,7 @@ from core.errors import Conflict, InvalidInput, PayloadTooLarge, QuotaExceeded
 from tenants import audit
 from tenants.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 
+from .limits import FeatureKeyBound
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
 from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
@@ -185,8 +186,19 @@ class BatchOutcome:
     rejected: list = field(default_factory=list)
 
 
+def _bound_feature_keys(records, *, field_name, noun):
+    """Refuse (400) a batch whose records use more distinct keys than the limit, before any frame is built."""
+    bound = FeatureKeyBound(f"batch of {field_name}")
+    for index, record in enumerate(records):
+        if isinstance(record, dict) and (problem := bound.problem(record, f"{noun} {index}")):
+            raise InvalidInput.for_fields({field_name: f"{problem} Nothing was stored."})
+
+
 def _batch_frame(records):
-    """The JSON objects of a batch as a frame (their indexes as lines) and the entries that are not objects."""
+    """The JSON objects of a batch as a frame (their indexes as lines) and the entries that are not objects.
+
+    Callers bound the batch's distinct keys first (:func:`_bound_feature_keys`): the frame costs rows × keys.
+    """
     import pandas as pd
 
     indexes = [index for index, record in enumerate(records) if isinstance(record, dict)]
@@ -218,6 +230,7 @@ def record_events(*, actor, events, dataset=None) -> BatchOutcome:
     dataset = dataset or event_stream_dataset(tenant)
     if dataset.kind != Dataset.Kind.INTERACTIONS:
         raise InvalidInput.for_fields({"dataset": f"Dataset {dataset.pk} holds {dataset.kind}, not interactions."})
+    _bound_feature_keys(events, field_name="events", noun="Event")
     frame, indexes, not_objects = _batch_frame(events)
     validator = InteractionValidator(dataset, tenant_keys(tenant), frame.columns)
     clean, check = validate_batch(validator, frame, indexes)
@@ -249,6 +262,7 @@ def upsert_catalogue_items(*, actor, items) -> dict:
     from .importing.validation import ItemValidator, validate_batch
 
     tenant = actor.tenant
+    _bound_feature_keys(items, field_name="items", noun="Item")
     frame, indexes, not_objects = _batch_frame(items)
     validator = ItemValidator(None, tenant_keys(tenant), frame.columns, _sensitive_item_features(tenant))
     clean, check = validate_batch(validator, frame, indexes)

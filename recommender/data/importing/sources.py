@@ -27,6 +27,7 @@ import pyarrow.csv as arrow_csv
 import pyarrow.parquet as parquet
 from django.core.files.storage import default_storage
 
+from ..limits import FeatureKeyBound, limit
 from .problems import ImportFailed, RowError
 from .validation import RawChunk
 
@@ -189,6 +190,7 @@ class UploadReader:
             self.columns = [name or str(position) for position, name in enumerate(self.columns, 1)]
         else:
             self.columns = [str(position) for position in range(1, len(first_row) + 1)]
+        _bound_columns(len(self.columns), "line 1")
 
     @staticmethod
     def _sniff_delimiter(sample):
@@ -320,12 +322,16 @@ class UploadReader:
 
     def _jsonl_chunks(self):
         records, lines, errors = [], [], []
+        # The file's distinct keys are bounded as lines are read: the frames cost rows × keys.
+        keys = FeatureKeyBound("file")
         with _open_binary(self.path, self.compressed) as stream:
             for number, raw_line in enumerate(stream, 1):
                 record, error = self._json_record(number, raw_line)
                 if error is not None:
                     errors.append(error)
                 elif record is not None:
+                    if problem := keys.problem(record, f"Line {number}"):
+                        raise ImportFailed(problem)
                     records.append(record)
                     lines.append(number)
                 if len(records) >= CHUNK_ROWS:
@@ -376,8 +382,19 @@ class UploadReader:
     def _parquet_chunks(self):
         with self._parquet_file() as table:
             self.columns = list(table.schema_arrow.names)
+            _bound_columns(len(self.columns), "the Parquet schema")
             rows_before = 0
             for batch in table.iter_batches(batch_size=CHUNK_ROWS):
                 frame = batch.to_pandas()
                 yield RawChunk(frame, np.arange(rows_before + 1, rows_before + len(frame) + 1))
                 rows_before += len(frame)
+
+
+def _bound_columns(count, where):
+    """A file's columns are its feature keys: the same bound as for JSON records."""
+    most = limit("FEATURE_KEYS")
+    if count > most:
+        raise ImportFailed(
+            f"The file has {count} columns ({where}); a file may have at most {most} (FEATURE_KEYS). "
+            "Leave out the columns the platform does not need."
+        )
