@@ -298,6 +298,12 @@ PLATFORM = {
     "LIMITS": {
         # Distinct keys (feature names) of one record, one API batch and one imported file.
         "FEATURE_KEYS": env_int("LIMIT_FEATURE_KEYS", 100),
+        # An imported file: bytes a gzip may decompress to, and to how many times its own size (files
+        # under 16 MiB decompressed are not held to the ratio); bytes of one line and of one value.
+        "DECOMPRESSED_BYTES": env_int("LIMIT_DECOMPRESSED_BYTES", 8 * 1024**3),
+        "DECOMPRESSION_RATIO": env_int("LIMIT_DECOMPRESSION_RATIO", 100),
+        "LINE_BYTES": env_int("LIMIT_LINE_BYTES", 1024 * 1024),
+        "FIELD_BYTES": env_int("LIMIT_FIELD_BYTES", 64 * 1024),
     },
     "TRAINING": {
         # Training is seeded so that the same data and parameters give the same model.

@@ -25,7 +25,7 @@ from tenants import audit
 
 from ..models import Dataset, ImportJob
 from ..privacy import tenant_keys
-from ..quotas import row_quota_problem
+from ..quotas import row_quota_problem, stored_row_count
 from .loaders import staging_for
 from .problems import ErrorReport, ImportFailed
 from .sources import ImportOptions, UploadReader, local_file
@@ -170,6 +170,7 @@ class ImportRun:
         self.staging = None
         self.progress = None
         self.scope = None
+        self.row_budget = None
 
     def execute(self):
         ImportJob.objects.filter(pk=self.job.pk).update(
@@ -185,6 +186,9 @@ class ImportRun:
                     format=reader.format, rows_total=self.rows_total, rows_total_is_estimate=is_estimate
                 )
                 self.keys = tenant_keys(self.dataset.tenant)
+                self.row_budget = self._row_budget()
+                if not is_estimate and self.rows_total > self.row_budget:
+                    raise ImportFailed(self._over_quota(f"The file has {self.rows_total} rows"))
                 for number, chunk in enumerate(reader.chunks()):
                     self._stage(chunk, reader, first=number == 0)
                 result = self._merge()
@@ -219,7 +223,33 @@ class ImportRun:
         else:
             ImportJob.objects.filter(pk=self.job.pk).update(**fields)
 
+    def _row_budget(self):
+        """Rows this file may hold within the plan: the rows left, plus (for items and users, which are
+        upserted) the rows it may overwrite. Checked as the file streams, so a file over it stops there."""
+        tenant = self.dataset.tenant
+        left = tenant.plan.max_rows - stored_row_count(tenant)
+        if self.dataset.kind == Dataset.Kind.ITEMS:
+            left += tenant.items.count()
+        elif self.dataset.kind == Dataset.Kind.USERS:
+            left += tenant.endusers.count()
+        return max(left, 0)
+
+    def _over_quota(self, what):
+        plan = self.dataset.tenant.plan
+        return (
+            f"{what}, over the {plan.name} plan's limit of {plan.max_rows} rows (it leaves room for "
+            f"{self.row_budget} more). Nothing was imported."
+        )
+
+    def _bound_rows(self, chunk):
+        """Fail at the first row over the plan's row budget, before its chunk is staged."""
+        rows = len(chunk.frame)
+        if self.rows_read + rows > self.row_budget:
+            line = chunk.lines[max(self.row_budget - self.rows_read, 0)]
+            raise ImportFailed(self._over_quota(f"Line {line} is row {self.row_budget + 1} of the file"))
+
     def _stage(self, chunk, reader, first):
+        self._bound_rows(chunk)
         if first:
             self._settle_columns(list(chunk.frame.columns), reader)
         frame = chunk.frame.rename(columns=self.mapping)
