@@ -62,12 +62,20 @@ def _owner_count(tenant):
     return Membership.objects.for_tenant(tenant).filter(role=Role.OWNER).count()
 
 
+def _lock_owners(tenant, membership):
+    """Lock the tenant's row, then re-read ``membership``: two owners stepping down at the same moment
+    each counted two owners and both went, leaving none. Under the lock the second sees one."""
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+    membership.refresh_from_db(fields=["role"])
+
+
 @transaction.atomic
 def change_member_role(*, actor, membership, role):
     """Give a member another role; the last owner keeps theirs."""
     if role not in Role.values:
         raise TenantError(f"Choose one of the roles: {', '.join(Role.values)}.")
     role = Role(role)
+    _lock_owners(actor.tenant, membership)
     _check_may_manage(actor, role, membership)
     if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(actor.tenant) == 1:
         raise TenantError("The organisation needs an owner: make someone else owner first.")
@@ -84,6 +92,7 @@ def change_member_role(*, actor, membership, role):
 @transaction.atomic
 def remove_member(*, actor, membership):
     """Remove a person from the tenant; the last owner cannot be removed."""
+    _lock_owners(actor.tenant, membership)
     _check_may_manage(actor, None, membership)
     if membership.role == Role.OWNER and _owner_count(actor.tenant) == 1:
         raise TenantError("The last owner cannot be removed.")
