@@ -122,6 +122,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Organisations people create themselves (sign-up, "new organisation") get this plan; it is created with
+# small limits on first use (tenants.models.SELF_SERVICE_LIMITS) and operators edit it in the admin.
+SELF_SERVICE_PLAN = env_str("SELF_SERVICE_PLAN", "trial")
+# Organisations one person may own before an operator approves more (grant "Can add tenant" in the admin).
+MAX_OWNED_ORGANISATIONS = env_int("MAX_OWNED_ORGANISATIONS", 3)
+# Sign-ups per client address and organisations created per person, per hour.
+SIGNUPS_PER_HOUR = env_int("SIGNUPS_PER_HOUR", 5)
+ORGANISATIONS_PER_HOUR = env_int("ORGANISATIONS_PER_HOUR", 3)
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 

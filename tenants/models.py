@@ -34,6 +34,29 @@ class Plan(models.Model):
         plan, _ = cls.objects.get_or_create(name="standard")
         return plan
 
+    @classmethod
+    def get_self_service(cls):
+        """The plan of organisations people create themselves (``settings.SELF_SERVICE_PLAN``).
+
+        Created on first use with small limits, which operators raise in the admin: a person who could
+        create organisations on the largest plan escaped every quota by creating more.
+        """
+        plan, _ = cls.objects.get_or_create(name=settings.SELF_SERVICE_PLAN, defaults=SELF_SERVICE_LIMITS)
+        return plan
+
+
+# The limits of a self-service plan created on first use (a small trial).
+SELF_SERVICE_LIMITS = {
+    "max_rows": 1_000_000,
+    "max_models": 5,
+    "max_training_runs_per_day": 10,
+    "max_concurrent_trainings": 1,
+    "training_time_limit_seconds": 900,
+    "api_requests_per_minute": 600,
+    "max_upload_bytes": 100 * 1024 * 1024,
+    "max_request_body_bytes": 1024 * 1024,
+}
+
 
 class Tenant(models.Model):
     """An enterprise customer; everything it owns hangs off this row."""

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .. import audit
-from ..models import AuditLog, Invitation, Membership, Role, Tenant
+from ..models import AuditLog, Invitation, Membership, Plan, Role, Tenant
 from ..selectors import forget_cached_key, membership_for
 from ..services import TenantError, create_tenant
 
@@ -40,10 +40,29 @@ tenant_deleting = Signal()
 
 @transaction.atomic
 def sign_up(*, username, email, password, organisation):
-    """Create a person and a new tenant they own; ``password`` is already validated by the form."""
+    """Create a person and a new tenant they own, on the self-service plan; ``password`` is already
+    validated by the form."""
     user = get_user_model().objects.create_user(username=username, email=email, password=password)
-    tenant = create_tenant(name=organisation, owner=user)
+    tenant = create_tenant(name=organisation, owner=user, plan=Plan.get_self_service())
     return user, tenant
+
+
+@transaction.atomic
+def create_organisation(*, user, name):
+    """A new tenant owned by ``user``, on the self-service plan, within the organisations a person may own.
+
+    More than ``MAX_OWNED_ORGANISATIONS`` needs an operator's approval: the "Can add tenant" permission.
+    Counted under the person's row lock, so requests at the same moment cannot pass it together.
+    """
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    owned = Membership.objects.filter(user=user, role=Role.OWNER).count()
+    most = settings.MAX_OWNED_ORGANISATIONS
+    if owned >= most and not user.has_perm("tenants.add_tenant"):
+        raise TenantError(
+            f"You own {owned} organisations, the most a person may own without an operator's approval "
+            f"(MAX_OWNED_ORGANISATIONS is {most}). Ask the platform's operators to approve more."
+        )
+    return create_tenant(name=name, owner=user, plan=Plan.get_self_service())
 
 
 def _role_of(actor):
