@@ -148,3 +148,24 @@ def test_the_image_starts_with_debug_off():
     """Run without compose (or with a compose that forgets DEBUG), the image must not serve debug pages."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^ENV .*\bDEBUG=0\b", dockerfile, re.MULTILINE), dockerfile
+
+
+@pytest.mark.django_db
+def test_the_admin_sign_in_shares_the_portals_lock():
+    """Twelve wrong passwords on /admin/login/ all answered 200 and the admin still let the operator in."""
+    from django.test import Client
+
+    from tenants.portal import throttling
+
+    get_user_model().objects.create_superuser("root-admin-lock", "root@example.com", "operator-password-1")
+    browser = Client()
+    for _ in range(throttling.MAX_FAILURES):
+        browser.post("/admin/login/", {"username": "root-admin-lock", "password": "wrong"})
+    locked = browser.post(
+        "/admin/login/?next=/admin/", {"username": "root-admin-lock", "password": "operator-password-1"}
+    )
+    assert locked.status_code == 200 and "Too many failed sign-ins" in locked.content.decode()
+    assert "_auth_user_id" not in browser.session
+    # One lock for every sign-in form: locked in the admin is locked in the portal.
+    portal = Client().post(reverse("login"), {"username": "root-admin-lock", "password": "operator-password-1"})
+    assert "Too many failed sign-ins" in portal.content.decode()
