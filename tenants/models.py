@@ -24,6 +24,9 @@ class Plan(models.Model):
     max_request_body_bytes = models.PositiveIntegerField(
         default=2 * 1024 * 1024, help_text="Largest JSON body of one API request (events, batches, rows)."
     )
+    max_batch_jobs_per_day = models.PositiveIntegerField(default=20, help_text="Batch recommendation files.")
+    max_batch_users = models.PositiveIntegerField(default=100_000, help_text="Users one batch job may score.")
+    max_concurrent_batch_jobs = models.PositiveIntegerField(default=1)
 
     def __str__(self):
         return self.name
@@ -55,6 +58,9 @@ SELF_SERVICE_LIMITS = {
     "api_requests_per_minute": 600,
     "max_upload_bytes": 100 * 1024 * 1024,
     "max_request_body_bytes": 1024 * 1024,
+    "max_batch_jobs_per_day": 5,
+    "max_batch_users": 10_000,
+    "max_concurrent_batch_jobs": 1,
 }
 
 
