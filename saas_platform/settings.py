@@ -289,6 +289,8 @@ CELERY_BEAT_SCHEDULE = {
     "resend-lost-training-runs": {"task": "recommender.training.tasks.resend_lost_runs", "schedule": 60.0},
     "resend-lost-imports": {"task": "recommender.data.tasks.resend_lost_imports", "schedule": 60.0},
     "flush-usage-counters": {"task": "tenants.tasks.flush_usage", "schedule": 60.0},
+    "sweep-kept-uploads": {"task": "recommender.data.tasks.sweep_kept_uploads", "schedule": 3600.0},
+    "expire-batch-files": {"task": "recommender.serving.tasks.expire_batch_files", "schedule": 3600.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -317,6 +319,12 @@ PLATFORM = {
     },
     # A sliced job whose tenant already runs its plan's number at once is sent again after this long.
     "TURN_WAIT_SECONDS": env_int("TURN_WAIT_SECONDS", 5),
+    # How long stored files live (recommender.data.retention, recommender.serving.batch). An upload goes
+    # when its import succeeds; a failed import's is kept this long for a rerun (0: deleted at once).
+    "RETENTION": {
+        "KEPT_UPLOAD_HOURS": env_int("KEPT_UPLOAD_HOURS", 24),
+        "BATCH_FILE_HOURS": env_int("BATCH_FILE_HOURS", 72),
+    },
     "TRAINING": {
         # Training is seeded so that the same data and parameters give the same model.
         "SEED": env_int("TRAINING_SEED", 42),

@@ -29,6 +29,7 @@ from .limits import FeatureKeyBound
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
 from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
+from .retention import delete_kept_uploads, stored_upload_bytes
 
 EVENT_STREAM_NAME = "events"
 
@@ -92,6 +93,12 @@ def start_import(*, actor, dataset, upload, options):
         )
     if not upload.size:
         raise InvalidInput.for_fields({"file": "The file is empty."})
+    kept = stored_upload_bytes(actor.tenant)
+    if kept + upload.size > plan.max_storage_bytes:
+        raise PayloadTooLarge(
+            f"The file is {upload.size} bytes and {kept} bytes of uploads are stored; the {plan.name} plan "
+            f"stores up to {plan.max_storage_bytes} bytes. Wait for running imports, or delete failed ones."
+        )
     # Never a name the caller chose: a random one in the tenant's own folder.
     path = default_storage.save(f"tenants/{actor.tenant.pk}/uploads/{uuid.uuid4().hex}", upload)
     job = ImportJob.objects.create(
@@ -114,7 +121,7 @@ def rerun_import(*, actor, job):
     """Queue a failed import again, as a new job over the same stored upload."""
     if job.status != ImportJob.Status.FAILED:
         raise Conflict("Only a failed import can be run again.")
-    if not default_storage.exists(job.file_path):
+    if not job.file_path or not default_storage.exists(job.file_path):
         raise Conflict("The uploaded file of this import is gone; upload it again.")
     again = ImportJob.objects.create(
         tenant=job.tenant,
@@ -330,10 +337,26 @@ def erase_end_user(*, actor, raw_user_id) -> dict:
         Dataset.objects.for_tenant(tenant).filter(kind=Dataset.Kind.USERS).update(row_count=F("row_count") - 1)
     digest = keys.digest(user_key)
     ErasedUser.objects.update_or_create(tenant=tenant, user_digest=digest, defaults={"erased_at": timezone.now()})
-    counts = {"interactions_deleted": interactions_deleted, "features_deleted": features_deleted}
+    counts = {
+        "interactions_deleted": interactions_deleted,
+        "features_deleted": features_deleted,
+        **_erase_from_files(tenant, [str(raw_user_id), user_key]),
+    }
     # The audit entry names the user by digest only: the log must not keep what was erased.
     audit.record(actor, "end_user.erased", None, user_digest=digest[:16], **counts)
     return counts
+
+
+def _erase_from_files(tenant, ids):
+    """Stored files that may hold the user: kept uploads of failed imports (their content is not searched:
+    all go) and batch files that name the user. Trained model versions are not files of rows: serving
+    stops personalising for the user at once (the erasure marker), and the next training leaves them out."""
+    from recommender.serving.batch import delete_batch_files_naming
+
+    return {
+        "uploads_deleted": delete_kept_uploads(tenant),
+        "batch_files_deleted": delete_batch_files_naming(tenant, ids),
+    }
 
 
 @transaction.atomic

@@ -164,6 +164,44 @@ def execute_batch(tenant_id, job_id):
     )
 
 
+def expire_batch_files(now=None) -> int:
+    """Delete the files of batch jobs finished more than ``BATCH_FILE_HOURS`` ago; returns how many."""
+    hours = settings.PLATFORM["RETENTION"]["BATCH_FILE_HOURS"]
+    cutoff = (now or timezone.now()) - timedelta(hours=hours)
+    expired = BatchJob.objects.exclude(file_path="").filter(finished_at__lt=cutoff)
+    count = 0
+    for job in expired:
+        default_storage.delete(job.file_path)
+        BatchJob.objects.filter(pk=job.pk).update(
+            file_path="", error=f"The file expired {hours} hours after it was made."
+        )
+        count += 1
+    return count
+
+
+def _names_a_user(path, file_format, ids):
+    """Whether a batch file has a line for one of ``ids`` (read line by line, never whole)."""
+    if file_format == BatchJob.Format.CSV:
+        starts = tuple(f"{prefix}{user_id}," for user_id in ids for prefix in ("", "'"))
+        found = lambda line: line.startswith(starts)  # noqa: E731
+    else:
+        found = lambda line: json.loads(line).get("user_id") in ids  # noqa: E731
+    with default_storage.open(path, "rb") as stored:
+        return any(found(line.decode("utf-8")) for line in stored)
+
+
+def delete_batch_files_naming(tenant, ids) -> int:
+    """Erasure: delete the tenant's batch files that hold one of ``ids`` (raw and stored user ids)."""
+    ids = {str(user_id) for user_id in ids}
+    count = 0
+    for job in BatchJob.objects.for_tenant(tenant).exclude(file_path=""):
+        if _names_a_user(job.file_path, job.file_format, ids):
+            default_storage.delete(job.file_path)
+            BatchJob.objects.filter(pk=job.pk).update(file_path="", error="The file was deleted by an erasure.")
+            count += 1
+    return count
+
+
 def _parts(job):
     folder, _ = os.path.split(batch_file_path(job))
     prefix = os.path.basename(batch_file_path(job)) + ".part-"

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import threading
 
-from django.core.files.storage import default_storage
+from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -26,6 +26,7 @@ from tenants import audit
 from ..models import Dataset, ImportJob
 from ..privacy import tenant_keys
 from ..quotas import row_quota_problem, stored_row_count
+from ..retention import delete_upload
 from .loaders import staging_for
 from .problems import ErrorReport, ImportFailed
 from .sources import ImportOptions, UploadReader, local_file
@@ -340,7 +341,7 @@ class ImportRun:
             message=" ".join(parts),
             finished_at=timezone.now(),
         )
-        default_storage.delete(self.job.file_path)
+        delete_upload(self.job.file_path)
         audit.record(audit.Actor.system(self.dataset.tenant), "import.succeeded", self.job, rows_loaded=result.loaded)
         schedule_stats_refresh(self.dataset)
 
@@ -352,4 +353,7 @@ class ImportRun:
             rows_loaded=0,
             finished_at=timezone.now(),
         )
+        # The upload stays for a rerun for KEPT_UPLOAD_HOURS (retention.sweep_kept_uploads), or not at all.
+        if not settings.PLATFORM["RETENTION"]["KEPT_UPLOAD_HOURS"]:
+            delete_upload(self.job.file_path)
         audit.record(audit.Actor.system(self.dataset.tenant), "import.failed", self.job, message=message[:300])
