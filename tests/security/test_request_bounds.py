@@ -51,3 +51,21 @@ def test_the_plans_limit_decides_and_a_body_at_the_limit_is_accepted(tenant_a):
     assert response.json()["error"]["details"] == {"limit_bytes": len(fits)}
     assert Interaction.objects.count() == 10
 
+
+def test_the_plans_limits_are_visible_to_the_tenant_in_the_api_and_the_portal(tenant_a):
+    from django.test import Client
+
+    plan = tenant_a.tenant.plan
+    limits = tenant_a.client.get("/api/v1/tenant").json()["tenant"]["plan"]["limits"]
+    assert limits["max_request_body_bytes"] == {
+        "label": "Bytes of one JSON request body",
+        "limit": plan.max_request_body_bytes,
+    }
+    assert {"max_batch_users", "max_storage_bytes", "feature_keys", "decompression_ratio", "line_bytes"} <= set(limits)
+
+    owner = Client()
+    owner.force_login(tenant_a.owner)
+    page = owner.get("/usage/").content.decode()
+    assert "Limits of the standard plan" in page
+    for limit in limits.values():
+        assert f'<th scope="row">{limit["label"]}</th><td class="num">{limit["limit"]}</td>' in page
