@@ -14,6 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import QuotaExceeded
 from tenants import audit
 from tenants.queueing import NOT_QUEUED, send_on_commit
 from tenants.turns import lock_tenant, may_start, next_turn, wait_for_a_turn
@@ -33,10 +34,6 @@ def spreadsheet_safe(value):
     return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
 
 
-class BatchQuotaError(Exception):
-    """A batch job the plan does not allow, with the reason for the person."""
-
-
 def _count_users(config, user_ids):
     if user_ids is not None:
         return len(user_ids)
@@ -53,10 +50,10 @@ def request_batch(*, actor, config, user_ids=None, k=10, file_format=BatchJob.Fo
         plan = tenant.plan
         today = BatchJob.objects.for_tenant(tenant).filter(created_at__gte=timezone.now() - timedelta(days=1))
         if today.count() >= plan.max_batch_jobs_per_day:
-            raise BatchQuotaError(f"The {plan.name} plan allows {plan.max_batch_jobs_per_day} batch jobs a day.")
+            raise QuotaExceeded(f"The {plan.name} plan allows {plan.max_batch_jobs_per_day} batch jobs a day.")
         users = _count_users(config, user_ids)
         if users > plan.max_batch_users:
-            raise BatchQuotaError(
+            raise QuotaExceeded(
                 f"This batch would score {users} users; the {plan.name} plan allows {plan.max_batch_users} "
                 "users a batch job. Send a list of user_ids in several jobs."
             )

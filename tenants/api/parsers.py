@@ -6,8 +6,9 @@ from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
+from core.errors import PayloadTooLarge
+
 from ..context import get_request_tenant
-from .errors import PayloadTooLarge
 
 
 def json_body_limit(request) -> tuple[int, str]:
@@ -44,9 +45,8 @@ class JSONParser(parsers.JSONParser):
 
 def _too_large(size, limit, whose):
     said = f"The request body is {size} bytes" if size is not None else "The request body is too large"
-    error = PayloadTooLarge(
+    return PayloadTooLarge(
         f"{said}; {whose} accepts JSON bodies of up to {limit} bytes. Send smaller batches.",
         code="request_too_large",
+        details={"limit_bytes": limit},
     )
-    error.extra_details = {"limit_bytes": limit}
-    return error

@@ -8,12 +8,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from recommender.training.models import ModelConfig
-from tenants.api.errors import QuotaExceeded
 from tenants.audit import Actor
 from tenants.scoping import TenantAPIView, TenantScopedViewSet, get_tenant_object_or_404
 
 from .. import services
-from ..batch import BatchQuotaError, request_batch
+from ..batch import request_batch
 from ..models import BatchJob
 from .serializers import (
     BatchJobSerializer,
@@ -139,16 +138,13 @@ class BatchRecommendationsView(TenantAPIView):
         config = get_tenant_object_or_404(ModelConfig.objects, self.tenant, slug=slug)
         body = BatchRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            job = request_batch(
-                actor=Actor.from_request(request),
-                config=config,
-                user_ids=body.validated_data.get("user_ids"),
-                k=body.validated_data["k"],
-                file_format=body.validated_data["format"],
-            )
-        except BatchQuotaError as exc:
-            raise QuotaExceeded(str(exc)) from None
+        job = request_batch(
+            actor=Actor.from_request(request),
+            config=config,
+            user_ids=body.validated_data.get("user_ids"),
+            k=body.validated_data["k"],
+            file_format=body.validated_data["format"],
+        )
         return Response(BatchJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
