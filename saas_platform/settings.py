@@ -315,7 +315,7 @@ PLATFORM = {
         "LINE_BYTES": env_int("LIMIT_LINE_BYTES", 1024 * 1024),
         "FIELD_BYTES": env_int("LIMIT_FIELD_BYTES", 64 * 1024),
         # Users a batch job scores per turn on a worker before other tenants' jobs get theirs (tenants.turns).
-        "BATCH_SLICE_USERS": env_int("LIMIT_BATCH_SLICE_USERS", 2000),
+        "BATCH_SLICE_USERS": env_int("LIMIT_BATCH_SLICE_USERS", 500),
     },
     # A sliced job whose tenant already runs its plan's number at once is sent again after this long.
     "TURN_WAIT_SECONDS": env_int("TURN_WAIT_SECONDS", 5),
