@@ -22,10 +22,11 @@ class FeatureKeyBound:
     record is looked at once, in O(its keys).
     """
 
-    def __init__(self, what: str, max_keys: int | None = None):
+    def __init__(self, what: str, max_keys: int | None = None, known=()):
         self.what = what
         self.max_keys = max_keys if max_keys is not None else limit("FEATURE_KEYS")
-        self.seen: set = set()
+        # ``known``: the keys the tenant's catalogue or users already have (the learned schema).
+        self.seen: set = set(known)
 
     def problem(self, record: dict, where: str) -> str | None:
         """Why ``record`` (described by ``where``, e.g. "Event 3") breaks the bound, or None."""
@@ -42,3 +43,38 @@ class FeatureKeyBound:
                 f"{self.what} may use (FEATURE_KEYS). Send fewer distinct feature names."
             )
         return None
+
+
+SCHEMA_KINDS = {"items": "catalogue", "users": "user features"}
+
+
+def learned_keys(tenant, kind: str) -> set:
+    """Keys the tenant's catalogue (``kind="items"``) or user features (``"users"``) already use."""
+    from .privacy import data_settings
+
+    return set(data_settings(tenant).feature_keys.get(kind, []))
+
+
+def schema_problem(tenant, kind: str, keys) -> str | None:
+    """Why adding ``keys`` to the learned schema would pass FEATURE_KEYS, or None."""
+    union = learned_keys(tenant, kind) | set(keys)
+    most = limit("FEATURE_KEYS")
+    if len(union) <= most:
+        return None
+    return (
+        f"The {SCHEMA_KINDS[kind]} would use {len(union)} distinct keys; a tenant's {SCHEMA_KINDS[kind]} may use "
+        f"at most {most} (FEATURE_KEYS). Reuse the feature names already stored."
+    )
+
+
+def learn_keys(tenant, kind: str, keys) -> None:
+    """Add ``keys`` to the learned schema (under the settings row's lock, so concurrent writers merge)."""
+    from .models import TenantDataSettings
+    from .privacy import data_settings
+
+    data_settings(tenant)
+    row = TenantDataSettings.objects.for_tenant(tenant).select_for_update().get()
+    known = set(row.feature_keys.get(kind, []))
+    if not set(keys) <= known:
+        row.feature_keys = {**row.feature_keys, kind: sorted(known | set(keys))}
+        row.save(update_fields=["feature_keys", "updated_at"])

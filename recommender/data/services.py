@@ -25,7 +25,7 @@ from core.errors import Conflict, InvalidInput, PayloadTooLarge, QuotaExceeded
 from tenants import audit
 from tenants.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 
-from .limits import FeatureKeyBound
+from .limits import FeatureKeyBound, learn_keys, learned_keys
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
 from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
@@ -193,12 +193,14 @@ class BatchOutcome:
     rejected: list = field(default_factory=list)
 
 
-def _bound_feature_keys(records, *, field_name, noun):
-    """Refuse (400) a batch whose records use more distinct keys than the limit, before any frame is built."""
-    bound = FeatureKeyBound(f"batch of {field_name}")
+def _bound_feature_keys(records, *, field_name, noun, what=None, known=()):
+    """Refuse (400) a batch whose records use more distinct keys than the limit (with ``known``: the keys
+    already stored, the learned schema), before any frame is built; returns the keys seen."""
+    bound = FeatureKeyBound(what or f"batch of {field_name}", known=known)
     for index, record in enumerate(records):
         if isinstance(record, dict) and (problem := bound.problem(record, f"{noun} {index}")):
             raise InvalidInput.for_fields({field_name: f"{problem} Nothing was stored."})
+    return bound.seen
 
 
 def _batch_frame(records):
@@ -269,7 +271,10 @@ def upsert_catalogue_items(*, actor, items) -> dict:
     from .importing.validation import ItemValidator, validate_batch
 
     tenant = actor.tenant
-    _bound_feature_keys(items, field_name="items", noun="Item")
+    # The catalogue's learned schema bounds the keys across every batch, not only this one.
+    keys = _bound_feature_keys(
+        items, field_name="items", noun="Item", what="catalogue", known=learned_keys(tenant, "items")
+    )
     frame, indexes, not_objects = _batch_frame(items)
     validator = ItemValidator(None, tenant_keys(tenant), frame.columns, _sensitive_item_features(tenant))
     clean, check = validate_batch(validator, frame, indexes)
@@ -286,6 +291,7 @@ def upsert_catalogue_items(*, actor, items) -> dict:
     problem = row_quota_problem(tenant)
     if problem:
         raise QuotaExceeded(problem)
+    learn_keys(tenant, "items", keys)
     audit.record(actor, "items.upserted", None, created=result.created, updated=result.loaded - result.created)
     return {"created": result.created, "updated": result.loaded - result.created}
 

@@ -53,7 +53,7 @@ def test_catalogue_items_count_their_nested_features(tenant_a):
     items = [{"item_id": f"i{n}", "features": {f"f{n}_{key}": key for key in range(8)}} for n in range(4)]
     response = tenant_a.client.put("/api/v1/items", items, format="json")
     assert response.status_code == 400
-    assert "Item 2 brings the batch of items to more than" in response.json()["error"]["message"]
+    assert "Item 2 brings the catalogue to more than" in response.json()["error"]["message"]
     assert Item.objects.count() == 0
 
 
@@ -81,3 +81,29 @@ def test_a_file_with_too_many_columns_fails_before_its_rows_are_read(tenant_a, m
     assert job["status"] == "failed"
     assert f"The file has {LIMIT + 6} columns" in job["message"] and f"at most {LIMIT}" in job["message"]
     assert Item.objects.count() == 0
+
+
+def _items(prefix, count=3, keys=8):
+    return [
+        {"item_id": f"{prefix}{n}", "features": {f"{prefix}_{key}": key for key in range(keys)}} for n in range(count)
+    ]
+
+
+def test_the_catalogue_learns_its_keys_so_many_small_batches_cannot_add_up_past_the_limit(
+    tenant_a, make_dataset, upload
+):
+    # item_id, features and eight feature names: 10 keys; a second batch with eight new ones makes 18; a third, 26.
+    assert tenant_a.client.put("/api/v1/items", _items("a"), format="json").status_code == 200
+    assert tenant_a.client.put("/api/v1/items", _items("b"), format="json").status_code == 200
+    refused = tenant_a.client.put("/api/v1/items", _items("c"), format="json")
+    assert refused.status_code == 400
+    assert "Item 0 brings the catalogue to more than 20 distinct keys" in refused.json()["error"]["message"]
+    assert tenant_a.client.put("/api/v1/items", _items("a", count=5), format="json").status_code == 200, "known keys"
+
+    lines = [json.dumps(item) for item in _items("d")]
+    _, job = upload(tenant_a, make_dataset(tenant_a, kind="items"), "\n".join(lines) + "\n", name="more.jsonl")
+    assert job["status"] == "failed"
+    assert job["message"].startswith(
+        "The catalogue would use 26 distinct keys; a tenant's catalogue may use at most 20"
+    )
+    assert not Item.objects.filter(item_id__startswith="d").exists()

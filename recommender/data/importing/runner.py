@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from tenants import audit
 
+from ..limits import NESTED_FEATURES, learn_keys, schema_problem
 from ..models import Dataset, ImportJob
 from ..privacy import tenant_keys
 from ..quotas import row_quota_problem, stored_row_count
@@ -172,6 +173,8 @@ class ImportRun:
         self.progress = None
         self.scope = None
         self.row_budget = None
+        self.schema_kind = {Dataset.Kind.ITEMS: "items", Dataset.Kind.USERS: "users"}.get(job.dataset.kind)
+        self.schema_keys = set()
 
     def execute(self):
         ImportJob.objects.filter(pk=self.job.pk).update(
@@ -249,8 +252,23 @@ class ImportRun:
             line = chunk.lines[max(self.row_budget - self.rows_read, 0)]
             raise ImportFailed(self._over_quota(f"Line {line} is row {self.row_budget + 1} of the file"))
 
+    def _bound_schema(self, chunk):
+        """Catalogue and user features: the keys of this file with those already stored stay within
+        FEATURE_KEYS (a file alone is bounded by the reader; many files must not add up past it)."""
+        if self.schema_kind is None:
+            return
+        self.schema_keys.update(self.mapping.get(name, name) for name in chunk.frame.columns)
+        if NESTED_FEATURES in chunk.frame.columns:
+            for features in chunk.frame[NESTED_FEATURES]:
+                if isinstance(features, dict):
+                    self.schema_keys.update(f"{NESTED_FEATURES}.{key}" for key in features)
+        problem = schema_problem(self.dataset.tenant, self.schema_kind, self.schema_keys)
+        if problem:
+            raise ImportFailed(f"{problem} Nothing was imported.")
+
     def _stage(self, chunk, reader, first):
         self._bound_rows(chunk)
+        self._bound_schema(chunk)
         if first:
             self._settle_columns(list(chunk.frame.columns), reader)
         frame = chunk.frame.rename(columns=self.mapping)
@@ -311,6 +329,8 @@ class ImportRun:
             problem = row_quota_problem(self.dataset.tenant)
             if problem:
                 raise ImportFailed(f"{problem} Nothing was imported.")
+            if self.schema_kind is not None:
+                learn_keys(self.dataset.tenant, self.schema_kind, self.schema_keys)
         return result
 
     def _count_rows(self, result):
