@@ -44,6 +44,7 @@ PRODUCTION_ENV = {
     "DEBUG": "0",
     "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
     "SECURE_SSL_REDIRECT": "0",
+    "EMAIL_CONSOLE_OPT_IN": "1",
     "ALLOWED_HOSTS": "127.0.0.1",
     "LOG_LEVEL": "WARNING",
 }

@@ -48,6 +48,7 @@ def _environment(storage):
         "SECRET_KEY": SECRET,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
+        "EMAIL_CONSOLE_OPT_IN": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "CELERY_TASK_ALWAYS_EAGER": "1",
         "LOG_LEVEL": "WARNING",

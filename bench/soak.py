@@ -62,6 +62,7 @@ def production_env(redis_url, storage):
         "DEBUG": "0",
         "SECRET_KEY": SECRET,
         "SECURE_SSL_REDIRECT": "0",
+        "EMAIL_CONSOLE_OPT_IN": "1",
         "ALLOWED_HOSTS": "127.0.0.1",
         "OPENBLAS_NUM_THREADS": "1",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
@@ -276,7 +277,7 @@ def main():
     env = production_env(redis_url, workdir / "storage")
     os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "DATABASE_URL",
                                            "REDIS_URL", "CELERY_BROKER_URL", "STORAGE_ROOT", "ALLOWED_HOSTS",
-                                           "SECURE_SSL_REDIRECT", "LOG_LEVEL")})  # fmt: skip
+                                           "SECURE_SSL_REDIRECT", "LOG_LEVEL", "EMAIL_CONSOLE_OPT_IN")})  # fmt: skip
     processes = Processes(workdir)
     try:
         processes.start("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",

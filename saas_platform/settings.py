@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "tenants.middleware.CurrentTenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "saas_platform.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "saas_platform.urls"
@@ -121,6 +122,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Organisations people create themselves (sign-up, "new organisation") get this plan; it is created with
+# small limits on first use (tenants.models.SELF_SERVICE_LIMITS) and operators edit it in the admin.
+SELF_SERVICE_PLAN = env_str("SELF_SERVICE_PLAN", "trial")
+# Organisations one person may own before an operator approves more (grant "Can add tenant" in the admin).
+MAX_OWNED_ORGANISATIONS = env_int("MAX_OWNED_ORGANISATIONS", 3)
+# Sign-ups per client address and organisations created per person, per hour.
+SIGNUPS_PER_HOUR = env_int("SIGNUPS_PER_HOUR", 5)
+ORGANISATIONS_PER_HOUR = env_int("ORGANISATIONS_PER_HOUR", 3)
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -147,7 +156,17 @@ STORAGES = {
 }
 
 # --- Email ---------------------------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+_CONSOLE_EMAIL = "django.core.mail.backends.console.EmailBackend"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", _CONSOLE_EMAIL)
+if not DEBUG and EMAIL_BACKEND in {_CONSOLE_EMAIL, "django.core.mail.backends.filebased.EmailBackend"}:
+    # Invitation and password-reset links are keys to accounts: a production log must never hold them.
+    if not env_bool("EMAIL_CONSOLE_OPT_IN", False):
+        raise ImproperlyConfigured(
+            "With DEBUG off, set EMAIL_BACKEND to a real backend (for example "
+            "django.core.mail.backends.smtp.EmailBackend), or EMAIL_CONSOLE_OPT_IN=1 to print mails "
+            "to the log with their links withheld."
+        )
+    EMAIL_BACKEND = "tenants.mail.LinklessConsoleBackend"
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
@@ -156,9 +175,16 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "platform@localhost")
 
 # --- Security (production) -------------------------------------------------------------------------
+# How many reverse proxies (load balancer, nginx, ...) stand between clients and gunicorn; each appends
+# to X-Forwarded-For. 0: clients connect directly and REMOTE_ADDR is theirs. See tenants.http.client_address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or the number of proxies in front.")
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXY_COUNT > 0:
+        # Only a proxy in front sets the scheme header; without one, any client could claim HTTPS.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
@@ -168,11 +194,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-# How many reverse proxies (load balancer, nginx, ...) stand between clients and gunicorn; each appends
-# to X-Forwarded-For. 0: clients connect directly and REMOTE_ADDR is theirs. See tenants.http.client_address.
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
-if TRUSTED_PROXY_COUNT < 0:
-    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or the number of proxies in front.")
+# The portal's pages load only the platform's own scripts, styles and images (no inline code): an
+# injected <script> or style attribute does not run. See saas_platform.middleware.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
 
 # --- REST framework and OpenAPI ----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -196,6 +224,9 @@ REST_FRAMEWORK = {
     # DRF's own client address (get_ident, for any address-keyed throttle) agrees with tenants.http.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
+# The largest JSON body an API request without a tenant may send; a tenant's plan sets its own
+# (Plan.max_request_body_bytes). Checked by tenants.api.parsers before the body is read.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 256 * 1024)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recommendation platform API",
     "DESCRIPTION": (
@@ -258,6 +289,8 @@ CELERY_BEAT_SCHEDULE = {
     "resend-lost-training-runs": {"task": "recommender.training.tasks.resend_lost_runs", "schedule": 60.0},
     "resend-lost-imports": {"task": "recommender.data.tasks.resend_lost_imports", "schedule": 60.0},
     "flush-usage-counters": {"task": "tenants.tasks.flush_usage", "schedule": 60.0},
+    "sweep-kept-uploads": {"task": "recommender.data.tasks.sweep_kept_uploads", "schedule": 3600.0},
+    "expire-batch-files": {"task": "recommender.serving.tasks.expire_batch_files", "schedule": 3600.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -271,6 +304,27 @@ PLATFORM = {
     # A training run or import still queued this long after its task was sent is sent again: Redis keeps
     # no messages across a restart. Long enough that a busy queue is rarely given duplicates (harmless anyway).
     "QUEUED_RESEND_AFTER_SECONDS": env_int("QUEUED_RESEND_AFTER_SECONDS", 600),
+    # Bounds on the work one tenant's data may cause (recommender.data.limits; docs/operations.md).
+    "LIMITS": {
+        # Distinct keys (feature names) of one record, one API batch and one imported file.
+        "FEATURE_KEYS": env_int("LIMIT_FEATURE_KEYS", 100),
+        # An imported file: bytes a gzip may decompress to, and to how many times its own size (files
+        # under 16 MiB decompressed are not held to the ratio); bytes of one line and of one value.
+        "DECOMPRESSED_BYTES": env_int("LIMIT_DECOMPRESSED_BYTES", 8 * 1024**3),
+        "DECOMPRESSION_RATIO": env_int("LIMIT_DECOMPRESSION_RATIO", 100),
+        "LINE_BYTES": env_int("LIMIT_LINE_BYTES", 1024 * 1024),
+        "FIELD_BYTES": env_int("LIMIT_FIELD_BYTES", 64 * 1024),
+        # Users a batch job scores per turn on a worker before other tenants' jobs get theirs (tenants.turns).
+        "BATCH_SLICE_USERS": env_int("LIMIT_BATCH_SLICE_USERS", 500),
+    },
+    # A sliced job whose tenant already runs its plan's number at once is sent again after this long.
+    "TURN_WAIT_SECONDS": env_int("TURN_WAIT_SECONDS", 5),
+    # How long stored files live (recommender.data.retention, recommender.serving.batch). An upload goes
+    # when its import succeeds; a failed import's is kept this long for a rerun (0: deleted at once).
+    "RETENTION": {
+        "KEPT_UPLOAD_HOURS": env_int("KEPT_UPLOAD_HOURS", 24),
+        "BATCH_FILE_HOURS": env_int("BATCH_FILE_HOURS", 72),
+    },
     "TRAINING": {
         # Training is seeded so that the same data and parameters give the same model.
         "SEED": env_int("TRAINING_SEED", 42),

@@ -5,7 +5,11 @@ from django.db.models import Count
 
 from . import audit
 from .models import ApiKey, AuditLog, Invitation, Membership, Plan, Tenant
+from .portal.forms import AdminLoginForm
 from .services import revoke_api_key, set_tenant_status
+
+# The admin's sign-in shares the portal's lock after repeated failures.
+admin.site.login_form = AdminLoginForm
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

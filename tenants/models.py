@@ -21,6 +21,15 @@ class Plan(models.Model):
     training_time_limit_seconds = models.PositiveIntegerField(default=3600)
     api_requests_per_minute = models.PositiveIntegerField(default=6000)
     max_upload_bytes = models.PositiveBigIntegerField(default=1024 * 1024 * 1024)
+    max_request_body_bytes = models.PositiveIntegerField(
+        default=2 * 1024 * 1024, help_text="Largest JSON body of one API request (events, batches, rows)."
+    )
+    max_batch_jobs_per_day = models.PositiveIntegerField(default=20, help_text="Batch recommendation files.")
+    max_batch_users = models.PositiveIntegerField(default=100_000, help_text="Users one batch job may score.")
+    max_concurrent_batch_jobs = models.PositiveIntegerField(default=1)
+    max_storage_bytes = models.PositiveBigIntegerField(
+        default=20 * 1024**3, help_text="Uploads stored at once (queued, running, or failed and kept for a rerun)."
+    )
 
     def __str__(self):
         return self.name
@@ -30,6 +39,33 @@ class Plan(models.Model):
         """Return the plan new tenants get, creating it on first use."""
         plan, _ = cls.objects.get_or_create(name="standard")
         return plan
+
+    @classmethod
+    def get_self_service(cls):
+        """The plan of organisations people create themselves (``settings.SELF_SERVICE_PLAN``).
+
+        Created on first use with small limits, which operators raise in the admin: a person who could
+        create organisations on the largest plan escaped every quota by creating more.
+        """
+        plan, _ = cls.objects.get_or_create(name=settings.SELF_SERVICE_PLAN, defaults=SELF_SERVICE_LIMITS)
+        return plan
+
+
+# The limits of a self-service plan created on first use (a small trial).
+SELF_SERVICE_LIMITS = {
+    "max_rows": 1_000_000,
+    "max_models": 5,
+    "max_training_runs_per_day": 10,
+    "max_concurrent_trainings": 1,
+    "training_time_limit_seconds": 900,
+    "api_requests_per_minute": 600,
+    "max_upload_bytes": 100 * 1024 * 1024,
+    "max_request_body_bytes": 1024 * 1024,
+    "max_batch_jobs_per_day": 5,
+    "max_batch_users": 10_000,
+    "max_concurrent_batch_jobs": 1,
+    "max_storage_bytes": 1024**3,
+}
 
 
 class Tenant(models.Model):

@@ -101,3 +101,20 @@ def _empty_test_redis():
     client = get_redis()
     if client is not None:
         client.flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sign_up_rates():
+    """Every test signs up from 127.0.0.1: hourly sign-up and organisation counters must not carry over."""
+    from django.core.cache import cache
+
+    from tenants.portal.throttling import RATE_PREFIX
+    from tenants.redis_client import get_redis
+
+    client = get_redis()
+    if client is None:
+        cache.clear()
+    else:
+        keys = list(client.scan_iter(match=f"*{RATE_PREFIX}*", count=1000))
+        if keys:
+            client.delete(*keys)

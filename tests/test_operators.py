@@ -1,6 +1,7 @@
 """Operators: the Django admin pages, the create_tenant command, production settings."""
 
 import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -100,6 +101,7 @@ def test_production_settings_pass_check_deploy():
         "SECRET_KEY": "a-real-secret-" + "x" * 60,
         "ALLOWED_HOSTS": "platform.example.com",
         "DATABASE_URL": "sqlite:///:memory:",
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -130,3 +132,40 @@ def test_every_api_operation_documents_the_error_shape(client, db):
         for method, operation in operations.items():
             for status in ("400", "401", "403", "404", "429"):
                 assert status in operation["responses"], f"{method.upper()} {path} lacks {status}"
+
+
+def test_production_settings_refuse_to_start_with_mails_going_to_the_log():
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "a-real-secret-" + "x" * 60, "EMAIL_BACKEND": ""}
+    env.pop("EMAIL_CONSOLE_OPT_IN", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "set EMAIL_BACKEND to a real backend" in result.stderr
+
+
+def test_the_image_starts_with_debug_off():
+    """Run without compose (or with a compose that forgets DEBUG), the image must not serve debug pages."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ENV .*\bDEBUG=0\b", dockerfile, re.MULTILINE), dockerfile
+
+
+@pytest.mark.django_db
+def test_the_admin_sign_in_shares_the_portals_lock():
+    """Twelve wrong passwords on /admin/login/ all answered 200 and the admin still let the operator in."""
+    from django.test import Client
+
+    from tenants.portal import throttling
+
+    get_user_model().objects.create_superuser("root-admin-lock", "root@example.com", "operator-password-1")
+    browser = Client()
+    for _ in range(throttling.MAX_FAILURES):
+        browser.post("/admin/login/", {"username": "root-admin-lock", "password": "wrong"})
+    locked = browser.post(
+        "/admin/login/?next=/admin/", {"username": "root-admin-lock", "password": "operator-password-1"}
+    )
+    assert locked.status_code == 200 and "Too many failed sign-ins" in locked.content.decode()
+    assert "_auth_user_id" not in browser.session
+    # One lock for every sign-in form: locked in the admin is locked in the portal.
+    portal = Client().post(reverse("login"), {"username": "root-admin-lock", "password": "operator-password-1"})
+    assert "Too many failed sign-ins" in portal.content.decode()

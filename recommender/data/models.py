@@ -226,6 +226,8 @@ class TenantDataSettings(TenantOwnedModel):
     )
     # A random per-tenant secret, encrypted with a key derived from SECRET_KEY (see privacy.py).
     encrypted_secret = models.TextField(editable=False)
+    # The learned schema: keys seen in the tenant's catalogue and user features, bounded by FEATURE_KEYS.
+    feature_keys = models.JSONField(default=dict, blank=True, help_text='{"items": [...], "users": [...]}')
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

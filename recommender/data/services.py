@@ -25,9 +25,11 @@ from core.errors import Conflict, InvalidInput, PayloadTooLarge, QuotaExceeded
 from tenants import audit
 from tenants.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 
+from .limits import FeatureKeyBound, learn_keys, learned_keys
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
 from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
+from .retention import delete_kept_uploads, stored_upload_bytes
 
 EVENT_STREAM_NAME = "events"
 
@@ -91,6 +93,12 @@ def start_import(*, actor, dataset, upload, options):
         )
     if not upload.size:
         raise InvalidInput.for_fields({"file": "The file is empty."})
+    kept = stored_upload_bytes(actor.tenant)
+    if kept + upload.size > plan.max_storage_bytes:
+        raise PayloadTooLarge(
+            f"The file is {upload.size} bytes and {kept} bytes of uploads are stored; the {plan.name} plan "
+            f"stores up to {plan.max_storage_bytes} bytes. Wait for running imports, or delete failed ones."
+        )
     # Never a name the caller chose: a random one in the tenant's own folder.
     path = default_storage.save(f"tenants/{actor.tenant.pk}/uploads/{uuid.uuid4().hex}", upload)
     job = ImportJob.objects.create(
@@ -113,7 +121,7 @@ def rerun_import(*, actor, job):
     """Queue a failed import again, as a new job over the same stored upload."""
     if job.status != ImportJob.Status.FAILED:
         raise Conflict("Only a failed import can be run again.")
-    if not default_storage.exists(job.file_path):
+    if not job.file_path or not default_storage.exists(job.file_path):
         raise Conflict("The uploaded file of this import is gone; upload it again.")
     again = ImportJob.objects.create(
         tenant=job.tenant,
@@ -185,8 +193,21 @@ class BatchOutcome:
     rejected: list = field(default_factory=list)
 
 
+def _bound_feature_keys(records, *, field_name, noun, what=None, known=()):
+    """Refuse (400) a batch whose records use more distinct keys than the limit (with ``known``: the keys
+    already stored, the learned schema), before any frame is built; returns the keys seen."""
+    bound = FeatureKeyBound(what or f"batch of {field_name}", known=known)
+    for index, record in enumerate(records):
+        if isinstance(record, dict) and (problem := bound.problem(record, f"{noun} {index}")):
+            raise InvalidInput.for_fields({field_name: f"{problem} Nothing was stored."})
+    return bound.seen
+
+
 def _batch_frame(records):
-    """The JSON objects of a batch as a frame (their indexes as lines) and the entries that are not objects."""
+    """The JSON objects of a batch as a frame (their indexes as lines) and the entries that are not objects.
+
+    Callers bound the batch's distinct keys first (:func:`_bound_feature_keys`): the frame costs rows × keys.
+    """
     import pandas as pd
 
     indexes = [index for index, record in enumerate(records) if isinstance(record, dict)]
@@ -218,6 +239,7 @@ def record_events(*, actor, events, dataset=None) -> BatchOutcome:
     dataset = dataset or event_stream_dataset(tenant)
     if dataset.kind != Dataset.Kind.INTERACTIONS:
         raise InvalidInput.for_fields({"dataset": f"Dataset {dataset.pk} holds {dataset.kind}, not interactions."})
+    _bound_feature_keys(events, field_name="events", noun="Event")
     frame, indexes, not_objects = _batch_frame(events)
     validator = InteractionValidator(dataset, tenant_keys(tenant), frame.columns)
     clean, check = validate_batch(validator, frame, indexes)
@@ -249,6 +271,10 @@ def upsert_catalogue_items(*, actor, items) -> dict:
     from .importing.validation import ItemValidator, validate_batch
 
     tenant = actor.tenant
+    # The catalogue's learned schema bounds the keys across every batch, not only this one.
+    keys = _bound_feature_keys(
+        items, field_name="items", noun="Item", what="catalogue", known=learned_keys(tenant, "items")
+    )
     frame, indexes, not_objects = _batch_frame(items)
     validator = ItemValidator(None, tenant_keys(tenant), frame.columns, _sensitive_item_features(tenant))
     clean, check = validate_batch(validator, frame, indexes)
@@ -265,6 +291,7 @@ def upsert_catalogue_items(*, actor, items) -> dict:
     problem = row_quota_problem(tenant)
     if problem:
         raise QuotaExceeded(problem)
+    learn_keys(tenant, "items", keys)
     audit.record(actor, "items.upserted", None, created=result.created, updated=result.loaded - result.created)
     return {"created": result.created, "updated": result.loaded - result.created}
 
@@ -316,10 +343,26 @@ def erase_end_user(*, actor, raw_user_id) -> dict:
         Dataset.objects.for_tenant(tenant).filter(kind=Dataset.Kind.USERS).update(row_count=F("row_count") - 1)
     digest = keys.digest(user_key)
     ErasedUser.objects.update_or_create(tenant=tenant, user_digest=digest, defaults={"erased_at": timezone.now()})
-    counts = {"interactions_deleted": interactions_deleted, "features_deleted": features_deleted}
+    counts = {
+        "interactions_deleted": interactions_deleted,
+        "features_deleted": features_deleted,
+        **_erase_from_files(tenant, [str(raw_user_id), user_key]),
+    }
     # The audit entry names the user by digest only: the log must not keep what was erased.
     audit.record(actor, "end_user.erased", None, user_digest=digest[:16], **counts)
     return counts
+
+
+def _erase_from_files(tenant, ids):
+    """Stored files that may hold the user: kept uploads of failed imports (their content is not searched:
+    all go) and batch files that name the user. Trained model versions are not files of rows: serving
+    stops personalising for the user at once (the erasure marker), and the next training leaves them out."""
+    from recommender.serving.batch import delete_batch_files_naming
+
+    return {
+        "uploads_deleted": delete_kept_uploads(tenant),
+        "batch_files_deleted": delete_batch_files_naming(tenant, ids),
+    }
 
 
 @transaction.atomic

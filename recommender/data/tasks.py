@@ -5,6 +5,7 @@ from celery import shared_task
 from .importing.runner import reap_orphaned_imports as reap_orphaned_import_jobs
 from .importing.runner import run_import as run_import_job
 from .models import Dataset
+from .retention import sweep_kept_uploads
 from .services import refresh_dataset_stats
 from .services import resend_lost_imports as resend_lost_import_jobs
 
@@ -33,3 +34,9 @@ def reap_orphaned_imports():
 def resend_lost_imports():
     """Periodic: send again the task of imports left queued (their message was lost with a Redis restart)."""
     return resend_lost_import_jobs()
+
+
+@shared_task(name="recommender.data.tasks.sweep_kept_uploads")
+def sweep_kept_uploads_task():
+    """Periodic: delete uploads of failed imports kept past their time."""
+    return sweep_kept_uploads()

@@ -3,15 +3,21 @@
 import csv
 import io
 import json
+import os
+import shutil
 import tempfile
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import QuotaExceeded
 from tenants import audit
 from tenants.queueing import NOT_QUEUED, send_on_commit
+from tenants.turns import lock_tenant, may_start, next_turn, wait_for_a_turn
 
 from .models import BatchJob
 from .selectors import user_ids_of
@@ -28,11 +34,29 @@ def spreadsheet_safe(value):
     return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
 
 
+def _count_users(config, user_ids):
+    if user_ids is not None:
+        return len(user_ids)
+    return len(user_ids_of(config.dataset))
+
+
 def request_batch(*, actor, config, user_ids=None, k=10, file_format=BatchJob.Format.CSV):
-    """Queue a batch job for ``config``; it runs on a worker."""
+    """Queue a batch job for ``config`` within the plan's batch quotas (jobs a day, users a job); it runs on a
+    worker in turns with other tenants' jobs (see ``tenants.turns``)."""
     from .tasks import run_batch
 
     with transaction.atomic():
+        tenant = lock_tenant(actor.tenant.pk)  # the day's count holds under concurrent requests
+        plan = tenant.plan
+        today = BatchJob.objects.for_tenant(tenant).filter(created_at__gte=timezone.now() - timedelta(days=1))
+        if today.count() >= plan.max_batch_jobs_per_day:
+            raise QuotaExceeded(f"The {plan.name} plan allows {plan.max_batch_jobs_per_day} batch jobs a day.")
+        users = _count_users(config, user_ids)
+        if users > plan.max_batch_users:
+            raise QuotaExceeded(
+                f"This batch would score {users} users; the {plan.name} plan allows {plan.max_batch_users} "
+                "users a batch job. Send a list of user_ids in several jobs."
+            )
         job = BatchJob.objects.create(
             tenant=actor.tenant, config=config, user_ids=user_ids, k=k, file_format=file_format
         )
@@ -52,12 +76,16 @@ def batch_file_path(job):
     return f"tenants/{int(job.tenant_id)}/batches/batch-{int(job.pk)}.{job.file_format}"
 
 
-def _write_batch(job, user_ids, out):
-    """Write each user's recommendations to the text stream ``out``; progress is saved every 500 users."""
+def _part_path(job, first_user):
+    return f"{batch_file_path(job)}.part-{int(first_user):09d}"
+
+
+def _write_batch(job, user_ids, out, header=True):
+    """Write each user's recommendations to the text stream ``out``."""
     writer = csv.writer(out) if job.file_format == BatchJob.Format.CSV else None
-    if writer:
+    if writer and header:
         writer.writerow(["user_id", "rank", "item_id", "score", "fallback"])
-    for done, user_id in enumerate(user_ids, start=1):
+    for user_id in user_ids:
         answer = recommend(job.tenant, job.config.slug, str(user_id), k=job.k)
         fallback = (answer["fallback"] or {}).get("reason", "")
         if writer:
@@ -67,31 +95,132 @@ def _write_batch(job, user_ids, out):
                 )
         else:
             out.write(json.dumps({"user_id": user_id, "items": answer["items"], "fallback": fallback}) + "\n")
-        if done % 500 == 0:
-            BatchJob.objects.filter(pk=job.pk).update(users_done=done)
     out.flush()
     out.detach()  # hand the file back to the caller open
 
 
+def _start(tenant_id, job_id):
+    """Start a queued job if its tenant runs fewer batch jobs than its plan allows at once; returns the job
+    (running, with its users fixed) or None when it must wait for a turn."""
+    with transaction.atomic():
+        tenant = lock_tenant(tenant_id)
+        job = BatchJob.objects.for_tenant(tenant).select_for_update().filter(pk=job_id).first() if tenant else None
+        if job is None or job.status != BatchJob.Status.QUEUED:
+            return job
+        running = BatchJob.objects.for_tenant(tenant).filter(status=BatchJob.Status.RUNNING).count()
+        if not may_start(running, tenant.plan.max_concurrent_batch_jobs):
+            return None
+        job.user_ids = job.user_ids or user_ids_of(job.config.dataset)
+        job.status, job.users_total, job.users_done = BatchJob.Status.RUNNING, len(job.user_ids), 0
+        job.save(update_fields=["user_ids", "status", "users_total", "users_done"])
+        return job
+
+
 def execute_batch(tenant_id, job_id):
-    """Score the job's users and store the file; progress is saved as it goes."""
+    """Score the job's next slice of users into a part file; the last slice joins the parts into the file.
+
+    Each slice is one task, and the next goes to the back of the queue: another tenant's small job waits
+    at most one slice (``BATCH_SLICE_USERS``), not for a whole large job.
+    """
+    from .tasks import run_batch
+
     job = BatchJob.objects.filter(pk=job_id, tenant_id=tenant_id).select_related("config", "tenant").first()
-    if job is None or job.status != BatchJob.Status.QUEUED:
+    if job is None or job.status not in (BatchJob.Status.QUEUED, BatchJob.Status.RUNNING):
         return
-    user_ids = job.user_ids or user_ids_of(job.config.dataset)
-    BatchJob.objects.filter(pk=job.pk).update(status=BatchJob.Status.RUNNING, users_total=len(user_ids))
-    # The file is spooled to a temporary file on disk, not held in memory: a
-    # batch over every user of a large tenant can run to gigabytes.
-    with tempfile.TemporaryFile() as spool:
-        try:
-            _write_batch(job, user_ids, io.TextIOWrapper(spool, encoding="utf-8", newline=""))
+    if job.status == BatchJob.Status.QUEUED:
+        started = _start(tenant_id, job_id)
+        if started is None:
+            wait_for_a_turn(run_batch, tenant_id, job_id)
+            return
+        if started.status != BatchJob.Status.RUNNING:
+            return
+        job.user_ids, job.users_total, job.users_done = started.user_ids, started.users_total, started.users_done
+    first = job.users_done
+    users = job.user_ids[first : first + settings.PLATFORM["LIMITS"]["BATCH_SLICE_USERS"]]
+    try:
+        # Spooled to a temporary file on disk, not held in memory.
+        with tempfile.TemporaryFile() as spool:
+            _write_batch(job, users, io.TextIOWrapper(spool, encoding="utf-8", newline=""), header=first == 0)
             spool.seek(0)
-            path = default_storage.save(batch_file_path(job), File(spool))
-        except Exception as exc:
-            BatchJob.objects.filter(pk=job.pk).update(
-                status=BatchJob.Status.FAILED, error=f"The batch failed: {exc}", finished_at=timezone.now()
-            )
-            raise
+            default_storage.save(_part_path(job, first), File(spool))
+        done = first + len(users)
+        if done < job.users_total:
+            with transaction.atomic():
+                BatchJob.objects.filter(pk=job.pk).update(users_done=done)
+                next_turn(run_batch, tenant_id, job_id)
+            return
+        path = _join_parts(job)
+    except Exception as exc:
+        _delete_parts(job)
+        BatchJob.objects.filter(pk=job.pk).update(
+            status=BatchJob.Status.FAILED, error=f"The batch failed: {exc}", finished_at=timezone.now()
+        )
+        raise
     BatchJob.objects.filter(pk=job.pk).update(
-        status=BatchJob.Status.SUCCEEDED, users_done=len(user_ids), file_path=path, finished_at=timezone.now()
+        status=BatchJob.Status.SUCCEEDED, users_done=job.users_total, file_path=path, finished_at=timezone.now()
     )
+
+
+def expire_batch_files(now=None) -> int:
+    """Delete the files of batch jobs finished more than ``BATCH_FILE_HOURS`` ago; returns how many."""
+    hours = settings.PLATFORM["RETENTION"]["BATCH_FILE_HOURS"]
+    cutoff = (now or timezone.now()) - timedelta(hours=hours)
+    expired = BatchJob.objects.exclude(file_path="").filter(finished_at__lt=cutoff)
+    count = 0
+    for job in expired:
+        default_storage.delete(job.file_path)
+        BatchJob.objects.filter(pk=job.pk).update(
+            file_path="", error=f"The file expired {hours} hours after it was made."
+        )
+        count += 1
+    return count
+
+
+def _names_a_user(path, file_format, ids):
+    """Whether a batch file has a line for one of ``ids`` (read line by line, never whole)."""
+    if file_format == BatchJob.Format.CSV:
+        starts = tuple(f"{prefix}{user_id}," for user_id in ids for prefix in ("", "'"))
+        found = lambda line: line.startswith(starts)  # noqa: E731
+    else:
+        found = lambda line: json.loads(line).get("user_id") in ids  # noqa: E731
+    with default_storage.open(path, "rb") as stored:
+        return any(found(line.decode("utf-8")) for line in stored)
+
+
+def delete_batch_files_naming(tenant, ids) -> int:
+    """Erasure: delete the tenant's batch files that hold one of ``ids`` (raw and stored user ids)."""
+    ids = {str(user_id) for user_id in ids}
+    count = 0
+    for job in BatchJob.objects.for_tenant(tenant).exclude(file_path=""):
+        if _names_a_user(job.file_path, job.file_format, ids):
+            default_storage.delete(job.file_path)
+            BatchJob.objects.filter(pk=job.pk).update(file_path="", error="The file was deleted by an erasure.")
+            count += 1
+    return count
+
+
+def _parts(job):
+    folder, _ = os.path.split(batch_file_path(job))
+    prefix = os.path.basename(batch_file_path(job)) + ".part-"
+    try:
+        names = default_storage.listdir(folder)[1]
+    except FileNotFoundError:
+        return []
+    return [f"{folder}/{name}" for name in sorted(names) if name.startswith(prefix)]
+
+
+def _join_parts(job):
+    """The parts, in order, as the job's one file; the parts are deleted."""
+    with tempfile.TemporaryFile() as spool:
+        for part in _parts(job):
+            with default_storage.open(part, "rb") as stored:
+                shutil.copyfileobj(stored, spool)
+        spool.seek(0)
+        path = default_storage.save(batch_file_path(job), File(spool))
+    _delete_parts(job)
+    return path
+
+
+def _delete_parts(job):
+    for part in _parts(job):
+        default_storage.delete(part)

@@ -3,9 +3,14 @@
 from rest_framework import serializers
 
 from ..models import ApiKey, ApiKeyScope, Plan, Tenant
+from ..quotas import limits_of
 
 
 class PlanSerializer(serializers.ModelSerializer):
+    limits = serializers.SerializerMethodField(
+        help_text="Every limit the tenant works within, the plan's and the platform's: name → {label, limit}."
+    )
+
     class Meta:
         model = Plan
         fields = [
@@ -16,7 +21,11 @@ class PlanSerializer(serializers.ModelSerializer):
             "max_concurrent_trainings",
             "api_requests_per_minute",
             "max_upload_bytes",
+            "limits",
         ]
+
+    def get_limits(self, plan) -> dict:
+        return limits_of(plan)
 
 
 class TenantSerializer(serializers.ModelSerializer):

@@ -3,6 +3,7 @@
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.utils import timezone
@@ -14,8 +15,12 @@ from . import throttling
 DATE_INPUT = forms.DateInput(attrs={"type": "date"})
 
 
-class LoginForm(AuthenticationForm):
-    """Django's sign-in form, locked for a while after repeated failures (see ``throttling``)."""
+class SignInLock:
+    """Locks a sign-in form for a while after repeated failures (see ``throttling``).
+
+    Mixed into every sign-in form (the portal's and the operators' admin): they share one lock per
+    username and address, so failures on one count on the other.
+    """
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -36,6 +41,17 @@ class LoginForm(AuthenticationForm):
             raise
         throttling.clear_failures(username, address)
         return cleaned
+
+
+class LoginForm(SignInLock, AuthenticationForm):
+    """Django's sign-in form with the sign-in lock."""
+
+
+class AdminLoginForm(SignInLock, AdminAuthenticationForm):
+    """The operators' admin sign-in form with the same lock: an operator locked out of the portal was
+    not locked out of the admin."""
+
+    error_messages = {**AdminAuthenticationForm.error_messages, "locked": SignInLock.error_messages["locked"]}
 
 
 class SignUpForm(UserCreationForm):

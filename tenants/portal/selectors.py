@@ -1,6 +1,6 @@
 """Reads of the account and access pages: members, pending invitations and the filtered audit log."""
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
@@ -52,6 +52,7 @@ def filtered_audit_log(tenant, *, action="", actor="", since=None, until=None):
         entries = entries.filter(actor_api_key_id=pk)
     if since:
         entries = entries.filter(created_at__gte=_start_of(since))
-    if until:
+    # The last representable day has no next day to stop before (and needs no upper bound).
+    if until and until < date.max:
         entries = entries.filter(created_at__lt=_start_of(until + timedelta(days=1)))
     return entries

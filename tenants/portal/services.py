@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .. import audit
-from ..models import AuditLog, Invitation, Membership, Role, Tenant
+from ..models import AuditLog, Invitation, Membership, Plan, Role, Tenant
 from ..selectors import forget_cached_key, membership_for
 from ..services import TenantError, create_tenant
 
@@ -40,10 +40,29 @@ tenant_deleting = Signal()
 
 @transaction.atomic
 def sign_up(*, username, email, password, organisation):
-    """Create a person and a new tenant they own; ``password`` is already validated by the form."""
+    """Create a person and a new tenant they own, on the self-service plan; ``password`` is already
+    validated by the form."""
     user = get_user_model().objects.create_user(username=username, email=email, password=password)
-    tenant = create_tenant(name=organisation, owner=user)
+    tenant = create_tenant(name=organisation, owner=user, plan=Plan.get_self_service())
     return user, tenant
+
+
+@transaction.atomic
+def create_organisation(*, user, name):
+    """A new tenant owned by ``user``, on the self-service plan, within the organisations a person may own.
+
+    More than ``MAX_OWNED_ORGANISATIONS`` needs an operator's approval: the "Can add tenant" permission.
+    Counted under the person's row lock, so requests at the same moment cannot pass it together.
+    """
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    owned = Membership.objects.filter(user=user, role=Role.OWNER).count()
+    most = settings.MAX_OWNED_ORGANISATIONS
+    if owned >= most and not user.has_perm("tenants.add_tenant"):
+        raise TenantError(
+            f"You own {owned} organisations, the most a person may own without an operator's approval "
+            f"(MAX_OWNED_ORGANISATIONS is {most}). Ask the platform's operators to approve more."
+        )
+    return create_tenant(name=name, owner=user, plan=Plan.get_self_service())
 
 
 def _role_of(actor):
@@ -62,12 +81,20 @@ def _owner_count(tenant):
     return Membership.objects.for_tenant(tenant).filter(role=Role.OWNER).count()
 
 
+def _lock_owners(tenant, membership):
+    """Lock the tenant's row, then re-read ``membership``: two owners stepping down at the same moment
+    each counted two owners and both went, leaving none. Under the lock the second sees one."""
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+    membership.refresh_from_db(fields=["role"])
+
+
 @transaction.atomic
 def change_member_role(*, actor, membership, role):
     """Give a member another role; the last owner keeps theirs."""
     if role not in Role.values:
         raise TenantError(f"Choose one of the roles: {', '.join(Role.values)}.")
     role = Role(role)
+    _lock_owners(actor.tenant, membership)
     _check_may_manage(actor, role, membership)
     if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(actor.tenant) == 1:
         raise TenantError("The organisation needs an owner: make someone else owner first.")
@@ -84,6 +111,7 @@ def change_member_role(*, actor, membership, role):
 @transaction.atomic
 def remove_member(*, actor, membership):
     """Remove a person from the tenant; the last owner cannot be removed."""
+    _lock_owners(actor.tenant, membership)
     _check_may_manage(actor, None, membership)
     if membership.role == Role.OWNER and _owner_count(actor.tenant) == 1:
         raise TenantError("The last owner cannot be removed.")

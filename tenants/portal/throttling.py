@@ -47,3 +47,22 @@ def record_failure(username, address):
 def clear_failures(username, address):
     """Forget the failures after a successful sign-in."""
     _cache("delete", _key(username, address))
+
+
+RATE_PREFIX = "portal:rate:"
+
+
+def _rate_key(action, who):
+    digest = hashlib.sha256(f"{action}|{who}".encode()).hexdigest()
+    return f"{RATE_PREFIX}{digest}"
+
+
+def take(action, who, *, limit, window_seconds):
+    """Count one ``action`` by ``who`` (an address, a user id); False when it is over ``limit`` in the window.
+
+    Like the sign-in lock, this degrades open when the cache is unreachable.
+    """
+    key = _rate_key(action, who)
+    _cache("add", key, 0, window_seconds)
+    count = _cache("incr", key, default=0)
+    return count is None or count <= limit

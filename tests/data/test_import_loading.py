@@ -3,7 +3,7 @@
 import pytest
 
 from recommender.data import frames
-from recommender.data.importing import binary_copy, loaders, sources, validation
+from recommender.data.importing import binary_copy, loaders, validation
 from recommender.data.models import Interaction
 
 pytestmark = pytest.mark.django_db
@@ -31,9 +31,10 @@ def stored(dataset):
 
 
 @pytest.fixture
-def small_blocks(monkeypatch):
+def small_blocks(monkeypatch, settings):
     """Read a few rows a chunk and send each chunk to the COPY at once: rows reach the table early."""
-    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 64)
+    # Arrow's CSV block is the line-length limit.
+    settings.PLATFORM = {**settings.PLATFORM, "LIMITS": {**settings.PLATFORM["LIMITS"], "LINE_BYTES": 64}}
     monkeypatch.setattr(loaders.InteractionCopy, "SORT_ROWS", 2)
     sent = []
     rows = binary_copy.rows

@@ -44,7 +44,12 @@ def test_foreign_objects_answer_404_like_missing_ones(tenant_a, tenant_b, a_data
 
 
 def test_erasure_by_another_tenant_touches_nothing(tenant_a, tenant_b, a_data):
-    assert tenant_b.client.delete("/api/v1/users/alice").json() == {"interactions_deleted": 0, "features_deleted": 0}
+    assert tenant_b.client.delete("/api/v1/users/alice").json() == {
+        "interactions_deleted": 0,
+        "features_deleted": 0,
+        "uploads_deleted": 0,
+        "batch_files_deleted": 0,
+    }
     assert Interaction.objects.filter(tenant=tenant_a.tenant, user_id="alice").exists()
 
 

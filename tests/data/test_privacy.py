@@ -38,7 +38,12 @@ def test_erasure_removes_interactions_and_features_and_is_audited(tenant_a, tena
 
     response = tenant_a.client.delete("/api/v1/users/alice")
     assert response.status_code == 200
-    assert response.json() == {"interactions_deleted": 3, "features_deleted": 1}
+    assert response.json() == {
+        "interactions_deleted": 3,
+        "features_deleted": 1,
+        "uploads_deleted": 0,
+        "batch_files_deleted": 0,
+    }
     tenant = tenant_a.tenant
     assert set(Interaction.objects.for_tenant(tenant).values_list("user_id", flat=True)) == {"bob"}
     assert list(EndUser.objects.for_tenant(tenant).values_list("user_id", flat=True)) == ["bob"]
@@ -51,7 +56,12 @@ def test_erasure_removes_interactions_and_features_and_is_audited(tenant_a, tena
     events = tenant_a.client.get("/api/v1/datasets").json()["results"]
     assert {d["name"]: d["row_count"] for d in events}["events"] == 1
     again = tenant_a.client.delete("/api/v1/users/nobody")
-    assert again.json() == {"interactions_deleted": 0, "features_deleted": 0}
+    assert again.json() == {
+        "interactions_deleted": 0,
+        "features_deleted": 0,
+        "uploads_deleted": 0,
+        "batch_files_deleted": 0,
+    }
 
 
 def test_pseudonymised_ids_never_reach_the_database_and_erasure_by_raw_id_works(tenant_a, make_dataset, upload):
@@ -68,7 +78,7 @@ def test_pseudonymised_ids_never_reach_the_database_and_erasure_by_raw_id_works(
     assert list(frames.users_frame(tenant)["user_id"]) == [alice]
 
     erased = tenant_a.client.delete("/api/v1/users/alice@example.com").json()
-    assert erased == {"interactions_deleted": 2, "features_deleted": 1}
+    assert erased == {"interactions_deleted": 2, "features_deleted": 1, "uploads_deleted": 0, "batch_files_deleted": 0}
     assert selectors.is_erased_user(tenant, alice)
     assert set(Interaction.objects.for_tenant(tenant).values_list("user_id", flat=True)) == {
         user_key(tenant, "bob@example.com")

@@ -131,3 +131,10 @@ def test_the_audit_log_filters_by_action_actor_and_day(tenant_a, owner_client):
     assert actions(actor=f"user:{tenant_a.owner.pk}") == ["api_key.created", "tenant.created"]
     assert "old.thing" not in actions(since=timezone.localdate().isoformat())
     assert actions(until=(timezone.localdate() - timedelta(days=5)).isoformat()) == ["old.thing"]
+
+
+def test_the_audit_log_takes_the_first_and_last_representable_days(tenant_a, owner_client):
+    """The widest range a date field accepts lists everything instead of overflowing into a 500."""
+    response = owner_client.get(reverse("portal:audit_log"), {"since": "0001-01-01", "until": "9999-12-31"})
+    assert response.status_code == 200
+    assert {entry.action for entry in response.context["page"].object_list} == {"tenant.created", "api_key.created"}

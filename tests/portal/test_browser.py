@@ -62,8 +62,12 @@ def page(browser, live_server):
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.on("dialog", lambda dialog: dialog.accept())
+    # Chromium reports each script, style or image the Content-Security-Policy blocked on the console.
+    violations = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
     yield page
     context.close()
+    assert not violations, f"the portal's own pages break its Content-Security-Policy: {violations}"
 
 
 def shot(page, name):

@@ -80,6 +80,7 @@ def production_env(redis_url, **extra):
         # The test process's key: tenant data secrets were sealed with it.
         "SECRET_KEY": settings.SECRET_KEY,
         "SECURE_SSL_REDIRECT": "0",
+        "EMAIL_CONSOLE_OPT_IN": "1",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATABASE_URL": _database_url_of_test_db(),
         "REDIS_URL": redis_url,
@@ -126,7 +127,8 @@ class Gunicorn:
 def worker(tmp_path, redis_url, **kwargs):
     """A Celery worker on the drill's Redis, with the web processes' settings."""
     env = production_env(redis_url)
-    extra = {key: env[key] for key in ("DEBUG", "SECRET_KEY", "REDIS_URL", "CELERY_BROKER_URL", "OPENBLAS_NUM_THREADS")}
+    names = ("DEBUG", "SECRET_KEY", "EMAIL_CONSOLE_OPT_IN", "REDIS_URL", "CELERY_BROKER_URL", "OPENBLAS_NUM_THREADS")
+    extra = {key: env[key] for key in names}
     extra.update(kwargs.pop("extra_env", {}))
     return WorkerProcess(tmp_path, extra_env={**extra, "ALLOWED_HOSTS": "127.0.0.1"}, **kwargs)
 

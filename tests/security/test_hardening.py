@@ -81,6 +81,11 @@ for name, path in {"api": "/api/v1/tenant", "portal": "/accounts/login/"}.items(
     out[name]["cookies"] = {cookie: bool(morsel["secure"]) for cookie, morsel in response.cookies.items()}
     plain = client.get(path)
     out[name + "_over_http"] = {"status": plain.status_code, "location": plain.get("Location")}
+    # With no proxy configured, a client's own X-Forwarded-Proto claims nothing.
+    claimed = client.get(path, HTTP_X_FORWARDED_PROTO="https")
+    out[name + "_claiming_https"] = {"status": claimed.status_code, "location": claimed.get("Location")}
+reset = client.post("/accounts/password/reset/", {"email": sys.argv[3]}, secure=True)
+out["reset"] = {"status": reset.status_code}
 tenant_views.WhoAmIView.get = boom
 auth_views.LoginView.post = boom
 failed_api = client.get("/api/v1/tenant", secure=True, HTTP_AUTHORIZATION=f"Api-Key {key}")
@@ -102,9 +107,11 @@ def test_production_settings_send_hsts_redirect_to_https_and_500s_show_no_secret
         "DATABASE_URL": _database_url_of_test_db(),
         "REDIS_URL": settings.REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "saas_platform.settings",
+        "EMAIL_BACKEND": "",
+        "EMAIL_CONSOLE_OPT_IN": "1",
     }
     result = subprocess.run(
-        [sys.executable, "-c", PRODUCTION_SCRIPT, tenant_a.key, PASSWORD],
+        [sys.executable, "-c", PRODUCTION_SCRIPT, tenant_a.key, PASSWORD, tenant_a.owner.email],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -116,6 +123,8 @@ def test_production_settings_send_hsts_redirect_to_https_and_500s_show_no_secret
             assert headers.get(header) == value, (name, header)
         assert out[f"{name}_over_http"]["status"] == 301
         assert out[f"{name}_over_http"]["location"].startswith("https://")
+        assert out[f"{name}_claiming_https"]["status"] == 301, "X-Forwarded-Proto is trusted only behind a proxy"
+        assert headers["Content-Security-Policy"].startswith("default-src 'self'")
     assert out["api"]["status"] == 200
     assert out["portal"]["cookies"] == {"csrftoken": True}, "cookies travel over HTTPS only"
     # A bug answers in the API's error shape, and neither answer nor log holds the key or the password.
@@ -126,6 +135,10 @@ def test_production_settings_send_hsts_redirect_to_https_and_500s_show_no_secret
         assert secret not in out["api_500"]["body"] and secret not in out["portal_500"]["body"]
         assert secret not in result.stderr
     assert "a bug, reported to the operators" in result.stderr, "the 500 is logged for the operators"
+    # The operator opted in to mails in the log: the reset mail is there, its link is not.
+    assert out["reset"]["status"] == 302
+    assert f"To: {tenant_a.owner.email}" in result.stdout and "[link withheld from the log]" in result.stdout
+    assert "/accounts/password/reset/" not in result.stdout.split("RESULT")[0]
 
 
 @pytest.mark.django_db

@@ -364,6 +364,8 @@ TASKS_WITHOUT_TENANT_ARGUMENT = {
     "recommender.data.tasks.resend_lost_imports": "a sweep over all queued imports, no arguments",
     "recommender.training.tasks.resend_lost_runs": "a sweep over all queued runs, no arguments",
     "tenants.tasks.flush_usage": "a sweep over all counters, no arguments",
+    "recommender.data.tasks.sweep_kept_uploads": "a sweep over all kept uploads, no arguments",
+    "recommender.serving.tasks.expire_batch_files": "a sweep over all batch files, no arguments",
 }
 # Which of A's objects the second argument of a ``(tenant_id, object_id)`` task names.
 TASK_OBJECTS = {

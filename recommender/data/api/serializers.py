@@ -206,6 +206,8 @@ class UpsertResultSerializer(serializers.Serializer):
 class ErasureResultSerializer(serializers.Serializer):
     interactions_deleted = serializers.IntegerField()
     features_deleted = serializers.IntegerField()
+    uploads_deleted = serializers.IntegerField(help_text="Kept uploads of failed imports (all go: may hold the user).")
+    batch_files_deleted = serializers.IntegerField(help_text="Batch files with a line for the user.")
 
 
 class DataSettingsSerializer(serializers.ModelSerializer):

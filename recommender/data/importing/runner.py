@@ -16,16 +16,18 @@ import contextlib
 import logging
 import threading
 
-from django.core.files.storage import default_storage
+from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from tenants import audit
 
+from ..limits import NESTED_FEATURES, learn_keys, schema_problem
 from ..models import Dataset, ImportJob
 from ..privacy import tenant_keys
-from ..quotas import row_quota_problem
+from ..quotas import row_quota_problem, stored_row_count
+from ..retention import delete_upload
 from .loaders import staging_for
 from .problems import ErrorReport, ImportFailed
 from .sources import ImportOptions, UploadReader, local_file
@@ -170,6 +172,9 @@ class ImportRun:
         self.staging = None
         self.progress = None
         self.scope = None
+        self.row_budget = None
+        self.schema_kind = {Dataset.Kind.ITEMS: "items", Dataset.Kind.USERS: "users"}.get(job.dataset.kind)
+        self.schema_keys = set()
 
     def execute(self):
         ImportJob.objects.filter(pk=self.job.pk).update(
@@ -185,6 +190,9 @@ class ImportRun:
                     format=reader.format, rows_total=self.rows_total, rows_total_is_estimate=is_estimate
                 )
                 self.keys = tenant_keys(self.dataset.tenant)
+                self.row_budget = self._row_budget()
+                if not is_estimate and self.rows_total > self.row_budget:
+                    raise ImportFailed(self._over_quota(f"The file has {self.rows_total} rows"))
                 for number, chunk in enumerate(reader.chunks()):
                     self._stage(chunk, reader, first=number == 0)
                 result = self._merge()
@@ -219,7 +227,48 @@ class ImportRun:
         else:
             ImportJob.objects.filter(pk=self.job.pk).update(**fields)
 
+    def _row_budget(self):
+        """Rows this file may hold within the plan: the rows left, plus (for items and users, which are
+        upserted) the rows it may overwrite. Checked as the file streams, so a file over it stops there."""
+        tenant = self.dataset.tenant
+        left = tenant.plan.max_rows - stored_row_count(tenant)
+        if self.dataset.kind == Dataset.Kind.ITEMS:
+            left += tenant.items.count()
+        elif self.dataset.kind == Dataset.Kind.USERS:
+            left += tenant.endusers.count()
+        return max(left, 0)
+
+    def _over_quota(self, what):
+        plan = self.dataset.tenant.plan
+        return (
+            f"{what}, over the {plan.name} plan's limit of {plan.max_rows} rows (it leaves room for "
+            f"{self.row_budget} more). Nothing was imported."
+        )
+
+    def _bound_rows(self, chunk):
+        """Fail at the first row over the plan's row budget, before its chunk is staged."""
+        rows = len(chunk.frame)
+        if self.rows_read + rows > self.row_budget:
+            line = chunk.lines[max(self.row_budget - self.rows_read, 0)]
+            raise ImportFailed(self._over_quota(f"Line {line} is row {self.row_budget + 1} of the file"))
+
+    def _bound_schema(self, chunk):
+        """Catalogue and user features: the keys of this file with those already stored stay within
+        FEATURE_KEYS (a file alone is bounded by the reader; many files must not add up past it)."""
+        if self.schema_kind is None:
+            return
+        self.schema_keys.update(self.mapping.get(name, name) for name in chunk.frame.columns)
+        if NESTED_FEATURES in chunk.frame.columns:
+            for features in chunk.frame[NESTED_FEATURES]:
+                if isinstance(features, dict):
+                    self.schema_keys.update(f"{NESTED_FEATURES}.{key}" for key in features)
+        problem = schema_problem(self.dataset.tenant, self.schema_kind, self.schema_keys)
+        if problem:
+            raise ImportFailed(f"{problem} Nothing was imported.")
+
     def _stage(self, chunk, reader, first):
+        self._bound_rows(chunk)
+        self._bound_schema(chunk)
         if first:
             self._settle_columns(list(chunk.frame.columns), reader)
         frame = chunk.frame.rename(columns=self.mapping)
@@ -280,6 +329,8 @@ class ImportRun:
             problem = row_quota_problem(self.dataset.tenant)
             if problem:
                 raise ImportFailed(f"{problem} Nothing was imported.")
+            if self.schema_kind is not None:
+                learn_keys(self.dataset.tenant, self.schema_kind, self.schema_keys)
         return result
 
     def _count_rows(self, result):
@@ -310,7 +361,7 @@ class ImportRun:
             message=" ".join(parts),
             finished_at=timezone.now(),
         )
-        default_storage.delete(self.job.file_path)
+        delete_upload(self.job.file_path)
         audit.record(audit.Actor.system(self.dataset.tenant), "import.succeeded", self.job, rows_loaded=result.loaded)
         schedule_stats_refresh(self.dataset)
 
@@ -322,4 +373,7 @@ class ImportRun:
             rows_loaded=0,
             finished_at=timezone.now(),
         )
+        # The upload stays for a rerun for KEPT_UPLOAD_HOURS (retention.sweep_kept_uploads), or not at all.
+        if not settings.PLATFORM["RETENTION"]["KEPT_UPLOAD_HOURS"]:
+            delete_upload(self.job.file_path)
         audit.record(audit.Actor.system(self.dataset.tenant), "import.failed", self.job, message=message[:300])

@@ -23,18 +23,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as arrow_compute
 import pyarrow.csv as arrow_csv
 import pyarrow.parquet as parquet
 from django.core.files.storage import default_storage
 
+from ..limits import FeatureKeyBound, limit
 from .problems import ImportFailed, RowError
 from .validation import RawChunk
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 SAMPLE_BYTES = 64 * 1024
-# About 25,000 rows of interactions: small chunks keep the import's memory flat.
-CSV_BLOCK_BYTES = 1024 * 1024
+# Arrow reads CSV in blocks of the line-length limit (LINE_BYTES, 1 MiB by default: about 25,000 rows of
+# interactions, small enough to keep the import's memory flat): a CSV line may not be longer than a block.
+# Below this many bytes a file may decompress at any ratio: small files compress badly or very well.
+RATIO_FREE_BYTES = 16 * 1024 * 1024
 CHUNK_ROWS = 25_000
 SNIFFED_DELIMITERS = ",;\t|"
 
@@ -94,8 +98,68 @@ def local_file(storage_name):
         yield copy.name
 
 
-def _open_binary(path, compressed):
-    return gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115 - callers close it
+def _open_binary(path, compressed, *, eof_when_over=False):
+    """The file's bytes, decompressed (within :class:`DecompressionBound`) when ``compressed``."""
+    if not compressed:
+        return open(path, "rb")  # noqa: SIM115 - callers close it
+    return io.BufferedReader(DecompressionBound(path, eof_when_over=eof_when_over))
+
+
+class DecompressionBound(io.RawIOBase):
+    """A gzip file's decompressed bytes, up to a limit: a 26 KB gzip may hold gigabytes.
+
+    The limit is the smaller of ``DECOMPRESSED_BYTES`` and ``DECOMPRESSION_RATIO`` × the compressed size
+    (files decompressing to under ``RATIO_FREE_BYTES`` are not held to the ratio). Past it, a read raises
+    :class:`ImportFailed`; with ``eof_when_over`` (for Arrow, which must not see a Python exception from a
+    read) it ends the stream instead and :meth:`check` raises afterwards.
+    """
+
+    def __init__(self, path, *, eof_when_over=False):
+        self._inner = gzip.open(path, "rb")
+        self.compressed_size = os.path.getsize(path)
+        self.most = limit("DECOMPRESSED_BYTES")
+        self.ratio = limit("DECOMPRESSION_RATIO")
+        self.limit = min(self.most, max(self.ratio * self.compressed_size, RATIO_FREE_BYTES))
+        self.eof_when_over = eof_when_over
+        self.total = 0
+        self.over = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.over:
+            return self._stop()
+        count = self._inner.readinto(buffer)
+        self.total += count
+        if self.total > self.limit:
+            self.over = True
+            return self._stop()
+        return count
+
+    def _stop(self):
+        if self.eof_when_over:
+            return 0
+        raise ImportFailed(self.problem())
+
+    def check(self):
+        """Raise :class:`ImportFailed` when the stream was cut at the limit."""
+        if self.over:
+            raise ImportFailed(self.problem())
+
+    def problem(self):
+        if self.limit == self.most:
+            why = f"the most a file may decompress to is {self.most} bytes (DECOMPRESSED_BYTES)"
+        else:
+            why = (
+                f"a file of {self.compressed_size} compressed bytes may decompress to {self.ratio} times that "
+                "(DECOMPRESSION_RATIO)"
+            )
+        return f"The file decompresses to more than {self.limit} bytes; {why}. Nothing was imported."
+
+    def close(self):
+        self._inner.close()
+        super().close()
 
 
 class UploadReader:
@@ -189,6 +253,7 @@ class UploadReader:
             self.columns = [name or str(position) for position, name in enumerate(self.columns, 1)]
         else:
             self.columns = [str(position) for position in range(1, len(first_row) + 1)]
+        _bound_columns(len(self.columns), "line 1")
 
     @staticmethod
     def _sniff_delimiter(sample):
@@ -209,14 +274,19 @@ class UploadReader:
         self.sniff_csv()
         first_data_line = 2 if self.has_header else 1
         rows_before = 0
+        bound = None
         try:
-            stream = pa.input_stream(self.path, compression="gzip" if self.compressed else None)
+            if self.compressed:
+                bound = DecompressionBound(self.path, eof_when_over=True)
+                stream = pa.PythonFile(io.BufferedReader(bound), mode="r")
+            else:
+                stream = pa.input_stream(self.path)
             reader = arrow_csv.open_csv(
                 stream,
                 read_options=arrow_csv.ReadOptions(
                     column_names=self.columns,
                     skip_rows=1 if self.has_header else 0,
-                    block_size=CSV_BLOCK_BYTES,
+                    block_size=limit("LINE_BYTES"),
                     # Threads would lose the line numbers of the rows the handler below skips.
                     use_threads=False,
                 ),
@@ -233,14 +303,19 @@ class UploadReader:
                 ),
             )
             for batch in reader:
+                lines = self._lines_of(np.arange(rows_before, rows_before + len(batch)) + first_data_line)
+                _bound_fields(batch, lines)
                 frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
-                lines = self._lines_of(np.arange(rows_before, rows_before + len(frame)) + first_data_line)
                 rows_before += len(frame)
                 yield self._chunk_without_blank_rows(frame, lines)
+            if bound is not None:
+                bound.check()
             leftover = self._unreported_invalid_rows()
             if leftover:
                 yield RawChunk(pd.DataFrame(columns=self.columns), np.array([], dtype=np.int64), leftover)
         except pa.ArrowInvalid as exc:
+            if bound is not None:
+                bound.check()  # a stream cut at the limit reads as broken CSV: say why it was cut
             if "UTF8" in str(exc):
                 raise ImportFailed(self._describe_undecodable_line()) from None
             if "straddles" in str(exc):  # Arrow's words for a line longer than one block
@@ -283,17 +358,17 @@ class UploadReader:
 
     def _describe_overlong_line(self):
         """Which line is longer than a block: read in bounded pieces, so the long line is never held whole."""
-        limit = CSV_BLOCK_BYTES
+        most = limit("LINE_BYTES")
         with _open_binary(self.path, self.compressed) as stream:
             number = 0
-            while piece := stream.readline(limit + 1):
+            while piece := stream.readline(most + 1):
                 number += 1
-                if len(piece) > limit:
+                if len(piece) > most:
                     return (
-                        f"Line {number} is longer than {limit // (1024 * 1024)} MiB; a CSV line may not be. "
+                        f"Line {number} is longer than {most} bytes (LINE_BYTES); a CSV line may not be. "
                         "Is a quote left open, or is the delimiter a character the file does not use?"
                     )
-        return f"A line of the file is longer than {limit // (1024 * 1024)} MiB; a CSV line may not be."
+        return f"A line of the file is longer than {most} bytes (LINE_BYTES); a CSV line may not be."
 
     def _describe_unreadable(self, otherwise):
         """Why a file is not CSV: binary data (bytes that are not UTF-8 early on) says so, else ``otherwise``."""
@@ -306,7 +381,7 @@ class UploadReader:
 
     def _describe_undecodable_line(self):
         with _open_binary(self.path, self.compressed) as stream:
-            for number, line in enumerate(stream, 1):
+            for number, line in enumerate(_bounded_lines(stream), 1):
                 try:
                     line.decode("utf-8-sig" if number == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
@@ -320,12 +395,17 @@ class UploadReader:
 
     def _jsonl_chunks(self):
         records, lines, errors = [], [], []
+        # The file's distinct keys are bounded as lines are read: the frames cost rows × keys.
+        keys = FeatureKeyBound("file")
         with _open_binary(self.path, self.compressed) as stream:
-            for number, raw_line in enumerate(stream, 1):
+            for number, raw_line in enumerate(_bounded_lines(stream), 1):
                 record, error = self._json_record(number, raw_line)
                 if error is not None:
                     errors.append(error)
                 elif record is not None:
+                    if problem := keys.problem(record, f"Line {number}"):
+                        raise ImportFailed(problem)
+                    _bound_record_fields(record, number)
                     records.append(record)
                     lines.append(number)
                 if len(records) >= CHUNK_ROWS:
@@ -366,7 +446,8 @@ class UploadReader:
             if not self.compressed:
                 yield parquet.ParquetFile(self.path)
                 return
-            with tempfile.TemporaryFile() as plain, gzip.open(self.path, "rb") as packed:
+            # The copy is as large as the decompressed file: DecompressionBound bounds it.
+            with tempfile.TemporaryFile() as plain, _open_binary(self.path, compressed=True) as packed:
                 shutil.copyfileobj(packed, plain)
                 plain.seek(0)
                 yield parquet.ParquetFile(plain)
@@ -376,8 +457,64 @@ class UploadReader:
     def _parquet_chunks(self):
         with self._parquet_file() as table:
             self.columns = list(table.schema_arrow.names)
+            _bound_columns(len(self.columns), "the Parquet schema")
             rows_before = 0
             for batch in table.iter_batches(batch_size=CHUNK_ROWS):
+                _bound_fields(batch, np.arange(rows_before + 1, rows_before + len(batch) + 1))
                 frame = batch.to_pandas()
                 yield RawChunk(frame, np.arange(rows_before + 1, rows_before + len(frame) + 1))
                 rows_before += len(frame)
+
+
+def _bound_columns(count, where):
+    """A file's columns are its feature keys: the same bound as for JSON records."""
+    most = limit("FEATURE_KEYS")
+    if count > most:
+        raise ImportFailed(
+            f"The file has {count} columns ({where}); a file may have at most {most} (FEATURE_KEYS). "
+            "Leave out the columns the platform does not need."
+        )
+
+
+def _bounded_lines(stream):
+    """The stream's lines, each read at most ``LINE_BYTES`` + 1 at a time: a line is never held whole
+    when it is longer than the limit (one 800 MB line took a worker to 2.8 GB)."""
+    most = limit("LINE_BYTES")
+    number = 0
+    while line := stream.readline(most + 1):
+        number += 1
+        if len(line) > most:
+            raise ImportFailed(
+                f"Line {number} is longer than {most} bytes, the most a line may hold (LINE_BYTES). Nothing was "
+                "imported."
+            )
+        yield line
+
+
+def _field_problem(line, column, size):
+    return (
+        f"Line {line}, column '{column}': a value of {size} bytes; a value may hold at most "
+        f"{limit('FIELD_BYTES')} bytes (FIELD_BYTES). Nothing was imported."
+    )
+
+
+def _bound_fields(batch, lines):
+    """Fail on the first text value over ``FIELD_BYTES`` in an Arrow batch (Arrow measures, no copy)."""
+    most = limit("FIELD_BYTES")
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if not (pa.types.is_string(column.type) or pa.types.is_binary(column.type)) or not len(column):
+            continue
+        sizes = arrow_compute.binary_length(column)
+        if (arrow_compute.max(sizes).as_py() or 0) > most:
+            position = int(np.argmax(sizes.to_numpy(zero_copy_only=False) > most))
+            raise ImportFailed(_field_problem(lines[position], name, sizes[position].as_py()))
+
+
+def _bound_record_fields(record, line):
+    """Fail on the first text value over ``FIELD_BYTES`` in a JSON record (its nested features included)."""
+    most = limit("FIELD_BYTES")
+    nested = record.get("features")
+    values = [*record.items(), *(nested.items() if isinstance(nested, dict) else ())]
+    for name, value in values:
+        if isinstance(value, str) and len(value) > most // 4 and len(value.encode()) > most:
+            raise ImportFailed(_field_problem(line, name, len(value.encode())))

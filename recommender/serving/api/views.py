@@ -162,8 +162,10 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         job = self.get_object()
-        if job.status != BatchJob.Status.SUCCEEDED or not job.file_path:
+        if job.status != BatchJob.Status.SUCCEEDED:
             raise Http404("This batch has no file yet.")
+        if not job.file_path:
+            raise Http404(job.error or "This batch's file is gone.")
         content_type = "text/csv" if job.file_format == BatchJob.Format.CSV else "application/x-ndjson"
         return FileResponse(
             default_storage.open(job.file_path, "rb"),

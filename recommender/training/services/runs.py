@@ -67,11 +67,14 @@ def _enqueue(run):
 def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trigger.MANUAL):
     """Queue a training run of ``config``, within the plan's daily quota."""
     tenant = actor.tenant
-    if runs_in_last_day(tenant) >= tenant.plan.max_training_runs_per_day:
-        raise QuotaError(f"Your plan allows {tenant.plan.max_training_runs_per_day} training runs a day.")
     if tuning_trials > TRAINING["MAX_TUNING_TRIALS"]:
         raise RunError(f"At most {TRAINING['MAX_TUNING_TRIALS']} tuning trials are allowed.")
     with transaction.atomic():
+        # Counted under the tenant's row lock: eight requests racing for the last run of the day each
+        # counted one left and two got through.
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        if runs_in_last_day(tenant) >= tenant.plan.max_training_runs_per_day:
+            raise QuotaError(f"Your plan allows {tenant.plan.max_training_runs_per_day} training runs a day.")
         run = TrainingRun.objects.create(
             tenant=tenant,
             config=config,

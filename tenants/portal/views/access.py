@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ...models import ApiKey, Invitation, Membership, Role
-from ...quotas import quota_use
+from ...quotas import limits_of, quota_use
 from ...scoping import get_tenant_object_or_404
 from ...selectors import api_keys_of
 from ...services import TenantError, issue_api_key, revoke_api_key
@@ -152,7 +152,12 @@ def usage(request):
     return render(
         request,
         "portal/access/usage.html",
-        {"usage": usage_of(request.tenant), "quotas": quota_use(request.tenant), "plan": request.tenant.plan},
+        {
+            "usage": usage_of(request.tenant),
+            "quotas": quota_use(request.tenant),
+            "plan": request.tenant.plan,
+            "limits": limits_of(request.tenant.plan),
+        },
     )
 
 

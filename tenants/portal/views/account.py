@@ -1,5 +1,6 @@
 """Account pages: sign-up, invitations, creating and switching organisations."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -7,14 +8,29 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from ...http import client_address
 from ...middleware import SESSION_KEY
 from ...selectors import membership_for
-from ...services import TenantError, create_tenant
-from .. import services
+from ...services import TenantError
+from .. import services, throttling
 from ..forms import InvitedSignUpForm, SignUpForm, SwitchTenantForm, TenantForm
 
 # Sign-up and invitations create the user themselves, so there is no authenticate() call to name a backend.
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+RATES = {"signup": "SIGNUPS_PER_HOUR", "organisation": "ORGANISATIONS_PER_HOUR"}
+
+
+def _within_rate(request, action, who):
+    return throttling.take(action, who, limit=getattr(settings, RATES[action]), window_seconds=3600)
+
+
+def _too_many(request, template, form, what):
+    """429 with the form and why: the hourly limit of ``what``."""
+    form.is_valid()  # so the page can show the form's fields as sent
+    form.add_error(None, f"Too many {what} in the last hour; try again later.")
+    return render(request, template, {"form": form}, status=429)
 
 
 def _enter(request, tenant):
@@ -28,6 +44,8 @@ def signup(request):
     if request.user.is_authenticated:
         return redirect("portal:dashboard")
     form = SignUpForm(request.POST or None)
+    if request.method == "POST" and not _within_rate(request, "signup", client_address(request)):
+        return _too_many(request, "registration/signup.html", form, "sign-ups from your address")
     if request.method == "POST" and form.is_valid():
         user, tenant = services.sign_up(
             username=form.cleaned_data["username"],
@@ -74,8 +92,14 @@ def accept_invitation(request, token):
 def tenant_create(request):
     """A new organisation owned by the signed-in person (also where people without one land)."""
     form = TenantForm(request.POST or None)
+    if request.method == "POST" and not _within_rate(request, "organisation", request.user.pk):
+        return _too_many(request, "portal/tenant_create.html", form, "new organisations")
     if request.method == "POST" and form.is_valid():
-        tenant = create_tenant(name=form.cleaned_data["name"], owner=request.user)
+        try:
+            tenant = services.create_organisation(user=request.user, name=form.cleaned_data["name"])
+        except TenantError as exc:
+            form.add_error(None, str(exc))
+            return render(request, "portal/tenant_create.html", {"form": form}, status=403)
         messages.success(request, f"{tenant.name} is ready.")
         return _enter(request, tenant)
     return render(request, "portal/tenant_create.html", {"form": form})

@@ -1,0 +1,128 @@
+"""Stored files go when they should: uploads, batch files, an organisation's folder, what erasure reaches.
+
+The attack: a failed import's upload was never deleted; after erasing an end user and deleting the
+organisation, the upload still held that user's id; batch files stayed forever; no storage quota.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from recommender.data.models import ImportJob
+from recommender.data.retention import sweep_kept_uploads
+from recommender.data.services import rerun_import
+from recommender.serving.batch import expire_batch_files
+from recommender.serving.models import BatchJob
+from tenants.api.errors import Conflict
+from tenants.audit import Actor
+from tenants.portal.services import delete_tenant
+from tenants.selectors import forget_cached_key
+
+from ..serving.conftest import train_model
+
+pytestmark = pytest.mark.django_db
+
+BAD = "user_id,item_id,timestamp\nu7,i1,not-a-time\n"
+
+
+@pytest.fixture
+def served(tenant_a, django_capture_on_commit_callbacks):
+    train_model(tenant_a, django_capture_on_commit_callbacks, recipe="popularity")
+    return tenant_a
+
+
+@pytest.fixture
+def retention(settings):
+    def set_retention(**values):
+        settings.PLATFORM = {**settings.PLATFORM, "RETENTION": {**settings.PLATFORM["RETENTION"], **values}}
+
+    return set_retention
+
+
+def _failed_upload(world, make_dataset, upload):
+    _, job = upload(world, make_dataset(world), BAD)
+    assert job["status"] == "failed"
+    return job
+
+
+def _stored_upload_of(job_id):
+    return ImportJob.objects.get(pk=job_id).file_path
+
+
+def test_a_failed_imports_upload_is_kept_for_a_rerun_then_swept(tenant_a, make_dataset, upload):
+    job = _failed_upload(tenant_a, make_dataset, upload)
+    path = _stored_upload_of(job["id"])
+    assert default_storage.exists(path), "kept for a rerun"
+
+    assert sweep_kept_uploads() == 0, "not yet"
+    later = timezone.now() + timedelta(hours=settings.PLATFORM["RETENTION"]["KEPT_UPLOAD_HOURS"] + 1)
+    assert sweep_kept_uploads(now=later) == 1
+    assert not default_storage.exists(path)
+    with pytest.raises(Conflict, match="upload it again"):
+        rerun_import(actor=Actor(tenant=tenant_a.tenant), job=ImportJob.objects.get(pk=job["id"]))
+
+
+def test_with_no_keeping_a_failed_imports_upload_goes_at_once(tenant_a, make_dataset, upload, retention):
+    retention(KEPT_UPLOAD_HOURS=0)
+    job = _failed_upload(tenant_a, make_dataset, upload)
+    assert _stored_upload_of(job["id"]) == ""
+    assert not any(Path(settings.MEDIA_ROOT, f"tenants/{tenant_a.tenant.pk}/uploads").glob("*"))
+
+
+def test_kept_uploads_count_against_the_plans_storage_quota(tenant_a, make_dataset, upload):
+    _failed_upload(tenant_a, make_dataset, upload)
+    plan = tenant_a.tenant.plan
+    plan.max_storage_bytes = len(BAD) + 10
+    plan.save()
+    forget_cached_key()
+    response, _ = upload(tenant_a, make_dataset(tenant_a, name="more"), BAD)
+    assert response.status_code == 413
+    assert f"{len(BAD)} bytes of uploads are stored" in response.json()["error"]["message"]
+
+
+def _batch_file(world, django_capture_on_commit_callbacks, user_ids):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = world.client.post(
+            "/api/v1/models/recs/batch-recommendations", {"user_ids": user_ids}, format="json"
+        ).json()
+    return BatchJob.objects.get(pk=job["id"])
+
+
+def test_batch_files_expire(served, django_capture_on_commit_callbacks):
+    job = _batch_file(served, django_capture_on_commit_callbacks, ["u1"])
+    assert default_storage.exists(job.file_path)
+    later = timezone.now() + timedelta(hours=settings.PLATFORM["RETENTION"]["BATCH_FILE_HOURS"] + 1)
+    assert expire_batch_files(now=later) == 1
+    assert not default_storage.exists(job.file_path)
+    answer = served.client.get(f"/api/v1/batch-jobs/{job.pk}/download")
+    assert answer.status_code == 404 and "expired" in answer.json()["error"]["message"]
+
+
+def test_erasure_reaches_kept_uploads_and_the_batch_files_that_name_the_user(
+    served, make_dataset, upload, django_capture_on_commit_callbacks
+):
+    kept = _stored_upload_of(_failed_upload(served, make_dataset, upload)["id"])
+    naming = _batch_file(served, django_capture_on_commit_callbacks, ["u7", "u8"])
+    other = _batch_file(served, django_capture_on_commit_callbacks, ["u17"])
+
+    counts = served.client.delete("/api/v1/users/u7").json()
+    assert (counts["uploads_deleted"], counts["batch_files_deleted"]) == (1, 1), counts
+    assert not default_storage.exists(kept) and not default_storage.exists(naming.file_path)
+    assert default_storage.exists(other.file_path), "a file that does not name the user stays"
+
+
+def test_deleting_an_organisation_removes_its_storage_folder(
+    served, make_dataset, upload, django_capture_on_commit_callbacks
+):
+    _failed_upload(served, make_dataset, upload)
+    _batch_file(served, django_capture_on_commit_callbacks, ["u1"])
+    folder = Path(settings.MEDIA_ROOT, f"tenants/{served.tenant.pk}")
+    assert any(path.is_file() for path in folder.rglob("*"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_tenant(actor=Actor(tenant=served.tenant, user=served.owner), confirmation=served.tenant.slug)
+    assert not any(path.is_file() for path in folder.rglob("*")), list(folder.rglob("*"))
