@@ -85,6 +85,7 @@ class SessionAnswer:
     used: int  # events that fed the model (0: nothing usable, the caller falls back)
     unknown: int  # ids the model does not know, ignored
     left_out: int  # known events older than the latest ``max_history``, ignored
+    max_history: int  # the most events this model reads
 
 
 # Events a session may feed a model that declares no history length of its own.
@@ -203,7 +204,9 @@ class RecommendationScorer(Scorer):
         limit = self.max_history or DEFAULT_SESSION_HISTORY
         left_out = max(0, len(known) - limit)
         positions = np.asarray(known[left_out:], dtype=np.int32)
-        answer = SessionAnswer(items=[], used=len(positions), unknown=len(item_ids) - len(known), left_out=left_out)
+        answer = SessionAnswer(
+            items=[], used=len(positions), unknown=len(item_ids) - len(known), left_out=left_out, max_history=limit
+        )
         if len(positions) == 0:
             return answer
         scores = self._session_scores(positions)
