@@ -130,3 +130,31 @@ def test_sasrec_is_trained_deployed_and_served_in_numpy(tenant_a, django_capture
 
 def test_other_tenants_model_is_404_for_sessions(knn, tenant_b):
     assert _session(tenant_b, item_ids=["i1"]).status_code == 404
+
+
+def test_batch_of_anonymous_sessions(knn, django_capture_on_commit_callbacks):
+    import csv
+    import io
+    import json
+
+    sessions = [{"session_id": "s1", "item_ids": ["i1", "i5"]}, {"session_id": "=s2", "item_ids": ["ghost"]}]
+    for file_format in ("csv", "jsonl"):
+        with django_capture_on_commit_callbacks(execute=True):
+            body = {"sessions": sessions, "k": 2, "format": file_format}
+            job = knn.client.post("/api/v1/models/knn/batch-recommendations", body, format="json").json()
+        status = knn.client.get(f"/api/v1/batch-jobs/{job['id']}").json()
+        assert status["status"] == "succeeded" and status["users_total"] == 2
+        text = b"".join(knn.client.get(status["download_url"]).streaming_content).decode()
+        if file_format == "csv":
+            rows = list(csv.DictReader(io.StringIO(text)))
+            assert [row["session_id"] for row in rows] == ["s1", "s1", "'=s2", "'=s2"]
+            assert [row["fallback"] for row in rows] == ["", "", "empty_session", "empty_session"]
+            first = _session(knn, item_ids=["i1", "i5"], k=2).json()
+            assert [row["item_id"] for row in rows[:2]] == _ids(first)
+        else:
+            records = [json.loads(line) for line in text.splitlines()]
+            assert [record["session_id"] for record in records] == ["s1", "=s2"]
+            assert records[1]["session"]["unknown_items"] == 1 and records[1]["fallback"] == "empty_session"
+    both = knn.client.post("/api/v1/models/knn/batch-recommendations",
+                           {"sessions": sessions, "user_ids": ["u1"]}, format="json")  # fmt: skip
+    assert both.status_code == 400 and "sessions" in both.json()["error"]["details"]

@@ -127,12 +127,33 @@ class PredictResponseSerializer(serializers.Serializer):
     request_id = serializers.CharField()
 
 
+class BatchSessionSerializer(serializers.Serializer):
+    session_id = serializers.CharField(max_length=256)
+    item_ids = serializers.ListField(
+        child=serializers.CharField(max_length=256), allow_empty=True, max_length=MAX_SESSION_ITEMS,
+        help_text="The session's items, oldest first.",
+    )
+
+
+# Sessions one batch may carry: each holds up to MAX_SESSION_ITEMS ids, all in one request body.
+MAX_BATCH_SESSIONS = 10_000
+
+
 class BatchRequestSerializer(serializers.Serializer):
     user_ids = serializers.ListField(
         child=serializers.CharField(max_length=256), required=False, allow_null=True, max_length=100_000
     )
+    sessions = BatchSessionSerializer(
+        many=True, required=False, allow_null=True, max_length=MAX_BATCH_SESSIONS,
+        help_text="Anonymous sessions to score instead of users; the file has a session_id column.",
+    )
     k = serializers.IntegerField(min_value=1, max_value=100, default=10)
     format = serializers.ChoiceField(choices=BatchJob.Format.choices, default=BatchJob.Format.CSV)
+
+    def validate(self, attrs):
+        if attrs.get("user_ids") and attrs.get("sessions"):
+            raise serializers.ValidationError({"sessions": "Give user_ids or sessions, not both."})
+        return attrs
 
 
 class BatchJobSerializer(serializers.ModelSerializer):

@@ -183,6 +183,7 @@ class BatchRecommendationsView(TenantAPIView):
             actor=Actor.from_request(request),
             config=config,
             user_ids=body.validated_data.get("user_ids"),
+            sessions=[dict(session) for session in body.validated_data.get("sessions") or []] or None,
             k=body.validated_data["k"],
             file_format=body.validated_data["format"],
         )
