@@ -70,7 +70,7 @@ class _SequenceStateMixin:
         # A known user is scored from their training sequence; anyone else from
         # the given history, whose order a set cannot carry (use recommend_session).
         positions = self._sequence(user_position) if user_position is not None else np.asarray(history, np.int32)
-        return self._session_scores(positions[-self.max_history:])
+        return self._session_scores(positions[-self.max_history :])
 
     def score_users(self, user_positions):
         return np.stack([self._user_scores(int(position), None) for position in user_positions])

@@ -14,8 +14,9 @@ TINY_SASREC = {"epochs": 1, "max_history": 12, "embedding_dim": 16, "heads": 2, 
 @pytest.fixture(scope="module")
 def ordered():
     # 40 items in 4 clusters chained 0 -> chain[0] -> ...: the latest item tells the next cluster.
-    return generate_sequential_interactions(n_users=120, n_items=40, n_clusters=4, mean_items_per_user=15,
-                                            order_strength=0.9, seed=5)
+    return generate_sequential_interactions(
+        n_users=120, n_items=40, n_clusters=4, mean_items_per_user=15, order_strength=0.9, seed=5
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +38,11 @@ def trained_session_knn(ordered):
 def keras_scores(trained, user_position):
     """Keras's next-item logits after the user's training sequence, left-padded as in training."""
     scorer = trained.scorer
-    sequence = scorer.sequence_indices[scorer.sequence_indptr[user_position]:scorer.sequence_indptr[user_position + 1]]
+    sequence = scorer.sequence_indices[
+        scorer.sequence_indptr[user_position] : scorer.sequence_indptr[user_position + 1]
+    ]
     padded = np.zeros((1, scorer.max_history), np.int32)
-    padded[0, scorer.max_history - len(sequence):] = sequence.astype(np.int32) + 1
+    padded[0, scorer.max_history - len(sequence) :] = sequence.astype(np.int32) + 1
     hidden = keras.ops.convert_to_numpy(trained.keras_model.encode(padded, training=False))[0, -1]
     return keras.ops.convert_to_numpy(trained.keras_model.item_embedding.embeddings)[1:] @ hidden
 
@@ -125,7 +128,8 @@ def test_sequence_scorers_round_trip(request, fixture, tmp_path):
     session = list(trained.scorer.item_ids[:4])
     assert loaded.recommend_session(session, 5) == trained.scorer.recommend_session(session, 5)
     assert loaded.similar_items(trained.scorer.item_ids[0], 3) == trained.scorer.similar_items(
-        trained.scorer.item_ids[0], 3)
+        trained.scorer.item_ids[0], 3
+    )
 
 
 def test_session_knn_learns_planted_order(ordered):

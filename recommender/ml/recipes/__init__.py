@@ -17,9 +17,8 @@ from .session_knn import SessionKnn
 from .two_tower import TwoTower
 
 _RECIPES: dict[str, Recipe] = {
-    recipe.name: recipe for recipe in (
-        Popularity(), Ease(), NeuMF(), TwoTower(), MlpClassifier(), MlpRegressor(), Sasrec(), SessionKnn()
-    )
+    recipe.name: recipe
+    for recipe in (Popularity(), Ease(), NeuMF(), TwoTower(), MlpClassifier(), MlpRegressor(), Sasrec(), SessionKnn())
 }
 
 # Chosen by bench/quality.py (see docs/benchmarks.md, "## Models").

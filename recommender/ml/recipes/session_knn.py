@@ -23,9 +23,15 @@ class SessionKnn(Recipe):
         Param("neighbors", "int", 100, min=1, max=5000, help="Most similar training users that vote."),
         Param("max_history", "int", 50, min=1, max=1000, help="Latest events of a session or user that are compared."),
         Param("position_decay", "bool", True, help="Weigh an event by its recency (latest 1, oldest 1/length)."),
-        Param("successors", "int", 5, min=0, max=100,
-              help="Neighbours vote for the items they had next after the session's latest shared item (this many, "
-                   "nearer counts more); 0: every item of a neighbour votes alike (plain V-SKNN)."),
+        Param(
+            "successors",
+            "int",
+            5,
+            min=0,
+            max=100,
+            help="Neighbours vote for the items they had next after the session's latest shared item (this many, "
+            "nearer counts more); 0: every item of a neighbour votes alike (plain V-SKNN).",
+        ),
     )
 
     def fit(self, data, params, *, seed, callbacks):

@@ -43,24 +43,40 @@ MAX_SESSION_ITEMS = 500
 
 class SessionRecommendationRequestSerializer(serializers.Serializer):
     item_ids = serializers.ListField(
-        child=serializers.CharField(max_length=256), allow_empty=True, max_length=MAX_SESSION_ITEMS,
+        child=serializers.CharField(max_length=256),
+        allow_empty=True,
+        max_length=MAX_SESSION_ITEMS,
         help_text="The session's items, oldest first (or in any order with timestamps). Unknown ids are ignored "
-                  "and counted; an empty list gets the popularity fallback.",
+        "and counted; an empty list gets the popularity fallback.",
     )
     timestamps = serializers.ListField(
-        child=serializers.DateTimeField(), required=False, max_length=MAX_SESSION_ITEMS,
+        child=serializers.DateTimeField(),
+        required=False,
+        max_length=MAX_SESSION_ITEMS,
         help_text="Optional, one per item: the events are put in time order first.",
     )
     event_types = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, max_length=MAX_SESSION_ITEMS,
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=MAX_SESSION_ITEMS,
         help_text="Optional, one per item (view, purchase...). Checked and accepted; today's recipes do not read them.",
     )
     k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
     exclude_seen = serializers.BooleanField(default=True, help_text="Leave out the session's own items.")
-    exclude = serializers.ListField(child=serializers.CharField(max_length=256), required=False, default=list,
-                                    max_length=MAX_RANK_ITEMS, help_text="Item ids to leave out.")
-    category = serializers.ListField(child=serializers.CharField(max_length=256), required=False, default=list,
-                                     max_length=100, help_text="Only items in any of these categories.")
+    exclude = serializers.ListField(
+        child=serializers.CharField(max_length=256),
+        required=False,
+        default=list,
+        max_length=MAX_RANK_ITEMS,
+        help_text="Item ids to leave out.",
+    )
+    category = serializers.ListField(
+        child=serializers.CharField(max_length=256),
+        required=False,
+        default=list,
+        max_length=100,
+        help_text="Only items in any of these categories.",
+    )
 
     def validate(self, attrs):
         n_items = len(attrs["item_ids"])
@@ -112,7 +128,7 @@ class RecommendationResponseSerializer(serializers.Serializer):
     history = serializers.DictField(
         required=False,
         help_text="Sequence-aware models: how many of the user's latest events were read (events_used), how many "
-                  "were on items the model does not know (unknown_items), older ones not read (left_out), max_history.",
+        "were on items the model does not know (unknown_items), older ones not read (left_out), max_history.",
     )
     session = serializers.DictField(
         required=False,
@@ -130,7 +146,9 @@ class PredictResponseSerializer(serializers.Serializer):
 class BatchSessionSerializer(serializers.Serializer):
     session_id = serializers.CharField(max_length=256)
     item_ids = serializers.ListField(
-        child=serializers.CharField(max_length=256), allow_empty=True, max_length=MAX_SESSION_ITEMS,
+        child=serializers.CharField(max_length=256),
+        allow_empty=True,
+        max_length=MAX_SESSION_ITEMS,
         help_text="The session's items, oldest first.",
     )
 
@@ -144,7 +162,10 @@ class BatchRequestSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=256), required=False, allow_null=True, max_length=100_000
     )
     sessions = BatchSessionSerializer(
-        many=True, required=False, allow_null=True, max_length=MAX_BATCH_SESSIONS,
+        many=True,
+        required=False,
+        allow_null=True,
+        max_length=MAX_BATCH_SESSIONS,
         help_text="Anonymous sessions to score instead of users; the file has a session_id column.",
     )
     k = serializers.IntegerField(min_value=1, max_value=100, default=10)

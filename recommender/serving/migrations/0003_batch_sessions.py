@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('serving', '0002_initial'),
+        ("serving", "0002_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='batchjob',
-            name='sessions',
-            field=models.JSONField(blank=True, help_text='Anonymous sessions to score instead of users: [{session_id, item_ids}].', null=True),
+            model_name="batchjob",
+            name="sessions",
+            field=models.JSONField(
+                blank=True,
+                help_text="Anonymous sessions to score instead of users: [{session_id, item_ids}].",
+                null=True,
+            ),
         ),
     ]
