@@ -151,3 +151,26 @@ def generate_sequential_interactions(
     })
     users = pd.DataFrame({"user_id": [f"u{user}" for user in range(n_users)]})
     return SyntheticInteractions(interactions=pd.concat(rows, ignore_index=True), items=items, users=users)
+
+
+def with_taste_text(synthetic: SyntheticInteractions, words_per_cluster: int = 8, seed: int = 0) -> pd.DataFrame:
+    """Items whose titles and descriptions carry their taste cluster in words, and no categories column.
+
+    Each cluster (the first ``genre`` of ``generate_interactions``'s categories)
+    gets its own pool of made-up words; an item's title takes three of them and
+    two from a shared pool, so only the text tells an item's taste.
+    """
+    rng = np.random.default_rng(seed)
+    syllables = ["ka", "lo", "mi", "ru", "te", "zo", "pa", "ne", "vi", "su", "do", "ga"]
+
+    def word():
+        return "".join(rng.choice(syllables, 3))
+
+    clusters = [int(str(value).split("|")[0].removeprefix("genre")) for value in synthetic.items["categories"]]
+    pools = {cluster: [word() for _ in range(words_per_cluster)] for cluster in sorted(set(clusters))}
+    shared = [word() for _ in range(words_per_cluster * 2)]
+    titles, descriptions = [], []
+    for cluster in clusters:
+        titles.append(" ".join([*rng.choice(pools[cluster], 3, replace=False), *rng.choice(shared, 2)]).title())
+        descriptions.append(" ".join(rng.choice(pools[cluster] + shared, 6)))
+    return pd.DataFrame({"item_id": synthetic.items["item_id"], "title": titles, "description": descriptions})
