@@ -79,25 +79,54 @@ class SasrecModel(keras.Model):
     """
 
     def __init__(self, n_items: int, max_history: int, dim: int, blocks: int, heads: int, dropout: float,
-                 negatives: int, seed: int = 0, **kwargs):  # fmt: skip
+                 negatives: int, seed: int = 0, text_buckets: int = 0, text_tokens: int = 0, id_dropout: float = 0.0,
+                 **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.n_items, self.max_history, self.dim = n_items, max_history, dim
         self.n_blocks, self.heads, self.dropout_rate = blocks, heads, dropout
         self.negatives, self.seed = negatives, seed
         self.item_embedding = keras.layers.Embedding(n_items + 1, dim, name="item_embedding")
         self.position_embedding = keras.layers.Embedding(max_history, dim, name="position_embedding")
+        # Built now: item_table reads the weights directly, not through a call.
+        self.item_embedding.build((None,))
+        self.position_embedding.build((None,))
         self.blocks = [TransformerBlock(dim, heads, dropout, name=f"block_{number}") for number in range(blocks)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="final_norm")
         self.embedding_dropout = keras.layers.Dropout(dropout)
         self.seed_generator = keras.random.SeedGenerator(seed)
         # log q(item), for sampling negatives and correcting their logits; set by the recipe.
         self.log_q = self.add_weight(shape=(n_items,), initializer="zeros", trainable=False, name="log_q")
+        self.text_buckets, self.text_tokens, self.id_dropout = text_buckets, text_tokens, id_dropout
+        # 1 where an item's id embedding counts; the recipe zeroes items never seen in training,
+        # so they are placed by their text alone (and not by an untrained id vector).
+        self.id_mask = self.add_weight(shape=(n_items + 1,), initializer="ones", trainable=False, name="id_mask")
+        if text_buckets:
+            self.text_embedding = keras.layers.Embedding(text_buckets + 1, dim, name="text_embedding")
+            # Each item's hashed tokens (row 0: padding item), set by the recipe.
+            self.item_text = self.add_weight(
+                shape=(n_items + 1, text_tokens), initializer="zeros", trainable=False, dtype="int32", name="item_text"
+            )
 
-    def encode(self, sequence, training=False):
+    def item_table(self, training=False):
+        """Every item's vector (row 0: padding): its id embedding plus the mean of its text tokens' embeddings."""
+        ops = keras.ops
+        table = self.item_embedding.embeddings * self.id_mask[:, None]
+        if training and self.id_dropout > 0:
+            # Hide some items' ids each step, so the text alone must place them.
+            kept = keras.random.uniform((self.n_items + 1,), seed=self.seed_generator) >= self.id_dropout
+            table = table * ops.cast(kept, table.dtype)[:, None]
+        if not self.text_buckets:
+            return table
+        present = ops.cast(ops.greater(self.item_text, 0), table.dtype)
+        summed = ops.sum(self.text_embedding(self.item_text) * present[..., None], axis=1)
+        return table + summed / ops.maximum(ops.sum(present, axis=1), 1.0)[:, None]
+
+    def encode(self, sequence, training=False, table=None):
         """Hidden states (B, max_history, dim) after the final layer norm."""
         ops = keras.ops
+        table = self.item_table(training) if table is None else table
         valid = ops.greater(sequence, 0)
-        hidden = self.item_embedding(sequence) + self.position_embedding(ops.arange(self.max_history))[None]
+        hidden = ops.take(table, sequence, axis=0) + self.position_embedding(ops.arange(self.max_history))[None]
         hidden = self.embedding_dropout(hidden, training=training)
         for block in self.blocks:
             hidden = block(hidden, valid, training=training)
@@ -105,8 +134,9 @@ class SasrecModel(keras.Model):
 
     def call(self, inputs, training=False):
         ops = keras.ops
-        hidden = self.encode(inputs["sequence"], training=training)
-        items = self.item_embedding.embeddings[1:]
+        table = self.item_table(training)
+        hidden = self.encode(inputs["sequence"], training=training, table=table)
+        items = table[1:]
         if self.negatives == 0:
             return ops.matmul(hidden, ops.transpose(items))
         targets = ops.maximum(inputs["targets"] - 1, 0)
@@ -121,7 +151,8 @@ class SasrecModel(keras.Model):
     def get_config(self):
         return {**super().get_config(), "n_items": self.n_items, "max_history": self.max_history, "dim": self.dim,
                 "blocks": self.n_blocks, "heads": self.heads, "dropout": self.dropout_rate,
-                "negatives": self.negatives, "seed": self.seed}  # fmt: skip
+                "negatives": self.negatives, "seed": self.seed, "text_buckets": self.text_buckets,
+                "text_tokens": self.text_tokens, "id_dropout": self.id_dropout}  # fmt: skip
 
 
 def export_blocks(model: SasrecModel) -> list[dict]:

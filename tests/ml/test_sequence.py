@@ -26,8 +26,9 @@ def trained_sasrec(ordered):
 
 @pytest.fixture(scope="module")
 def trained_sasrec_sampled(ordered):
+    """Sampled softmax, one head, and item text (titles and categories) in the item vectors."""
     params = {**TINY_SASREC, "loss": "sampled_softmax", "negatives": 1000, "heads": 1, "blocks": 1}
-    return train("sasrec", params, interactions=ordered.interactions, seed=2)
+    return train("sasrec", params, interactions=ordered.interactions, items=ordered.items, seed=2)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def keras_scores(trained, user_position):
     padded = np.zeros((1, scorer.max_history), np.int32)
     padded[0, scorer.max_history - len(sequence) :] = sequence.astype(np.int32) + 1
     hidden = keras.ops.convert_to_numpy(trained.keras_model.encode(padded, training=False))[0, -1]
-    return keras.ops.convert_to_numpy(trained.keras_model.item_embedding.embeddings)[1:] @ hidden
+    return keras.ops.convert_to_numpy(trained.keras_model.item_table(training=False))[1:] @ hidden
 
 
 @pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_sasrec_sampled"])
@@ -117,7 +118,7 @@ def test_session_honours_exclusions_and_allowed_items(trained_sasrec):
     assert len(chosen) == 5 and set(chosen) <= set(allowed) - {items[10]}
 
 
-@pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_session_knn"])
+@pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_sasrec_sampled", "trained_session_knn"])
 def test_sequence_scorers_round_trip(request, fixture, tmp_path):
     trained = request.getfixturevalue(fixture)
     save_artifact(trained, tmp_path)

@@ -6,6 +6,9 @@ sampled softmax with at least 1,000 negatives and log-q correction: the
 setting under which SASRec beats recurrent and linear models (Klenitskiy &
 Vasilev, RecSys 2023), where one negative with binary cross-entropy does not.
 Histories longer than ``max_history`` are cut into windows, latest first.
+With item text (title, description, categories) each item's vector adds an
+embedding bag of its hashed words (:mod:`..text`), so an item no one has
+touched yet is placed by its text.
 Served in numpy (:class:`recommender.ml.sequence.SequenceScorer`).
 """
 
@@ -56,7 +59,29 @@ class Sasrec(Recipe):
         Param("learning_rate", "float", 0.001, min=1e-6, max=1.0, help="Adam learning rate."),
         Param("epochs", "int", 30, min=1, max=500, help="Passes over the users' sequences."),
         Param("batch_size", "int", 128, min=4, max=8192, help="Sequences per gradient step."),
+        Param(
+            "text_buckets",
+            "int",
+            4096,
+            min=0,
+            max=1 << 20,
+            help="Hash buckets for the words of item titles, descriptions and categories; 0 ignores item text.",
+        ),
+        Param(
+            "id_dropout",
+            "float",
+            0.1,
+            min=0.0,
+            max=1.0,
+            help="Share of items whose id is hidden each step (with item text), so text alone places new items.",
+        ),
     )
+
+    def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
+        from ..data import prepare_interactions
+
+        # Items known only from the catalogue join it: their text places them.
+        return prepare_interactions(interactions, items, users, include_feature_only_items=True)
 
     def validate(self, params, *, allow_search_space=False):
         validated = super().validate(params, allow_search_space=allow_search_space)
@@ -77,10 +102,26 @@ class Sasrec(Recipe):
         if loss == "auto":
             loss = FULL_SOFTMAX if data.n_items <= FULL_SOFTMAX_MAX_ITEMS else SAMPLED_SOFTMAX
         negatives = params["negatives"] if loss == SAMPLED_SOFTMAX else 0
-        model = SasrecModel(data.n_items, max_history, params["embedding_dim"], params["blocks"], params["heads"],
-                            params["dropout"], negatives, seed=seed)  # fmt: skip
-        frequency = np.bincount(data.item_index, minlength=data.n_items) + 1.0
+        text = _item_text(data.items, params["text_buckets"])
+        model = SasrecModel(
+            data.n_items,
+            max_history,
+            params["embedding_dim"],
+            params["blocks"],
+            params["heads"],
+            params["dropout"],
+            negatives,
+            seed=seed,
+            text_buckets=params["text_buckets"] if text is not None else 0,
+            text_tokens=TEXT_TOKENS,
+            id_dropout=params["id_dropout"] if text is not None else 0.0,
+        )
+        counts = np.bincount(data.item_index, minlength=data.n_items)
+        frequency = counts + 1.0
         model.log_q.assign(np.log(frequency / frequency.sum()).astype(np.float32))
+        model.id_mask.assign(np.concatenate([[1.0], counts > 0]).astype(np.float32))
+        if text is not None:
+            model.item_text.assign(np.concatenate([np.zeros((1, TEXT_TOKENS), np.int32), text]))
         model.compile(optimizer=keras_support.make_optimizer("adam", params["learning_rate"]),
                       loss=keras_support.keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
         rng = np.random.default_rng(seed)
@@ -102,13 +143,24 @@ class Sasrec(Recipe):
         scorer = SequenceScorer(
             self.name, data.user_ids, data.item_ids, *data.user_history_csr(),
             sequence_indptr=sequence_indptr, sequence_indices=sequence_indices,
-            item_vectors=to_numpy(model.item_embedding.embeddings)[1:],
+            item_vectors=to_numpy(model.item_table(training=False))[1:],
             position_vectors=to_numpy(model.position_embedding.embeddings), blocks=export_blocks(model),
             final_gamma=to_numpy(model.final_norm.gamma), final_beta=to_numpy(model.final_norm.beta),
             heads=params["heads"],
         )  # fmt: skip
         history = [{**entry, "loss_kind": loss} for entry in reporter.history]
         return FitResult(scorer=scorer, history=history, keras_model=model)
+
+
+# Distinct words of an item's text that its bag reads.
+TEXT_TOKENS = 32
+
+
+def _item_text(frame, buckets):
+    from ..text import hashed_tokens, item_texts
+
+    texts = item_texts(frame) if buckets else None
+    return None if texts is None else hashed_tokens(texts, buckets, TEXT_TOKENS)
 
 
 def training_windows(indptr: np.ndarray, indices: np.ndarray, max_history: int) -> tuple[np.ndarray, np.ndarray]:
