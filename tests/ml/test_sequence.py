@@ -139,3 +139,8 @@ def test_session_knn_learns_planted_order(ordered):
     assert report.protocol == "leave_last_out"
     assert report.metrics["hr@10"] > 1.3 * report.baseline["hr@10"]
     assert report.metrics["hr@10"] > ease.metrics["hr@10"]
+    # Sampled ranking (100 negatives) is reported beside full ranking, and is the easier of the two.
+    sampled = report.to_dict()["sampled"]
+    assert sampled["negatives"] == 100
+    assert sampled["metrics"]["hr@10"] >= report.metrics["hr@10"]
+    assert sampled["baseline"]["hr@10"] >= report.baseline["hr@10"]
