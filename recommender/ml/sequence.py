@@ -75,6 +75,16 @@ class _SequenceStateMixin:
     def score_users(self, user_positions):
         return np.stack([self._user_scores(int(position), None) for position in user_positions])
 
+    def score(self, user_id, item_ids, *, history_item_ids=None):
+        """With ``history_item_ids`` as a list (the user's latest events, oldest first) scores follow them."""
+        if isinstance(history_item_ids, (list, tuple)):
+            positions = self._positions(history_item_ids)
+            if len(positions):
+                scores = self._session_scores(positions[-self.max_history :])
+                lookup = self._item_position
+                return [None if (p := lookup.get(str(item))) is None else float(scores[p]) for item in item_ids]
+        return super().score(user_id, item_ids, history_item_ids=history_item_ids)
+
 
 class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
     """SASRec's forward pass in numpy; see the module docstring."""

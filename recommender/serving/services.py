@@ -204,8 +204,12 @@ def rank(tenant, slug, user_id, item_ids):
     fallback, scores = None, None
     if served.scorer is not None and not erased:
         try:
-            seen = data_selectors.seen_item_ids(tenant, stored_id)
-            scores = served.scorer.score(stored_id, item_ids, history_item_ids=seen)
+            if getattr(served.scorer, "uses_order", False):
+                # Sequence-aware models rank from the latest events, in order.
+                history, _ = data_selectors.recent_item_ids(tenant, stored_id, limit=served.scorer.max_history)
+            else:
+                history = data_selectors.seen_item_ids(tenant, stored_id)
+            scores = served.scorer.score(stored_id, item_ids, history_item_ids=history)
         except ml.UnknownUser:
             fallback = {"kind": "popularity", "reason": "unknown_user"}
         except ml.UnsupportedOperation as exc:

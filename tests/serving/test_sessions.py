@@ -109,6 +109,23 @@ def test_known_user_is_served_from_latest_events_including_ones_after_training(k
     assert not {"i2", "i6", "i10", "i14", "i18"} & set(_ids(after))
 
 
+def test_rank_follows_the_latest_events_of_a_sequence_model(knn):
+    candidates = [f"i{n}" for n in range(21, 45) if n % 4 in (1, 2)]  # 6 of taste group 1, 6 of group 2
+
+    def top_half_in_group(group):
+        body = {"user_id": "u1", "item_ids": candidates}
+        ranked = _ids(knn.client.post("/api/v1/models/knn/rank", body, format="json").json())
+        return sum(int(item[1:]) % 4 == group for item in ranked[:6])
+
+    assert top_half_in_group(1) >= 4  # u1's taste group
+    later = datetime(2027, 1, 1, tzinfo=UTC)
+    Interaction.objects.bulk_create([
+        Interaction(tenant=knn.tenant, dataset=knn.dataset, user_id="u1", item_id=f"i{n}",
+                    timestamp=later + timedelta(minutes=n)) for n in (2, 6, 10, 14, 18)
+    ])  # fmt: skip
+    assert top_half_in_group(2) >= 4
+
+
 def test_a_user_unknown_to_the_model_is_served_from_events_sent_after_training(knn):
     Interaction.objects.bulk_create(
         [Interaction(tenant=knn.tenant, dataset=knn.dataset, user_id="newbie", item_id=f"i{n}") for n in (3, 7, 11)]
