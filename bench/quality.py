@@ -1,13 +1,18 @@
 """Recommendation quality of every recipe beside popularity, under two protocols.
 
     .venv/bin/python bench/quality.py                      # generated data (labelled synthetic)
+    .venv/bin/python bench/quality.py --synthetic order    # generated data with planted order
     .venv/bin/python bench/quality.py --data ratings.dat --sep :: \\
         --columns user,item,rating,timestamp --min-rating 4  # e.g. MovieLens-1M
 
 Protocols: ``random_holdout`` (25% of each user's items held out, all items
-ranked, training items removed) and ``leave_last_out`` with the held-out item
-ranked among 99 sampled unseen items (He et al. 2017).  Every recipe runs
-with its default parameters: nothing is tuned to the data.
+ranked, training items removed), ``leave_last_out`` with the held-out item
+ranked among 99 sampled unseen items (He et al. 2017) and ``leave_last_out``
+ranked against every item (``leave_last_out_full``, the default protocol for
+sequence recipes).  Every recipe runs with its default parameters: nothing
+is tuned to the data.  ``--synthetic order`` generates data whose next item
+follows from the previous one's taste cluster (planted order); the default
+``taste`` data has no order at all.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from recommender.ml import evaluate, list_recipes  # noqa: E402
-from recommender.ml.synthetic import generate_interactions  # noqa: E402
+from recommender.ml.synthetic import generate_interactions, generate_sequential_interactions  # noqa: E402
 
 COLUMN_NAMES = {"user": "user_id", "item": "item_id", "rating": "value", "timestamp": "timestamp"}
 SEPARATORS = {"TAB": "\t", "COMMA": ",", "SPACE": " "}
 PROTOCOLS = (
     ("random_holdout", {"protocol": "random_holdout"}, "all items"),
     ("leave_last_out", {"protocol": "leave_last_out", "sampled_negatives": 99}, "1 + 99 sampled"),
+    ("leave_last_out_full", {"protocol": "leave_last_out"}, "all items"),
 )
 SHOWN_METRICS = ("ndcg", "hr", "recall", "precision", "map")
 
@@ -47,7 +53,8 @@ def main(argv=None) -> int:
     print(f"# {len(interactions)} interactions, {interactions.user_id.nunique()} users, "
           f"{interactions.item_id.nunique()} items; k={args.k}, seed={args.seed}\n")
     results = []
-    for protocol, options, candidates in PROTOCOLS:
+    chosen = args.protocols.split(",") if args.protocols else [name for name, _, _ in PROTOCOLS]
+    for protocol, options, candidates in (entry for entry in PROTOCOLS if entry[0] in chosen):
         print(f"## {protocol} (ranked against {candidates})\n")
         header = ["recipe"] + [f"{name}@{args.k}" for name in SHOWN_METRICS] + ["coverage", "train s"]
         print("| " + " | ".join(header) + " |")
@@ -75,6 +82,9 @@ def parse_args(argv):
                                           "(the file then has no header); default: a header with user_id,item_id")
     parser.add_argument("--min-rating", type=float, help="keep only rows whose rating is at least this")
     parser.add_argument("--recipes", help="comma-separated recipe names (default: every recommendation recipe)")
+    parser.add_argument("--protocols", help="comma-separated protocol names (default: all three)")
+    parser.add_argument("--synthetic", choices=("taste", "order"), default="taste",
+                        help="generated data without --data: taste clusters (no order) or planted order")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", help="also write all reports to this JSON file")
@@ -82,6 +92,12 @@ def parse_args(argv):
 
 
 def load_data(args):
+    if args.data is None and args.synthetic == "order":
+        synthetic = generate_sequential_interactions(n_users=2000, n_items=1000, n_clusters=20, mean_items_per_user=30,
+                                                     order_strength=0.8, seed=args.seed)
+        return synthetic.interactions, synthetic.items, (
+            "SYNTHETIC WITH PLANTED ORDER (recommender.ml.synthetic.generate_sequential_interactions: 2000 users, "
+            "1000 items, 20 taste clusters in a chain, order_strength=0.8, Zipf popularity) - not real-world data")
     if args.data is None:
         synthetic = generate_interactions(n_users=2000, n_items=1000, n_clusters=20, mean_items_per_user=30,
                                           taste_strength=0.7, seed=args.seed)

@@ -83,6 +83,25 @@ def seen_item_ids(tenant, user_id, dataset=None) -> set[str]:
         return {item_id for (item_id,) in cursor.fetchall()}
 
 
+# Latest first by the event's own time (arrival time when it has none), then by arrival order.
+_RECENT_ITEMS_SQL = (
+    f"SELECT item_id, COUNT(*) OVER () FROM {Interaction._meta.db_table} "  # noqa: S608
+    "WHERE tenant_id = %s AND user_id = %s ORDER BY COALESCE(timestamp, created_at) DESC, id DESC LIMIT %s"
+)
+
+
+def recent_item_ids(tenant, user_id, *, limit: int) -> tuple[list[str], int]:
+    """``(item ids of the user's latest ``limit`` events, oldest first; the user's total event count)``.
+
+    Sequence-aware models read these on every recommendation, so events sent
+    after training count at once; repeats stay (a re-view is an event).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_RECENT_ITEMS_SQL, [tenant.pk, user_id, int(limit)])
+        rows = cursor.fetchall()
+    return [item_id for item_id, _ in reversed(rows)], (rows[0][1] if rows else 0)
+
+
 def inactive_item_ids(tenant) -> set[str]:
     """Catalogue items that were deactivated: never recommend them."""
     return set(Item.objects.for_tenant(tenant).filter(is_active=False).values_list("item_id", flat=True))

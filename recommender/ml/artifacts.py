@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import sequence  # noqa: F401 - registers the sequence scorers' kinds
 from .errors import ArtifactError
 from .scorers import SCORER_CLASSES, RecommendationScorer, Scorer
 

@@ -13,6 +13,7 @@ Scores are "higher is better" within one scorer and are not probabilities.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -76,6 +77,21 @@ class Scorer:
         raise self._unsupported("predict")
 
 
+@dataclass
+class SessionAnswer:
+    """Recommendations for an ordered list of recent items, and what of the list was used."""
+
+    items: list[tuple[str, float]]
+    used: int  # events that fed the model (0: nothing usable, the caller falls back)
+    unknown: int  # ids the model does not know, ignored
+    left_out: int  # known events older than the latest ``max_history``, ignored
+    max_history: int  # the most events this model reads
+
+
+# Events a session may feed a model that declares no history length of its own.
+DEFAULT_SESSION_HISTORY = 200
+
+
 class RecommendationScorer(Scorer):
     """Shared id handling, filtering and top-k selection for recommenders."""
 
@@ -84,6 +100,10 @@ class RecommendationScorer(Scorer):
     # history_item_ids, or (popularity) with no information at all.
     scores_from_history = False
     scores_anyone = False
+    # Sequence-aware scorers read the order of recent events (latest last) and
+    # at most ``max_history`` of them; the others treat a session as a set.
+    uses_order = False
+    max_history: int | None = None
 
     def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices):
         super().__init__(recipe)
@@ -170,6 +190,37 @@ class RecommendationScorer(Scorer):
         scores = self._item_similarities(position)
         excluded = np.append(self._positions(exclude_item_ids), position)
         return self._top_k(scores, k, excluded, allowed_item_ids)
+
+    def recommend_session(
+        self, item_ids: Sequence, k=10, *, exclude_item_ids=(), allowed_item_ids=None, exclude_seen=True
+    ) -> SessionAnswer:
+        """Top ``k`` for a session given as item ids, oldest first, without a user id.
+
+        Unknown ids are ignored and counted; only the latest ``max_history``
+        known events are used. ``used == 0`` means nothing could be scored.
+        """
+        lookup = self._item_position
+        known = [lookup[key] for key in map(str, item_ids) if key in lookup]
+        limit = self.max_history or DEFAULT_SESSION_HISTORY
+        left_out = max(0, len(known) - limit)
+        positions = np.asarray(known[left_out:], dtype=np.int32)
+        answer = SessionAnswer(
+            items=[], used=len(positions), unknown=len(item_ids) - len(known), left_out=left_out, max_history=limit
+        )
+        if len(positions) == 0:
+            return answer
+        scores = self._session_scores(positions)
+        excluded = self._positions(exclude_item_ids)
+        if exclude_seen:
+            excluded = np.concatenate([excluded, positions])
+        answer.items = self._top_k(scores, k, excluded, allowed_item_ids)
+        return answer
+
+    def _session_scores(self, positions: np.ndarray) -> np.ndarray:
+        """Scores over all items for a non-empty ordered list of item positions."""
+        if not (self.scores_from_history or self.scores_anyone):
+            raise self._unsupported("session recommendations (it scores known users only)")
+        return self._user_scores(None, np.unique(positions))
 
     # -- helpers ------------------------------------------------------------------
 

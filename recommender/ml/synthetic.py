@@ -100,3 +100,77 @@ def generate_regression_table(n_rows: int = 2000, noise: float = 0.5, seed: int 
     offset = np.select([group == "a", group == "b"], [0.0, 2.0], -1.5)
     target = 3 * x1 - 2 * x2 ** 2 + offset + rng.normal(0, noise, n_rows)
     return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "target": target})
+
+
+def generate_sequential_interactions(
+    n_users: int = 1000,
+    n_items: int = 500,
+    n_clusters: int = 10,
+    mean_items_per_user: int = 20,
+    order_strength: float = 0.8,
+    popularity_exponent: float = 1.0,
+    seed: int = 0,
+) -> SyntheticInteractions:
+    """Interactions with planted *order*: each event's cluster follows from the previous one's.
+
+    Clusters form a fixed random chain; after an item of cluster ``c`` the
+    next item comes from ``chain[c]`` with probability ``order_strength``
+    (else from a random cluster), chosen within the cluster by Zipf
+    popularity, never repeating an item.  Over a long history every user
+    visits most clusters, so the set of items says little about what comes
+    next, but the latest item says much: sequence-aware recipes can win.
+    """
+    rng = np.random.default_rng(seed)
+    item_cluster = rng.permutation(np.arange(n_items) % n_clusters)
+    popularity = rng.permutation(1.0 / np.arange(1, n_items + 1) ** popularity_exponent)
+    members = [np.flatnonzero(item_cluster == cluster) for cluster in range(n_clusters)]
+    shares = [popularity[items] / popularity[items].sum() for items in members]
+    chain = rng.permutation(n_clusters)
+    counts = np.clip(rng.poisson(mean_items_per_user, n_users), 3, n_items // 2)
+    rows = []
+    for user in range(n_users):
+        cluster, chosen = int(rng.integers(n_clusters)), []
+        taken = set()
+        while len(chosen) < counts[user]:
+            candidates = members[cluster]
+            for _ in range(10):  # redraw an item the user already has
+                item = int(rng.choice(candidates, p=shares[cluster]))
+                if item not in taken:
+                    chosen.append(item)
+                    taken.add(item)
+                    break
+            cluster = int(chain[cluster]) if rng.random() < order_strength else int(rng.integers(n_clusters))
+        start = _EPOCH_2024 + rng.uniform(0, 300) * SECONDS_PER_DAY
+        times = start + np.cumsum(rng.exponential(SECONDS_PER_DAY, len(chosen)))
+        rows.append(pd.DataFrame({"user_id": f"u{user}", "item_id": [f"i{item}" for item in chosen],
+                                  "timestamp": times, "value": 1.0, "event_type": "view"}))
+    items = pd.DataFrame({
+        "item_id": [f"i{item}" for item in range(n_items)],
+        "title": [f"Item {item}" for item in range(n_items)],
+        "categories": [f"genre{cluster}" for cluster in item_cluster],
+    })
+    users = pd.DataFrame({"user_id": [f"u{user}" for user in range(n_users)]})
+    return SyntheticInteractions(interactions=pd.concat(rows, ignore_index=True), items=items, users=users)
+
+
+def with_taste_text(synthetic: SyntheticInteractions, words_per_cluster: int = 8, seed: int = 0) -> pd.DataFrame:
+    """Items whose titles and descriptions carry their taste cluster in words, and no categories column.
+
+    Each cluster (the first ``genre`` of ``generate_interactions``'s categories)
+    gets its own pool of made-up words; an item's title takes three of them and
+    two from a shared pool, so only the text tells an item's taste.
+    """
+    rng = np.random.default_rng(seed)
+    syllables = ["ka", "lo", "mi", "ru", "te", "zo", "pa", "ne", "vi", "su", "do", "ga"]
+
+    def word():
+        return "".join(rng.choice(syllables, 3))
+
+    clusters = [int(str(value).split("|")[0].removeprefix("genre")) for value in synthetic.items["categories"]]
+    pools = {cluster: [word() for _ in range(words_per_cluster)] for cluster in sorted(set(clusters))}
+    shared = [word() for _ in range(words_per_cluster * 2)]
+    titles, descriptions = [], []
+    for cluster in clusters:
+        titles.append(" ".join([*rng.choice(pools[cluster], 3, replace=False), *rng.choice(shared, 2)]).title())
+        descriptions.append(" ".join(rng.choice(pools[cluster] + shared, 6)))
+    return pd.DataFrame({"item_id": synthetic.items["item_id"], "title": titles, "description": descriptions})

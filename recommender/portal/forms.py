@@ -14,7 +14,7 @@ from recommender.data.api.serializers import DatasetCreateSerializer, ImportCrea
 from recommender.data.importing.problems import UNSTORABLE, UNSTORABLE_REASON
 from recommender.data.models import MAX_ID_LENGTH, Dataset, ImportJob
 from recommender.ml.metrics import metric_names
-from recommender.serving.api.serializers import MAX_RANK_ITEMS
+from recommender.serving.api.serializers import MAX_RANK_ITEMS, MAX_SESSION_ITEMS
 from recommender.training.models import AutoDeploy
 from recommender.training.services.configs import DATASET_KIND_FOR_TASK, default_metric
 
@@ -285,17 +285,39 @@ class RankForm(TryForm):
     )
 
     def clean_item_ids(self):
-        item_ids = [piece.strip() for piece in re.split(r"[,\r\n]", self.cleaned_data["item_ids"]) if piece.strip()]
+        item_ids = _item_id_list(self.cleaned_data["item_ids"], MAX_RANK_ITEMS)
         if not item_ids:
             raise forms.ValidationError("Give at least one item id.")
-        if len(item_ids) > MAX_RANK_ITEMS:
-            raise forms.ValidationError(f"At most {MAX_RANK_ITEMS} item ids at a time; this has {len(item_ids)}.")
-        for item_id in item_ids:
-            if len(item_id) > MAX_ID_LENGTH:
-                raise forms.ValidationError(f"An item id has at most {MAX_ID_LENGTH} characters: {item_id[:40]}…")
-            if UNSTORABLE.search(item_id):
-                raise forms.ValidationError(f"An item id {UNSTORABLE_REASON}.")
         return item_ids
+
+
+def _item_id_list(text, limit):
+    """Item ids one per line or separated by commas, in order; refuses more than ``limit`` or unstorable ones."""
+    item_ids = [piece.strip() for piece in re.split(r"[,\r\n]", text) if piece.strip()]
+    if len(item_ids) > limit:
+        raise forms.ValidationError(f"At most {limit} item ids at a time; this has {len(item_ids)}.")
+    for item_id in item_ids:
+        if len(item_id) > MAX_ID_LENGTH:
+            raise forms.ValidationError(f"An item id has at most {MAX_ID_LENGTH} characters: {item_id[:40]}…")
+        if UNSTORABLE.search(item_id):
+            raise forms.ValidationError(f"An item id {UNSTORABLE_REASON}.")
+    return item_ids
+
+
+class SessionForm(TryForm):
+    """An anonymous visitor's recent items, oldest first, as ``POST …/session-recommendations`` takes them."""
+
+    item_ids = forms.CharField(
+        label="Recent item ids, oldest first",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=f"One per line or separated by commas, up to {MAX_SESSION_ITEMS}. No user id: a visitor's session.",
+    )
+    k = forms.IntegerField(label="How many", min_value=1, max_value=100, initial=10)
+    exclude_seen = forms.BooleanField(label="Leave out the session's own items", required=False, initial=True)
+
+    def clean_item_ids(self):
+        return _item_id_list(self.cleaned_data["item_ids"], MAX_SESSION_ITEMS)
 
 
 class PredictForm(TryForm):

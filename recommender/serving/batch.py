@@ -1,4 +1,5 @@
-"""Batch recommendations: every known user (or a list) scored on a worker into a CSV or JSON Lines file."""
+"""Batch recommendations: every known user (or a list, or anonymous sessions) scored on a worker into a CSV or
+JSON Lines file."""
 
 import csv
 import io
@@ -21,7 +22,7 @@ from tenants.turns import lock_tenant, may_start, next_turn, wait_for_a_turn
 
 from .models import BatchJob
 from .selectors import user_ids_of
-from .services import recommend
+from .services import recommend, recommend_session
 
 MAX_LISTED_USERS = 100_000
 # Cells starting with these characters are formulas to a spreadsheet: prefix them so they stay text.
@@ -40,9 +41,10 @@ def _count_users(config, user_ids):
     return len(user_ids_of(config.dataset))
 
 
-def request_batch(*, actor, config, user_ids=None, k=10, file_format=BatchJob.Format.CSV):
+def request_batch(*, actor, config, user_ids=None, sessions=None, k=10, file_format=BatchJob.Format.CSV):
     """Queue a batch job for ``config`` within the plan's batch quotas (jobs a day, users a job); it runs on a
-    worker in turns with other tenants' jobs (see ``tenants.turns``)."""
+    worker in turns with other tenants' jobs (see ``tenants.turns``). ``sessions`` (``[{session_id,
+    item_ids}]``) scores anonymous sessions instead of users; each counts as a user against the quota."""
     from .tasks import run_batch
 
     with transaction.atomic():
@@ -51,16 +53,17 @@ def request_batch(*, actor, config, user_ids=None, k=10, file_format=BatchJob.Fo
         today = BatchJob.objects.for_tenant(tenant).filter(created_at__gte=timezone.now() - timedelta(days=1))
         if today.count() >= plan.max_batch_jobs_per_day:
             raise QuotaExceeded(f"The {plan.name} plan allows {plan.max_batch_jobs_per_day} batch jobs a day.")
-        users = _count_users(config, user_ids)
+        users = len(sessions) if sessions else _count_users(config, user_ids)
         if users > plan.max_batch_users:
             raise QuotaExceeded(
                 f"This batch would score {users} users; the {plan.name} plan allows {plan.max_batch_users} "
                 "users a batch job. Send a list of user_ids in several jobs."
             )
         job = BatchJob.objects.create(
-            tenant=actor.tenant, config=config, user_ids=user_ids, k=k, file_format=file_format
+            tenant=actor.tenant, config=config, user_ids=user_ids, sessions=sessions, k=k, file_format=file_format
         )
-        audit.record(actor, "batch.requested", job, users=len(user_ids) if user_ids else "all")
+        scope = {"sessions": len(sessions)} if sessions else {"users": len(user_ids) if user_ids else "all"}
+        audit.record(actor, "batch.requested", job, **scope)
         send_on_commit(
             lambda: run_batch.delay(job.tenant_id, job.pk),
             lambda: BatchJob.objects.filter(pk=job.pk).update(
@@ -99,6 +102,27 @@ def _write_batch(job, user_ids, out, header=True):
     out.detach()  # hand the file back to the caller open
 
 
+def _write_session_batch(job, sessions, out, header=True):
+    """Like ``_write_batch``, one anonymous session per ``session_id`` instead of one user."""
+    writer = csv.writer(out) if job.file_format == BatchJob.Format.CSV else None
+    if writer and header:
+        writer.writerow(["session_id", "rank", "item_id", "score", "fallback"])
+    for session in sessions:
+        answer = recommend_session(job.tenant, job.config.slug, session["item_ids"], k=job.k)
+        fallback = (answer["fallback"] or {}).get("reason", "")
+        session_id = session["session_id"]
+        if writer:
+            for rank, item in enumerate(answer["items"], start=1):
+                writer.writerow(
+                    [spreadsheet_safe(session_id), rank, spreadsheet_safe(item["item_id"]), item["score"], fallback]
+                )
+        else:
+            record = {"session_id": session_id, "items": answer["items"], "fallback": fallback}
+            out.write(json.dumps({**record, "session": answer["session"]}) + "\n")
+    out.flush()
+    out.detach()
+
+
 def _start(tenant_id, job_id):
     """Start a queued job if its tenant runs fewer batch jobs than its plan allows at once; returns the job
     (running, with its users fixed) or None when it must wait for a turn."""
@@ -110,8 +134,9 @@ def _start(tenant_id, job_id):
         running = BatchJob.objects.for_tenant(tenant).filter(status=BatchJob.Status.RUNNING).count()
         if not may_start(running, tenant.plan.max_concurrent_batch_jobs):
             return None
-        job.user_ids = job.user_ids or user_ids_of(job.config.dataset)
-        job.status, job.users_total, job.users_done = BatchJob.Status.RUNNING, len(job.user_ids), 0
+        if not job.sessions:
+            job.user_ids = job.user_ids or user_ids_of(job.config.dataset)
+        job.status, job.users_total, job.users_done = BatchJob.Status.RUNNING, len(job.sessions or job.user_ids), 0
         job.save(update_fields=["user_ids", "status", "users_total", "users_done"])
         return job
 
@@ -136,11 +161,12 @@ def execute_batch(tenant_id, job_id):
             return
         job.user_ids, job.users_total, job.users_done = started.user_ids, started.users_total, started.users_done
     first = job.users_done
-    users = job.user_ids[first : first + settings.PLATFORM["LIMITS"]["BATCH_SLICE_USERS"]]
+    users = (job.sessions or job.user_ids)[first : first + settings.PLATFORM["LIMITS"]["BATCH_SLICE_USERS"]]
+    write = _write_session_batch if job.sessions else _write_batch
     try:
         # Spooled to a temporary file on disk, not held in memory.
         with tempfile.TemporaryFile() as spool:
-            _write_batch(job, users, io.TextIOWrapper(spool, encoding="utf-8", newline=""), header=first == 0)
+            write(job, users, io.TextIOWrapper(spool, encoding="utf-8", newline=""), header=first == 0)
             spool.seek(0)
             default_storage.save(_part_path(job, first), File(spool))
         done = first + len(users)

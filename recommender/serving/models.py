@@ -22,6 +22,9 @@ class BatchJob(TenantOwnedModel):
     file_format = models.CharField(max_length=10, choices=Format.choices, default=Format.CSV)
     k = models.PositiveIntegerField(default=10)
     user_ids = models.JSONField(null=True, blank=True, help_text="The users to score; null for every known user.")
+    sessions = models.JSONField(
+        null=True, blank=True, help_text="Anonymous sessions to score instead of users: [{session_id, item_ids}]."
+    )
     users_total = models.PositiveIntegerField(default=0)
     users_done = models.PositiveIntegerField(default=0)
     file_path = models.CharField(max_length=300, blank=True)

@@ -18,7 +18,7 @@ from . import selectors
 from .cache import TtlCache
 from .loader import ModelNotFound, served_model
 
-__all__ = ["ModelNotFound", "ServingError", "predict", "rank", "recommend", "similar_items"]
+__all__ = ["ModelNotFound", "ServingError", "predict", "rank", "recommend", "recommend_session", "similar_items"]
 
 
 class ServingError(InvalidInput):
@@ -100,6 +100,10 @@ def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), cat
     if served.scorer is None:
         items = _fallback(tenant, served, k, excluded, allowed)
         return _answer(served, user_id, items, {"kind": "popularity", "reason": "no_deployment"})
+    if getattr(served.scorer, "uses_order", False):
+        answer = _from_recent_events(tenant, served, user_id, stored_id, k, excluded, allowed, exclude_seen)
+        if answer is not None:
+            return answer
     try:
         items = served.scorer.recommend(
             stored_id,
@@ -118,6 +122,61 @@ def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), cat
             because = served.scorer.explain(stored_id, entry["item_id"], seen, n=3)
             entry["because"] = [{"item_id": item_id, "weight": round(weight, 6)} for item_id, weight in because]
     return answer
+
+
+def _from_recent_events(tenant, served, user_id, stored_id, k, excluded, allowed, exclude_seen):
+    """A sequence-aware model's answer from the user's latest events, sent after training included.
+
+    None when none of those events is on an item the model knows (the caller
+    then asks the model about the user as trained, or falls back).
+    """
+    scorer = served.scorer
+    recent, total = data_selectors.recent_item_ids(tenant, stored_id, limit=scorer.max_history)
+    session = scorer.recommend_session(
+        recent, k, exclude_item_ids=excluded, allowed_item_ids=allowed, exclude_seen=exclude_seen
+    )
+    if not session.used:
+        return None
+    history = {
+        "events_used": session.used,
+        "unknown_items": session.unknown,
+        "left_out": total - len(recent) + session.left_out,
+        "max_history": session.max_history,
+    }
+    return _answer(served, user_id, session.items, None, history=history)
+
+
+def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_seen=True, exclude=(), categories=()):
+    """Top ``k`` items for an anonymous session: its recent item ids, oldest first, and no user id.
+
+    With ``timestamps`` (one per item) the events are put in time order first.
+    Unknown item ids are ignored and counted; a model with a maximum history
+    reads the latest events only; a session with no usable item gets the
+    popularity fallback, flagged ``empty_session``.
+    """
+    served = served_model(tenant, slug)
+    item_ids = [str(item_id) for item_id in item_ids]
+    if timestamps:
+        item_ids = [item_id for _, _, item_id in sorted(zip(timestamps, range(len(item_ids)), item_ids, strict=True))]
+    excluded, allowed = _filters(tenant, set(item_ids), exclude_seen, exclude, categories)
+    facts = {"events": len(item_ids), "events_used": 0, "unknown_items": None, "left_out": 0, "max_history": None}
+    if served.scorer is None:
+        items = _fallback(tenant, served, k, excluded, allowed)
+        return _answer(served, None, items, {"kind": "popularity", "reason": "no_deployment"}, session=facts)
+    if not hasattr(served.scorer, "recommend_session"):
+        raise ServingError(f"Model '{served.slug}' makes predictions, not recommendations.", code="unsupported")
+    try:
+        session = served.scorer.recommend_session(
+            item_ids, k, exclude_item_ids=excluded, allowed_item_ids=allowed, exclude_seen=exclude_seen
+        )
+    except ml.UnsupportedOperation as exc:
+        raise ServingError(str(exc), code="unsupported") from exc
+    facts.update(events_used=session.used, unknown_items=session.unknown, left_out=session.left_out,
+                 max_history=session.max_history)  # fmt: skip
+    if not session.used:
+        items = _fallback(tenant, served, k, excluded, allowed)
+        return _answer(served, None, items, {"kind": "popularity", "reason": "empty_session"}, session=facts)
+    return _answer(served, None, session.items, None, session=facts)
 
 
 def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
@@ -145,8 +204,12 @@ def rank(tenant, slug, user_id, item_ids):
     fallback, scores = None, None
     if served.scorer is not None and not erased:
         try:
-            seen = data_selectors.seen_item_ids(tenant, stored_id)
-            scores = served.scorer.score(stored_id, item_ids, history_item_ids=seen)
+            if getattr(served.scorer, "uses_order", False):
+                # Sequence-aware models rank from the latest events, in order.
+                history, _ = data_selectors.recent_item_ids(tenant, stored_id, limit=served.scorer.max_history)
+            else:
+                history = data_selectors.seen_item_ids(tenant, stored_id)
+            scores = served.scorer.score(stored_id, item_ids, history_item_ids=history)
         except ml.UnknownUser:
             fallback = {"kind": "popularity", "reason": "unknown_user"}
         except ml.UnsupportedOperation as exc:

@@ -79,6 +79,7 @@ WELL_FORMED = {
     "similar-items": {"query": {"item_id": "b-item"}},
     "rank": {"body": {"user_id": "b-user", "item_ids": ["b-item"]}},
     "predict": {"body": {"rows": [{"x": 1}]}},
+    "session-recommendations": {"body": {"item_ids": ["b-item"]}},
 }
 # Lists that must show tenant A its own marked objects: proof that the leak scan could see a leak.
 LISTS_SHOWING_A_ITS_DATA = {"dataset-list", "model-list", "import-list", "items", "portal:datasets", "portal:members"}

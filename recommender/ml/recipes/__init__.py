@@ -12,10 +12,13 @@ from .ease import Ease
 from .mlp import MlpClassifier, MlpRegressor
 from .neumf import NeuMF
 from .popularity import Popularity
+from .sasrec import Sasrec
+from .session_knn import SessionKnn
 from .two_tower import TwoTower
 
 _RECIPES: dict[str, Recipe] = {
-    recipe.name: recipe for recipe in (Popularity(), Ease(), NeuMF(), TwoTower(), MlpClassifier(), MlpRegressor())
+    recipe.name: recipe
+    for recipe in (Popularity(), Ease(), NeuMF(), TwoTower(), MlpClassifier(), MlpRegressor(), Sasrec(), SessionKnn())
 }
 
 # Chosen by bench/quality.py (see docs/benchmarks.md, "## Models").

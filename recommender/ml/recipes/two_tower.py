@@ -41,6 +41,8 @@ class TwoTower(Recipe):
         Param("epochs", "int", 20, min=1, max=500, help="Passes over the distinct user-item pairs."),
         Param("batch_size", "int", 512, min=8, max=65536,
               help="Pairs per step; each pair's negatives are the batch's other items."),
+        Param("text_buckets", "int", 4096, min=0, max=1 << 20,
+              help="Hash buckets for the words of item titles, descriptions and categories; 0 ignores item text."),
     )
 
     def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
@@ -54,11 +56,14 @@ class TwoTower(Recipe):
         keras_support.configure(seed)
         user_features = _encoded_features(data.users)
         item_features = _encoded_features(data.items)
-        user_tower, item_tower, model = build_model(data.n_users, data.n_items, user_features, item_features, params)
+        item_text = _item_text(data.items, params["text_buckets"])
+        user_tower, item_tower, model = build_model(
+            data.n_users, data.n_items, user_features, item_features, params, item_text=item_text
+        )
         users, items = data.unique_pairs()
         item_frequency = np.bincount(items, minlength=data.n_items) / len(items)
         log_q = np.log(np.maximum(item_frequency, 1e-12)).astype(np.float32)
-        id_dropout = params["id_dropout"] if item_features is not None else 0.0
+        id_dropout = params["id_dropout"] if item_features is not None or item_text is not None else 0.0
         rng = np.random.default_rng(seed)
         reporter = EpochReporter(callbacks, params["epochs"])
 
@@ -95,7 +100,18 @@ def _encoded_features(frame) -> np.ndarray | None:
     return encode_frame(encoder, frame) if encoder.width else None
 
 
-def build_model(n_users, n_items, user_features, item_features, params):
+def _item_text(frame, buckets):
+    from ..text import hashed_tokens, item_texts
+
+    texts = item_texts(frame) if buckets else None
+    return None if texts is None else hashed_tokens(texts, buckets, TEXT_TOKENS)
+
+
+# Distinct words of an item's text that its bag reads.
+TEXT_TOKENS = 32
+
+
+def build_model(n_users, n_items, user_features, item_features, params, item_text=None):
     """Return (user_tower, item_tower, compiled training model)."""
     import keras
 
@@ -125,6 +141,12 @@ def build_model(n_users, n_items, user_features, item_features, params):
     item_parts = [keras.layers.Embedding(n_items + 1, params["embedding_dim"], name="item_id_embedding")(item_id)]
     if item_features is not None:
         item_parts.append(feature_part(item, item_features, "item"))
+    if item_text is not None:
+        # Token ids ride in a frozen float table (exact below 2**24), so the tower keeps its (item, item_id) inputs.
+        tokens = keras.ops.cast(frozen_table(item_text.astype(np.float32), "item_text_table")(item), "int32")
+        bag = keras.layers.Embedding(params["text_buckets"] + 1, params["embedding_dim"], mask_zero=True,
+                                     name="item_text_embedding")(tokens)  # fmt: skip
+        item_parts.append(keras.layers.GlobalAveragePooling1D(name="item_text_bag")(bag))
     item_tower = keras.Model([item, item_id], tower(item_parts, "item"), name="item_tower")
 
     inputs = {

@@ -1,4 +1,5 @@
-"""Try it: recommendations for a user, items like an item, items ranked for a user, a prediction for a filled-in row."""
+"""Try it: recommendations for a user or an anonymous session, items like an item, items ranked for a user,
+a prediction for a filled-in row."""
 
 from django.shortcuts import render
 
@@ -8,7 +9,7 @@ from recommender.serving import services as serving
 from recommender.training import selectors as training_selectors
 from tenants.portal.access import portal_view
 
-from ..forms import PredictForm, RankForm, RecommendForm, SimilarItemsForm
+from ..forms import PredictForm, RankForm, RecommendForm, SessionForm, SimilarItemsForm
 
 
 def _deployed_models(tenant):
@@ -63,6 +64,7 @@ def try_it(request):
     tenant = request.tenant
     models = _deployed_models(tenant)
     recommend = RecommendForm(_bound(request, "recommend"), configs=models["recommend"], prefix="recommend")
+    session = SessionForm(_bound(request, "session", "POST"), configs=models["recommend"], prefix="session")
     similar = SimilarItemsForm(_bound(request, "similar"), configs=models["similar_items"], prefix="similar")
     rank = RankForm(_bound(request, "rank", "POST"), configs=models["rank"], prefix="rank")
     predict_model = _prediction_model(request, models["predict"])
@@ -81,6 +83,13 @@ def try_it(request):
         )
         return _with_titles(tenant, answer)
 
+    def session_recommendations():
+        data = session.cleaned_data
+        answer = serving.recommend_session(
+            tenant, data["model"], data["item_ids"], k=data["k"], exclude_seen=data["exclude_seen"]
+        )
+        return _with_titles(tenant, answer)
+
     def similar_items():
         data = similar.cleaned_data
         return _with_titles(tenant, serving.similar_items(tenant, data["model"], data["item_id"], k=data["k"]))
@@ -92,10 +101,12 @@ def try_it(request):
     context = {
         "models": models,
         "recommend_form": recommend,
+        "session_form": session,
         "similar_form": similar,
         "rank_form": rank,
         "predict_form": predict,
         "recommendations": _ask(recommend, recommendations),
+        "session_recommendations": _ask(session, session_recommendations),
         "similar_items": _ask(similar, similar_items),
         "ranked": _ask(rank, ranked),
         "prediction": _ask(predict, lambda: serving.predict(tenant, predict.cleaned_data["model"], [predict.row()])),

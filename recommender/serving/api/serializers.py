@@ -37,6 +37,59 @@ class SimilarItemsQuerySerializer(serializers.Serializer):
         return {**attrs, "exclude": _id_list(attrs["exclude"]), "category": _id_list(attrs["category"])}
 
 
+# Items one anonymous session may send; models read at most their own max_history of them.
+MAX_SESSION_ITEMS = 500
+
+
+class SessionRecommendationRequestSerializer(serializers.Serializer):
+    item_ids = serializers.ListField(
+        child=serializers.CharField(max_length=256),
+        allow_empty=True,
+        max_length=MAX_SESSION_ITEMS,
+        help_text="The session's items, oldest first (or in any order with timestamps). Unknown ids are ignored "
+        "and counted; an empty list gets the popularity fallback.",
+    )
+    timestamps = serializers.ListField(
+        child=serializers.DateTimeField(),
+        required=False,
+        max_length=MAX_SESSION_ITEMS,
+        help_text="Optional, one per item: the events are put in time order first.",
+    )
+    event_types = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=MAX_SESSION_ITEMS,
+        help_text="Optional, one per item (view, purchase...). Checked and accepted; today's recipes do not read them.",
+    )
+    k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+    exclude_seen = serializers.BooleanField(default=True, help_text="Leave out the session's own items.")
+    exclude = serializers.ListField(
+        child=serializers.CharField(max_length=256),
+        required=False,
+        default=list,
+        max_length=MAX_RANK_ITEMS,
+        help_text="Item ids to leave out.",
+    )
+    category = serializers.ListField(
+        child=serializers.CharField(max_length=256),
+        required=False,
+        default=list,
+        max_length=100,
+        help_text="Only items in any of these categories.",
+    )
+
+    def validate(self, attrs):
+        n_items = len(attrs["item_ids"])
+        errors = {
+            name: f"Give one value per item: {len(attrs[name])} for {n_items} item ids."
+            for name in ("timestamps", "event_types")
+            if name in attrs and len(attrs[name]) != n_items
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
 class RankRequestSerializer(serializers.Serializer):
     user_id = serializers.CharField(max_length=256)
     item_ids = serializers.ListField(
@@ -59,7 +112,8 @@ class ScoredItemSerializer(serializers.Serializer):
 class FallbackSerializer(serializers.Serializer):
     kind = serializers.CharField(help_text="What served instead: 'popularity'.")
     reason = serializers.ChoiceField(
-        choices=["unknown_user", "erased_user", "no_deployment", "unknown_item"], help_text="Why it served."
+        choices=["unknown_user", "erased_user", "no_deployment", "unknown_item", "empty_session"],
+        help_text="Why it served.",
     )
 
 
@@ -71,6 +125,15 @@ class RecommendationResponseSerializer(serializers.Serializer):
     items = ScoredItemSerializer(many=True)
     fallback = FallbackSerializer(allow_null=True)
     request_id = serializers.CharField()
+    history = serializers.DictField(
+        required=False,
+        help_text="Sequence-aware models: how many of the user's latest events were read (events_used), how many "
+        "were on items the model does not know (unknown_items), older ones not read (left_out), max_history.",
+    )
+    session = serializers.DictField(
+        required=False,
+        help_text="Session recommendations: events received, events_used, unknown_items, left_out, max_history.",
+    )
 
 
 class PredictResponseSerializer(serializers.Serializer):
@@ -80,12 +143,38 @@ class PredictResponseSerializer(serializers.Serializer):
     request_id = serializers.CharField()
 
 
+class BatchSessionSerializer(serializers.Serializer):
+    session_id = serializers.CharField(max_length=256)
+    item_ids = serializers.ListField(
+        child=serializers.CharField(max_length=256),
+        allow_empty=True,
+        max_length=MAX_SESSION_ITEMS,
+        help_text="The session's items, oldest first.",
+    )
+
+
+# Sessions one batch may carry: each holds up to MAX_SESSION_ITEMS ids, all in one request body.
+MAX_BATCH_SESSIONS = 10_000
+
+
 class BatchRequestSerializer(serializers.Serializer):
     user_ids = serializers.ListField(
         child=serializers.CharField(max_length=256), required=False, allow_null=True, max_length=100_000
     )
+    sessions = BatchSessionSerializer(
+        many=True,
+        required=False,
+        allow_null=True,
+        max_length=MAX_BATCH_SESSIONS,
+        help_text="Anonymous sessions to score instead of users; the file has a session_id column.",
+    )
     k = serializers.IntegerField(min_value=1, max_value=100, default=10)
     format = serializers.ChoiceField(choices=BatchJob.Format.choices, default=BatchJob.Format.CSV)
+
+    def validate(self, attrs):
+        if attrs.get("user_ids") and attrs.get("sessions"):
+            raise serializers.ValidationError({"sessions": "Give user_ids or sessions, not both."})
+        return attrs
 
 
 class BatchJobSerializer(serializers.ModelSerializer):

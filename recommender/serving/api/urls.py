@@ -9,6 +9,7 @@ from .views import (
     PredictView,
     RankView,
     RecommendationsView,
+    SessionRecommendationsView,
     SimilarItemsView,
 )
 
@@ -17,6 +18,11 @@ router.register("batch-jobs", BatchJobViewSet, basename="batch-job")
 
 urlpatterns = [
     path("models/<slug:slug>/recommendations", RecommendationsView.as_view(), name="recommendations"),
+    path(
+        "models/<slug:slug>/session-recommendations",
+        SessionRecommendationsView.as_view(),
+        name="session-recommendations",
+    ),
     path("models/<slug:slug>/similar-items", SimilarItemsView.as_view(), name="similar-items"),
     path("models/<slug:slug>/rank", RankView.as_view(), name="rank"),
     path("models/<slug:slug>/predict", PredictView.as_view(), name="predict"),

@@ -22,6 +22,7 @@ from .serializers import (
     RankRequestSerializer,
     RecommendationQuerySerializer,
     RecommendationResponseSerializer,
+    SessionRecommendationRequestSerializer,
     SimilarItemsQuerySerializer,
 )
 
@@ -74,6 +75,46 @@ class RecommendationsView(ServingView):
             exclude=q["exclude"],
             categories=q["category"],
             explain=q["explain"],
+        )
+
+
+class SessionRecommendationsView(ServingView):
+    metering_name = "session-recommendations"
+
+    @extend_schema(
+        request=SessionRecommendationRequestSerializer,
+        responses={200: RecommendationResponseSerializer},
+        summary="Top-k recommendations for an anonymous session (recent item ids, no user id)",
+        examples=[
+            OpenApiExample("Session", request_only=True, value={"item_ids": ["sku-3", "sku-9"], "k": 5}),
+            OpenApiExample(
+                "Session recommendations",
+                response_only=True,
+                value={
+                    "model": "shop-recs",
+                    "version": 3,
+                    "user_id": None,
+                    "items": [{"item_id": "sku-4", "score": 0.72}],
+                    "fallback": None,
+                    "request_id": "9a0c6b0e9a8c4a5e8d2e0b7f1c3a9d21",
+                    "session": {"events": 3, "events_used": 2, "unknown_items": 1, "left_out": 0, "max_history": 50},
+                },
+            ),
+        ],
+    )
+    def post(self, request, slug):
+        body = SessionRecommendationRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        return self.serve(
+            services.recommend_session,
+            slug,
+            data["item_ids"],
+            timestamps=data.get("timestamps"),
+            k=data["k"],
+            exclude_seen=data["exclude_seen"],
+            exclude=data["exclude"],
+            categories=data["category"],
         )
 
 
@@ -142,6 +183,7 @@ class BatchRecommendationsView(TenantAPIView):
             actor=Actor.from_request(request),
             config=config,
             user_ids=body.validated_data.get("user_ids"),
+            sessions=[dict(session) for session in body.validated_data.get("sessions") or []] or None,
             k=body.validated_data["k"],
             file_format=body.validated_data["format"],
         )
