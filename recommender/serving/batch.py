@@ -209,17 +209,24 @@ def _names_a_user(path, file_format, ids):
         found = lambda line: line.startswith(starts)  # noqa: E731
     else:
         found = lambda line: json.loads(line).get("user_id") in ids  # noqa: E731
-    with default_storage.open(path, "rb") as stored:
-        return any(found(line.decode("utf-8")) for line in stored)
+    try:
+        with default_storage.open(path, "rb") as stored:
+            return any(found(line.decode("utf-8")) for line in stored)
+    except FileNotFoundError:
+        return False  # already gone (expired, or deleted by an earlier erasure): nothing of the user is left
 
 
 def delete_batch_files_naming(tenant, ids) -> int:
-    """Erasure: delete the tenant's batch files that hold one of ``ids`` (raw and stored user ids)."""
+    """Erasure: delete the tenant's batch files that hold one of ``ids`` (raw and stored user ids).
+
+    The rows forget their files at once; the files go when the transaction commits, so an erasure that
+    rolls back leaves every file where its row says it is.
+    """
     ids = {str(user_id) for user_id in ids}
     count = 0
     for job in BatchJob.objects.for_tenant(tenant).exclude(file_path=""):
         if _names_a_user(job.file_path, job.file_format, ids):
-            default_storage.delete(job.file_path)
+            transaction.on_commit(lambda path=job.file_path: default_storage.delete(path))
             BatchJob.objects.filter(pk=job.pk).update(file_path="", error="The file was deleted by an erasure.")
             count += 1
     return count

@@ -109,10 +109,28 @@ def test_erasure_reaches_kept_uploads_and_the_batch_files_that_name_the_user(
     naming = _batch_file(served, django_capture_on_commit_callbacks, ["u7", "u8"])
     other = _batch_file(served, django_capture_on_commit_callbacks, ["u17"])
 
-    counts = served.client.delete("/api/v1/users/u7").json()
+    with django_capture_on_commit_callbacks(execute=True):  # batch files go when the erasure commits
+        counts = served.client.delete("/api/v1/users/u7").json()
     assert (counts["uploads_deleted"], counts["batch_files_deleted"]) == (1, 1), counts
     assert not default_storage.exists(kept) and not default_storage.exists(naming.file_path)
     assert default_storage.exists(other.file_path), "a file that does not name the user stays"
+
+
+def test_an_erasure_that_rolls_back_keeps_the_batch_files_and_a_missing_file_is_no_error(
+    served, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    from recommender.serving.batch import delete_batch_files_naming
+
+    naming = _batch_file(served, django_capture_on_commit_callbacks, ["u7"])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert delete_batch_files_naming(served.tenant, ["u7"]) == 1
+        raise RuntimeError("a later step of the erasure failed")
+    assert default_storage.exists(naming.file_path), "the rolled-back erasure left the file its row names"
+
+    default_storage.delete(naming.file_path)  # gone by other means (expiry, an operator)
+    assert served.client.delete("/api/v1/users/u7").status_code == 200
 
 
 def test_deleting_an_organisation_removes_its_storage_folder(
