@@ -28,6 +28,7 @@ from tenants.services import revoke_api_key
 from tenants.throttling import USAGE_KEY
 
 from .factories import make_api_key
+from .serving.conftest import train_model
 from .worker import _database_url_of_test_db, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,3 +172,30 @@ def test_api_key_calls_see_only_their_tenant_and_carry_the_security_headers(star
 
     anonymous = requests.get(f"{server.base}/api/v1/tenant", timeout=30)  # no key: the usual handler
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "not_authenticated"
+
+
+def test_a_recommendation_on_a_dropped_database_connection_reconnects(
+    start_gunicorn, tenant_a, django_capture_on_commit_callbacks
+):
+    # Recommendations skip Django's SELECT 1 before their query (recommender.data.selectors): the query itself
+    # finds a dead connection, and the worker reconnects instead of answering 503.
+    import psycopg2
+    from django.db import connection
+
+    train_model(tenant_a, django_capture_on_commit_callbacks, slug="recs", recipe="ease")
+    get = start_gunicorn().client(tenant_a.key)
+    path = "/api/v1/models/recs/recommendations?user_id=u1"
+    wait_until(lambda: {get(path).status_code for _ in range(10)} == {200}, 30, message="both workers to serve")
+
+    # What a PostgreSQL restart or a failover does to the workers' persistent connections.
+    ours = connection.connection.get_backend_pid() if connection.connection else None
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+            [connection.settings_dict["NAME"], ours or 0],
+        )
+        assert cursor.rowcount >= 1, "the workers had their connections"
+    admin.close()
+    assert [get(path).status_code for _ in range(10)] == [200] * 10

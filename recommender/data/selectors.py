@@ -6,7 +6,7 @@ where the tenant pseudonymises, map the raw id first with
 frames from ``recommender.data.frames``.
 """
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count, Max, Q
 
 from tenants.scoping import get_tenant_object_or_404
@@ -78,9 +78,33 @@ def seen_item_ids(tenant, user_id, dataset=None) -> set[str]:
     if dataset is not None:
         sql += " AND dataset_id = %s"
         params.append(dataset.pk)
+    return {item_id for (item_id,) in _read_as_health_check(sql, params)}
+
+
+def _read_as_health_check(sql, params):
+    """Rows of a read that doubles as the connection's health check.
+
+    With ``conn_health_checks`` Django sends ``SELECT 1`` before a request's
+    first query on a reused connection: on a recommendation, a second round
+    trip to PostgreSQL that took as long as the query itself (docs/benchmarks.md,
+    "Serving"). Here the query goes first; if it finds the connection dead (the
+    server restarted), this reconnects and asks once more, as the check would
+    have. Inside a transaction, Django's usual path is kept.
+    """
+    checked_first = connection.in_atomic_block or connection.connection is None or connection.health_check_done
+    if not checked_first:
+        connection.health_check_done = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    except (OperationalError, InterfaceError):
+        if checked_first or connection.is_usable():
+            raise  # the query failed, not the connection
+    connection.close()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {item_id for (item_id,) in cursor.fetchall()}
+        return cursor.fetchall()
 
 
 # Latest first by the event's own time (arrival time when it has none), then by arrival order.
