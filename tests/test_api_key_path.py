@@ -21,13 +21,15 @@ import pytest
 import requests
 from django.conf import settings
 
+from recommender.data.models import Interaction
+from recommender.data.selectors import seen_item_ids
 from tenants.audit import Actor
 from tenants.models import Plan
 from tenants.redis_client import get_redis
 from tenants.services import revoke_api_key
 from tenants.throttling import USAGE_KEY
 
-from .factories import make_api_key
+from .factories import make_api_key, make_interactions_dataset
 from .serving.conftest import train_model
 from .worker import _database_url_of_test_db, wait_until
 
@@ -198,4 +200,20 @@ def test_a_recommendation_on_a_dropped_database_connection_reconnects(
         )
         assert cursor.rowcount >= 1, "the workers had their connections"
     admin.close()
-    assert [get(path).status_code for _ in range(10)] == [200] * 10
+    answers = [get(path) for _ in range(10)]
+    assert [answer.status_code for answer in answers] == [200] * 10
+    seen = set(Interaction.objects.filter(tenant=tenant_a.tenant, user_id="u1").values_list("item_id", flat=True))
+    assert not seen & {item["item_id"] for answer in answers for item in answer.json()["items"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_prepared_seen_items_read_answers_like_the_query_also_after_a_session_reset(tenant_a, tenant_b):
+    from django.db import connection
+
+    make_interactions_dataset(tenant_a.tenant)
+    expected = set(Interaction.objects.filter(tenant=tenant_a.tenant, user_id="u1").values_list("item_id", flat=True))
+    assert expected and seen_item_ids(tenant_a.tenant, "u1") == expected
+    assert seen_item_ids(tenant_b.tenant, "u1") == set(), "another tenant's events are not this tenant's"
+    with connection.cursor() as cursor:
+        cursor.execute("DISCARD ALL")  # what a pooler's reset does: the prepared statement is gone
+    assert seen_item_ids(tenant_a.tenant, "u1") == expected
