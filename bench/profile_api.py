@@ -104,6 +104,7 @@ def main():
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--path", default="/api/v1/tenant", help="'recommendations' for the default model's")
     parser.add_argument("--top", type=int, default=30, help="functions listed")
+    parser.add_argument("--save", metavar="FILE", help="also write the profile there (pstats format)")
     args = parser.parse_args()
 
     if args.keep:
@@ -134,6 +135,8 @@ def main():
     profile.enable()
     drive(application, path, key, sample, args.requests)
     profile.disable()
+    if args.save:
+        profile.dump_stats(args.save)
     ratio = bare_us / platform_us
     print(f"{path}: {platform_us:.0f} µs per request in-process; bare DRF {bare_us:.0f} µs (ratio {ratio:.2f})")
     print(f"profile over {args.requests} requests (times are totals; divide by the requests for per-request):")
