@@ -59,7 +59,9 @@ def drive(application, path, key, users, n, seed=7):
 
 
 def _bare_microseconds(n):
-    script = DRIVE + f"""
+    script = (
+        DRIVE
+        + f"""
 import time
 from bench.bare_drf import application
 drive(application, "/hello", None, [], 300)
@@ -67,6 +69,7 @@ start = time.perf_counter()
 drive(application, "/hello", None, [], {n})
 print((time.perf_counter() - start) / {n} * 1e6)
 """
+    )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
 

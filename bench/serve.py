@@ -350,5 +350,6 @@ def _report(args, bare_rates, trivial_rates, trivial_errors, results, rss):
     ]
     print("targets: " + "; ".join(f"{name}: {'met' if met else 'MISSED'}" for name, met in checks))
 
+
 if __name__ == "__main__":
     main()

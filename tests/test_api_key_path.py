@@ -153,9 +153,7 @@ def test_requests_counted_by_a_worker_reach_redis_when_it_stops(start_gunicorn, 
 
     day = time.strftime("%Y-%m-%d", time.gmtime())
     counted = get_redis().hgetall(USAGE_KEY.format(tenant_id=tenant_a.tenant.pk, day=day))
-    assert {field.decode(): int(count) for field, count in counted.items()} == {
-        f"{tenant_a.api_key.pk}|WhoAmIView": 30
-    }
+    assert {field.decode(): int(count) for field, count in counted.items()} == {f"{tenant_a.api_key.pk}|WhoAmIView": 30}
 
 
 def test_api_key_calls_see_only_their_tenant_and_carry_the_security_headers(start_gunicorn, tenant_a, tenant_b):

@@ -87,10 +87,8 @@ def seen_item_ids(tenant, user_id, dataset=None) -> set[str]:
         return {item_id for (item_id,) in cursor.fetchall()}
 
 
-_PREPARE_SEEN_ITEMS = (
-    "PREPARE serving_seen_items (bigint, text) AS "
-    + _SEEN_ITEMS_SQL.replace("%s", "$1", 1).replace("%s", "$2", 1)
-)
+_NUMBERED_SEEN_ITEMS_SQL = _SEEN_ITEMS_SQL.replace("%s", "$1", 1).replace("%s", "$2", 1)
+_PREPARE_SEEN_ITEMS = f"PREPARE serving_seen_items (bigint, text) AS {_NUMBERED_SEEN_ITEMS_SQL}"
 _EXECUTE_SEEN_ITEMS = "EXECUTE serving_seen_items (%s, %s)"
 _prepared_on = weakref.WeakSet()  # this process's database connections that have the statement
 
