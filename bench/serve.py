@@ -114,6 +114,15 @@ def _prepare(n_items):
     return targets
 
 
+def _migrate():
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
 def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -264,6 +273,7 @@ def main():
     if args.keep and saved_targets.exists():
         print(f"Reusing the tenants and models prepared in {storage}", flush=True)
         targets = json.loads(saved_targets.read_text())
+        _migrate()  # the code may have moved on since they were prepared
     else:
         fresh_database(DB_NAME)
         print("Preparing ten tenants and their models…", flush=True)
