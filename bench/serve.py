@@ -3,14 +3,18 @@
     .venv/bin/python bench/serve.py [--seconds 15] [--items 10000] [--keep DIR]
 
 What it does (all on 127.0.0.1, bounded in time):
-1. Creates a throwaway PostgreSQL database (bench_serve) and ten tenants. Tenant 0
-   has a catalogue of ``--items`` items and two deployed models on it: the default
-   recipe (EASE) and NeuMF (2 epochs: this measures serving, not quality). Tenants
-   1-9 each get an EASE model on a 2,000-item catalogue.
+1. Creates a throwaway PostgreSQL database (bench_serve, or $BENCH_SERVE_DATABASE)
+   and ten tenants. Tenant 0 has a catalogue of ``--items`` items and a deployed
+   model of every recommendation recipe on it: the default (EASE), popularity,
+   NeuMF and two_tower (the neural ones 2 epochs: this measures serving, not
+   quality). Tenants 1-9 each get an EASE model on a 2,000-item catalogue.
 2. Starts gunicorn with the production settings (DEBUG=0, two workers, one BLAS
    thread) and drives it with wrk (Debian's `wrk`, installed if missing):
    throughput of `recommendations` for random known users, beside a trivial
-   API-key-authenticated endpoint (`GET /api/v1/tenant`) in the same server.
+   API-key-authenticated endpoint (`GET /api/v1/tenant`) in the same server, and
+   beside a bare DRF application (bench/bare_drf.py: no project code) served by a
+   second gunicorn with the same settings. Every endpoint is reported against
+   both references, measured in the same run (each twice: first and last).
 3. Measures latency at half the maximum rate with an open-loop client (requests
    are sent on a fixed schedule and timed from when they were due, so a slow
    server cannot hide its queueing).
@@ -34,7 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.common import flush_redis, fresh_database, store_interactions  # noqa: E402
 
-DB_NAME = "bench_serve"
+# Overridable so that two people benchmarking on one machine do not share a database.
+DB_NAME = os.environ.get("BENCH_SERVE_DATABASE", "bench_serve")
+REDIS_DB = int(os.environ.get("BENCH_SERVE_REDIS_DB", "13"))
 SECRET = "bench-only-secret-" + "s" * 50
 
 
@@ -42,7 +48,7 @@ def _environment(storage):
     return {
         **os.environ,
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "STORAGE_ROOT": storage,
         "DEBUG": "0",
         "SECRET_KEY": SECRET,
@@ -53,6 +59,15 @@ def _environment(storage):
         "CELERY_TASK_ALWAYS_EAGER": "1",
         "LOG_LEVEL": "WARNING",
     }
+
+
+# Tenant 0 serves every recommendation recipe (neural ones trained for 2 epochs: this measures serving).
+TENANT0_RECIPES = {
+    "default": {},
+    "popularity": {"recipe": "popularity"},
+    "neumf": {"recipe": "neumf", "params": {"epochs": 2}},
+    "two-tower": {"recipe": "two_tower", "params": {"epochs": 2}},
+}
 
 
 def _prepare(n_items):
@@ -85,9 +100,7 @@ def _prepare(n_items):
         dataset = Dataset.objects.create(tenant=tenant, name="events", kind="interactions")
         frame = data.interactions
         store_interactions(tenant, dataset, frame)
-        recipes = (
-            {"default": {}, "neumf": {"recipe": "neumf", "params": {"epochs": 2}}} if number == 0 else {"default": {}}
-        )
+        recipes = TENANT0_RECIPES if number == 0 else {"default": {}}
         for slug, options in recipes.items():
             config = create_config(actor=actor, name=slug, slug=slug, dataset=dataset, **options)
             run = request_training(actor=actor, config=config)
@@ -99,6 +112,15 @@ def _prepare(n_items):
         users = sorted(set(frame.user_id))
         targets.append((key, list(recipes), users))
     return targets
+
+
+def _migrate():
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
 
 
 def _free_port():
@@ -247,10 +269,11 @@ def main():
     saved_targets = Path(storage) / "targets.json"
     os.environ.update(_environment(storage))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas_platform.settings")
-    flush_redis(13)
+    flush_redis(REDIS_DB)
     if args.keep and saved_targets.exists():
         print(f"Reusing the tenants and models prepared in {storage}", flush=True)
         targets = json.loads(saved_targets.read_text())
+        _migrate()  # the code may have moved on since they were prepared
     else:
         fresh_database(DB_NAME)
         print("Preparing ten tenants and their models…", flush=True)
@@ -258,47 +281,84 @@ def main():
         if args.keep:
             saved_targets.write_text(json.dumps(targets))
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "saas_platform.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--log-level", "warning"],
-        cwd=ROOT, env=os.environ.copy(),
-    )  # fmt: skip
+    port, bare_port = _free_port(), _free_port()
+    base, bare_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
+    server = _gunicorn("saas_platform.wsgi:application", port)
+    bare = _gunicorn("bench.bare_drf:application", bare_port)
     try:
         _wait_for(f"{base}/health")
-        key, _, users = targets[0]
+        _wait_for(f"{bare_base}/hello")
+        key, slugs, users = targets[0]
         recommend = "/api/v1/models/{slug}/recommendations?k=10&user_id="
-        for slug in ("default", "neumf"):  # warm both workers
+        _wrk(bare_base, "", "/hello", [], 3)
+        for slug in slugs:  # warm both workers
             _wrk(base, key, recommend.format(slug=slug), users, 3)
+        # The references are measured first and again last; their mean is the denominator.
+        bare_rates = [_wrk(bare_base, "", "/hello", [], args.seconds)[0]]
         trivial_rate, trivial_errors = _wrk(base, key, "/api/v1/tenant", [], args.seconds)
         results = {}
-        for slug in ("default", "neumf"):
+        for slug in slugs:
             rate, errors = _wrk(base, key, recommend.format(slug=slug), users, args.seconds)
             p50, p99, failures = _open_loop(port, key, recommend.format(slug=slug), users, rate / 2, args.seconds)
             results[slug] = (rate, errors + failures, p50, p99)
+        bare_rates.append(_wrk(bare_base, "", "/hello", [], args.seconds)[0])
+        trivial_again, errors = _wrk(base, key, "/api/v1/tenant", [], args.seconds)
+        trivial_rates, trivial_errors = [trivial_rate, trivial_again], trivial_errors + errors
 
-        for tenant_key, slugs, tenant_users in targets:  # every tenant's models into every worker
-            for slug in slugs:
+        for tenant_key, tenant_slugs, tenant_users in targets:  # every tenant's models into every worker
+            for slug in tenant_slugs:
                 _wrk(base, tenant_key, recommend.format(slug=slug), tenant_users, 2, connections=4)
         rss = _worker_rss_mb(server.pid)
     finally:
-        server.terminate()
-        server.wait(30)
+        for process in (server, bare):
+            process.terminate()
+            process.wait(30)
         if not args.keep:
             shutil.rmtree(storage, ignore_errors=True)
+    _report(args, bare_rates, trivial_rates, trivial_errors, results, rss)
 
+
+def _gunicorn(application, port):
+    """The same gunicorn settings for the platform and for the bare reference."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", application, "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--log-level", "warning"],
+        cwd=ROOT, env=os.environ.copy(),
+    )  # fmt: skip
+
+
+def _report(args, bare_rates, trivial_rates, trivial_errors, results, rss):
+    bare_rate, trivial_rate = sum(bare_rates) / 2, sum(trivial_rates) / 2
     print()
     print(
         f"catalogue of tenant 0: {args.items} items; gunicorn 2 workers; wrk 1 thread, 8 connections, {args.seconds} s"
     )
-    print(f"{'endpoint':<34}{'req/s':>9}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-    print(f"{'GET /api/v1/tenant (trivial)':<34}{trivial_rate:>9.0f}{1:>8.2f}{'':>9}{'':>9}{trivial_errors:>8}")
+    print(f"{'endpoint':<34}{'req/s':>9}{'/bare':>8}{'/trivial':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    spread = " (" + " / ".join(f"{rate:.0f}" for rate in bare_rates) + ", first / last)"
+    print(f"{'bare DRF view (reference)':<34}{bare_rate:>9.0f}{1:>8.2f}{'':>9}{'':>9}{'':>9}{0:>8}{spread}")
+    spread = " (" + " / ".join(f"{rate:.0f}" for rate in trivial_rates) + ")"
+    label = "GET /api/v1/tenant (trivial)"
+    print(
+        f"{label:<34}{trivial_rate:>9.0f}{trivial_rate / bare_rate:>8.2f}{1:>9.2f}{'':>9}{'':>9}{trivial_errors:>8}"
+        f"{spread}"
+    )
     for slug, (rate, errors, p50, p99) in results.items():
-        label = f"recommendations ({'ease, default' if slug == 'default' else 'neumf'})"
-        print(f"{label:<34}{rate:>9.0f}{rate / trivial_rate:>8.2f}{p50:>9.1f}{p99:>9.1f}{errors:>8}")
-    print("(p50/p99: open-loop at half of that endpoint's maximum rate)")
+        label = f"recommendations ({'ease, default' if slug == 'default' else slug})"
+        print(
+            f"{label:<34}{rate:>9.0f}{rate / bare_rate:>8.2f}{rate / trivial_rate:>9.2f}{p50:>9.1f}{p99:>9.1f}"
+            f"{errors:>8}"
+        )
+    print("(p50/p99: open-loop at half of that endpoint's maximum rate; bare and trivial: mean of two measurements)")
     print(f"RSS per web worker with 10 tenants' models loaded: {', '.join(f'{size:.0f} MB' for size in rss)}")
+    default_rate = results["default"][0]
+    checks = [
+        ("trivial >= 0.6 of bare", trivial_rate / bare_rate >= 0.6),
+        ("default recommendations >= 0.5 of bare", default_rate / bare_rate >= 0.5),
+        ("every recipe >= 0.7 of trivial", all(rate / trivial_rate >= 0.7 for rate, *_ in results.values())),
+        ("every recipe p99 <= 20 ms", all(p99 <= 20 for *_, p99 in results.values())),
+        ("RSS <= 250 MB", max(rss) <= 250),
+    ]
+    print("targets: " + "; ".join(f"{name}: {'met' if met else 'MISSED'}" for name, met in checks))
 
 
 if __name__ == "__main__":

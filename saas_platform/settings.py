@@ -62,6 +62,16 @@ MIDDLEWARE = [
     "saas_platform.middleware.ContentSecurityPolicyMiddleware",
 ]
 
+# What API-key calls to /api/ skip (saas_platform.handlers): they carry no session, cookie or static path.
+BROWSER_ONLY_MIDDLEWARE = [
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.middleware.CurrentTenantMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
 ROOT_URLCONF = "saas_platform.urls"
 
 TEMPLATES = [
@@ -299,6 +309,9 @@ CELERY_TIMEZONE = TIME_ZONE
 PLATFORM = {
     # Seconds an API key or deployment look-up is kept in a process before it is checked again.
     "LOCAL_CACHE_SECONDS": env_int("PLATFORM_LOCAL_CACHE_SECONDS", 1),
+    # Rate-limit windows and usage are counted in each process and sent to Redis every half of this; a
+    # process trusts a window's shared count for this long (tenants.throttling: the bound on over-admission).
+    "METERING_SECONDS": env_int("PLATFORM_METERING_SECONDS", 1),
     # Bytes of loaded model versions each web process keeps (least recently used are dropped).
     "SERVING_CACHE_BYTES": env_int("SERVING_CACHE_BYTES", 256 * 1024 * 1024),
     # A training run or import still queued this long after its task was sent is sent again: Redis keeps

@@ -3,12 +3,15 @@
 import gc
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 from django.urls import get_resolver
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas_platform.settings")
+from .handlers import SplitApplication
 
-application = get_wsgi_application()
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas_platform.settings")
+django.setup(set_prefix=False)
+# API-key calls skip the middleware only browsers need (see saas_platform.handlers).
+application = SplitApplication()
 
 
 def _freeze_what_is_loaded():

@@ -15,6 +15,7 @@ import secrets
 import string
 
 _ALPHABET = string.ascii_letters + string.digits
+_ALPHABET_SET = frozenset(_ALPHABET)
 PRODUCT_PREFIX = "rpk_"
 PREFIX_LENGTH = 8
 SECRET_LENGTH = 32
@@ -42,7 +43,7 @@ def split_key(full_key):
     prefix, dot, secret = full_key.removeprefix(PRODUCT_PREFIX).partition(".")
     if not dot or len(prefix) != PREFIX_LENGTH or len(secret) != SECRET_LENGTH:
         return None
-    if not all(c in _ALPHABET for c in prefix + secret):
+    if not _ALPHABET_SET.issuperset(prefix + secret):
         return None
     return prefix
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from .models import ApiKey, ApiUsage, Tenant
 from .redis_client import get_redis
-from .throttling import local_usage
+from .throttling import flush, local_usage
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,15 @@ def flush_usage_counters():
 
 
 def _pending_counts(tenant_id, days):
-    """Counts not yet flushed: ``{(day, api_key_id, endpoint): count}``."""
+    """Counts not yet flushed: ``{(day, api_key_id, endpoint): count}``.
+
+    This process's own counts are sent to Redis first; other processes' arrive
+    within half of METERING_SECONDS (see tenants.throttling).
+    """
     client = get_redis()
     if client is None:
         return local_usage(tenant_id)
+    flush()
     pending = {}
     try:
         for day in days:

@@ -21,6 +21,20 @@ from .serializers import (
 )
 
 
+def _tenant_data(tenant):
+    """``TenantSerializer(tenant).data``, built once per loaded tenant object.
+
+    Building a ModelSerializer's fields took most of this endpoint's time
+    (docs/benchmarks.md, "Serving"). API-key calls share the tenant object of
+    the cached key, which is read again every LOCAL_CACHE_SECONDS, so the
+    answer is never older than the key's own facts.
+    """
+    data = getattr(tenant, "_serialized", None)
+    if data is None:
+        data = tenant._serialized = TenantSerializer(tenant).data
+    return data
+
+
 class WhoAmIView(TenantAPIView):
     """Who is calling: the tenant, and the API key or person making the call."""
 
@@ -31,7 +45,7 @@ class WhoAmIView(TenantAPIView):
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
         return Response(
             {
-                "tenant": TenantSerializer(self.tenant).data,
+                "tenant": _tenant_data(self.tenant),
                 "api_key": {"id": api_key.pk, "name": api_key.name, "prefix": api_key.prefix, "scopes": api_key.scopes}
                 if api_key
                 else None,

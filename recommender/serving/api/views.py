@@ -26,6 +26,11 @@ from .serializers import (
     SimilarItemsQuerySerializer,
 )
 
+# One instance of each query serializer validates every request: building a serializer's fields cost several
+# times more than validating with them (docs/benchmarks.md, "Serving"). run_validation keeps no state on it.
+_RECOMMENDATION_QUERY = RecommendationQuerySerializer()
+_SIMILAR_ITEMS_QUERY = SimilarItemsQuerySerializer()
+
 
 class ServingView(TenantAPIView):
     """Base for serving endpoints: recommend scope, model looked up by slug within the tenant."""
@@ -63,9 +68,7 @@ class RecommendationsView(ServingView):
         ],
     )
     def get(self, request, slug):
-        query = RecommendationQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = _RECOMMENDATION_QUERY.run_validation(request.query_params)
         return self.serve(
             services.recommend,
             slug,
@@ -127,9 +130,7 @@ class SimilarItemsView(ServingView):
         summary="Top-k items like an item",
     )
     def get(self, request, slug):
-        query = SimilarItemsQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = _SIMILAR_ITEMS_QUERY.run_validation(request.query_params)
         return self.serve(
             services.similar_items, slug, q["item_id"], k=q["k"], exclude=q["exclude"], categories=q["category"]
         )
