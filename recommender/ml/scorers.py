@@ -331,10 +331,64 @@ class ItemItemScorer(RecommendationScorer):
 
     def _rows(self, item_positions: np.ndarray) -> np.ndarray:
         """Positions in the CSR arrays of every stored weight of the given rows."""
-        starts, ends = self.weight_indptr[item_positions], self.weight_indptr[np.asarray(item_positions) + 1]
-        if len(starts) == 0:
+        item_positions = np.asarray(item_positions, dtype=np.int64)
+        starts, ends = self.weight_indptr[item_positions], self.weight_indptr[item_positions + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        if total == 0:
             return np.empty(0, dtype=np.int64)
-        return np.concatenate([np.arange(start, end) for start, end in zip(starts, ends, strict=True)])
+        # Each row's run start, repeated along the run, plus the offset within the run.
+        run_starts = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        return run_starts + np.arange(total, dtype=np.int64)
+
+    def _sparse_top_k(self, targets, values, k, excluded, allowed_item_ids):
+        """Top ``k`` among the items reached by stored weights, or None when fewer than ``k`` score above 0.
+
+        Every other item scores exactly 0, so when ``k`` reached items score
+        above 0 after filtering they are the dense top ``k`` too: the work is
+        proportional to the history times the kept neighbours, not the catalogue.
+        """
+        reached, inverse = np.unique(targets, return_inverse=True)
+        sums = np.bincount(inverse, weights=values, minlength=len(reached)).astype(np.float32)
+        keep = sums > 0
+        if len(excluded):
+            keep &= ~np.isin(reached, excluded)
+        if allowed_item_ids is not None:
+            keep &= np.isin(reached, self._positions(allowed_item_ids))
+        if int(keep.sum()) < k:
+            return None
+        reached, sums = reached[keep], sums[keep]
+        chosen = top_k_positions(sums, k)
+        return [(self._item_id_list[reached[i]], float(sums[i])) for i in chosen]
+
+    def recommend(
+        self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None, exclude_seen=True
+    ) -> list[tuple[str, float]]:
+        user_position, history = self._resolve_user(user_id, history_item_ids)
+        stored = self._rows(history)
+        excluded = self._positions(exclude_item_ids)
+        if exclude_seen:
+            excluded = np.concatenate([excluded, history])
+        found = self._sparse_top_k(
+            self.weight_indices[stored], self.weight_values[stored], k, excluded, allowed_item_ids
+        )
+        if found is not None:
+            return found
+        scores = self._user_scores(user_position, history)
+        return self._top_k(scores, k, excluded, allowed_item_ids)
+
+    def similar_items(self, item_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None) -> list[tuple[str, float]]:
+        position = self._item_position.get(str(item_id))
+        if position is None:
+            raise UnknownItem(item_id)
+        stored = self._rows(np.array([position]))
+        excluded = np.append(self._positions(exclude_item_ids), position)
+        found = self._sparse_top_k(
+            self.weight_indices[stored], self.weight_values[stored], k, excluded, allowed_item_ids
+        )
+        if found is not None:
+            return found
+        return super().similar_items(item_id, k, exclude_item_ids=exclude_item_ids, allowed_item_ids=allowed_item_ids)
 
     def _user_scores(self, user_position, history):
         stored = self._rows(history)
