@@ -427,6 +427,14 @@ def ranking_metrics(
     per_user: dict[str, list[float]] = {name: [] for name in ("hr", "ndcg", "precision", "recall", "map")}
     top_lists = []
     users = sorted(held_out)
+    if not sampled_negatives and scorer.has_fast_top_k:
+        # Top-k without a full score row per user: the cost follows the user, not the catalogue.
+        not_candidates = np.flatnonzero(~candidates)
+        for user in users:
+            top = scorer.top_k_of_known_user(int(user), k, not_candidates)
+            top_lists.append(top.tolist())
+            _append_ranking_metrics(per_user, top.tolist(), set(held_out[user]), k)
+        return _mean_metrics(per_user, top_lists, candidates, k)
     for first in range(0, len(users), _USERS_PER_BATCH):
         batch = np.asarray(users[first : first + _USERS_PER_BATCH])
         scores = np.array(scorer.score_users(batch), dtype=np.float64)
@@ -444,11 +452,19 @@ def ranking_metrics(
                 )
             else:
                 ranked = top.tolist()
-            per_user["hr"].append(hit_rate_at_k(ranked, relevant, k))
-            per_user["ndcg"].append(ndcg_at_k(ranked, relevant, k))
-            per_user["precision"].append(precision_at_k(ranked, relevant, k))
-            per_user["recall"].append(recall_at_k(ranked, relevant, k))
-            per_user["map"].append(average_precision_at_k(ranked, relevant, k))
+            _append_ranking_metrics(per_user, ranked, relevant, k)
+    return _mean_metrics(per_user, top_lists, candidates, k)
+
+
+def _append_ranking_metrics(per_user: dict, ranked: list, relevant: set, k: int) -> None:
+    per_user["hr"].append(hit_rate_at_k(ranked, relevant, k))
+    per_user["ndcg"].append(ndcg_at_k(ranked, relevant, k))
+    per_user["precision"].append(precision_at_k(ranked, relevant, k))
+    per_user["recall"].append(recall_at_k(ranked, relevant, k))
+    per_user["map"].append(average_precision_at_k(ranked, relevant, k))
+
+
+def _mean_metrics(per_user: dict, top_lists: list, candidates: np.ndarray, k: int) -> dict:
     metrics = {f"{name}@{k}": float(np.mean(values)) for name, values in per_user.items()}
     metrics["coverage"] = coverage(top_lists, int(candidates.sum()))
     return metrics

@@ -209,11 +209,14 @@ def _solve_block(graph: CooccurrenceGraph, block: np.ndarray, target: np.ndarray
     batch, width = block.shape
     valid = block >= 0
     safe = np.where(valid, block, 0)
-    # Gram of each target's neighbours (padded slots become identity rows and columns).
-    rows = np.repeat(safe, width, axis=1).ravel()
-    columns = np.tile(safe, (1, width)).ravel()
-    gram = graph.lookup(rows, columns).reshape(batch, width, width)
-    gram *= valid[:, :, None] & valid[:, None, :]
+    # Gram of each target's neighbours (padded slots become identity rows and columns). It is
+    # symmetric, so only the upper triangle is looked up (ascending keys: neighbours are sorted).
+    upper_rows, upper_columns = np.triu_indices(width, 1)
+    upper = graph.lookup(safe[:, upper_rows].ravel(), safe[:, upper_columns].ravel()).reshape(batch, -1)
+    upper *= valid[:, upper_rows] & valid[:, upper_columns]
+    gram = np.zeros((batch, width, width))
+    gram[:, upper_rows, upper_columns] = upper
+    gram[:, upper_columns, upper_rows] = upper
     gram[:, np.arange(width), np.arange(width)] = np.where(valid, graph.popularity[safe] + l2, 1.0)
     rhs = graph.lookup(safe.ravel(), np.repeat(target, width)).reshape(batch, width) * valid
     solution = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
