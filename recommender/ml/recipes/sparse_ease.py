@@ -50,13 +50,14 @@ class SparseEase(Recipe):
 
     def estimate(self, shape, params):
         # Co-occurring pairs: each user contributes about (history length)^2; with a skewed length
-        # distribution the mean of squares is a few times the square of the mean.
+        # distribution the mean of squares is about twice the square of the mean.
         mean_history = min(shape.interactions / max(shape.users, 1), params["max_history"])
-        pairs = shape.interactions * min(4 * mean_history, params["max_history"])
+        pairs = shape.interactions * min(2 * mean_history, params["max_history"])
         distinct_pairs = min(pairs, shape.items * shape.items)
         k = min(params["neighbors"], max(shape.items - 1, 1))
+        # Chunk buffers (key, count, sort scratch), the graph (column, count, key), Gram batches, neighbours.
         memory = (BASE_PROCESS_BYTES + shape.interactions * 48 + min(pairs, _PAIRS_PER_CHUNK) * 40
-                  + distinct_pairs * 40 + _GRAM_ENTRIES_PER_BATCH * 40 + shape.items * k * 24)
+                  + distinct_pairs * 24 + _GRAM_ENTRIES_PER_BATCH * 40 + shape.items * k * 24)
         seconds = 1.0 + pairs * _SECONDS_PER_PAIR + shape.items * k * k * _SECONDS_PER_GRAM_ENTRY
         return Estimate(memory_bytes=int(memory), seconds=seconds)
 
