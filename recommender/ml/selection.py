@@ -8,7 +8,9 @@
    Cheapest first, candidates are kept while their summed training time stays
    within ``comparison_share`` of the time budget.
 3. Evaluate each kept candidate with its default parameters on the same
-   leave-last-out validation split (at most ``validation_users`` users scored).
+   validation split (at most ``validation_users`` users scored): each user's
+   latest item held out, or a random quarter of their items when the data has
+   no timestamps.
 4. Tune the winner's main hyperparameter (``Recipe.tuning_values``) while the
    budget allows, and hand back the best configuration with every candidate's
    score and the reason for each decision.
@@ -84,6 +86,7 @@ class Choice:
             "params": _jsonable(self.params),
             "reason": self.reason,
             "metric": METRIC,
+            "protocol": self.report.protocol if self.report is not None else None,
             "data": self.shape.to_dict(),
             "budget": self.budget.to_dict(),
             "candidates": self.candidates,
@@ -181,9 +184,13 @@ def choose_recipe(
             f"{shape.items:,} items and {shape.interactions:,} interactions"
         )
 
+    # Without timestamps the order of rows need not be the order of time (files sorted by id are common),
+    # so "each user's last item" could be an arbitrary one: hold out a random share of items instead.
+    protocol = "leave_last_out" if shape.has_timestamps else "random_holdout"
+
     def run(name, params):
         return evaluate(name, params, interactions=interactions, items=items, users=users, seed=seed,
-                        max_test_users=validation_users, callbacks=callbacks)  # fmt: skip
+                        protocol=protocol, max_test_users=validation_users, callbacks=callbacks)  # fmt: skip
 
     reports = {}
     for recipe in kept:

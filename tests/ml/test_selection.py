@@ -27,6 +27,14 @@ def test_auto_compares_every_fitting_candidate_and_picks_the_best_validation_sco
     skipped = {c["recipe"]: c["reason"] for c in summary["candidates"] if c["status"] == "skipped"}
     assert "interactions" in skipped["neumf"] and "interactions" in skipped["two_tower"]
     assert summary["data"]["items"] == 200 and summary["data"]["users"] == 500
+    assert summary["protocol"] == "leave_last_out"
+
+
+def test_without_timestamps_auto_validates_on_a_random_share_of_each_users_items(planted):
+    # Row order need not be time order (files sorted by id), so "the last item" would be arbitrary.
+    unordered = planted.interactions.drop(columns=["timestamp"])
+    result = choose_recipe(interactions=unordered, budget=AMPLE, validation_users=200, tune=False)
+    assert result.to_dict()["protocol"] == "random_holdout" == result.report.protocol
 
 
 def test_auto_tunes_the_winners_main_hyperparameter(choice):
