@@ -190,7 +190,8 @@ def choose_recipe(
 
     def run(name, params):
         return evaluate(name, params, interactions=interactions, items=items, users=users, seed=seed,
-                        protocol=protocol, max_test_users=validation_users, callbacks=callbacks)  # fmt: skip
+                        protocol=protocol, max_test_users=validation_users, sampled_beside=False,
+                        callbacks=callbacks)  # fmt: skip
 
     reports = {}
     for recipe in kept:
