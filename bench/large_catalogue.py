@@ -37,8 +37,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     frame = pd.read_csv(args.data, sep=SEPARATORS.get(args.sep, args.sep))
     frame = frame.rename(columns={frame.columns[0]: "user_id", frame.columns[1]: "item_id"})[["user_id", "item_id"]]
-    print(f"# {args.data}: {len(frame)} interactions, {frame.user_id.nunique()} users, "
-          f"{frame.item_id.nunique()} items\n")
+    print(
+        f"# {args.data}: {len(frame)} interactions, {frame.user_id.nunique()} users, {frame.item_id.nunique()} items\n"
+    )
     print("| recipe | params | ndcg@10 | recall@10 | train s |")
     print("|---|---|---|---|---|")
     for spec in args.recipes:
@@ -47,8 +48,11 @@ def main(argv=None) -> int:
         params = {key: int(value) if key in ("neighbors", "max_history") else value for key, value in params.items()}
         report = evaluate(name, params, interactions=frame, protocol="random_holdout", seed=42)
         metrics = report.metrics
-        print(f"| {name} | {options or 'defaults'} | {metrics['ndcg@10']:.4f} | {metrics['recall@10']:.4f} | "
-              f"{report.train_seconds:.1f} |", flush=True)
+        print(
+            f"| {name} | {options or 'defaults'} | {metrics['ndcg@10']:.4f} | {metrics['recall@10']:.4f} | "
+            f"{report.train_seconds:.1f} |",
+            flush=True,
+        )
     if args.choose:
         started = time.perf_counter()
         choice = choose_recipe(interactions=frame, budget=Budget())

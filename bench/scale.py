@@ -121,8 +121,10 @@ def main(argv=None) -> int:
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), flush=True)
-    print("\n| tier | interactions | users | items | chosen | training s | growth exponent | peak RSS MB "
-          "| recommend p50/p99 ms | similar p50/p99 ms |")
+    print(
+        "\n| tier | interactions | users | items | chosen | training s | growth exponent | peak RSS MB "
+        "| recommend p50/p99 ms | similar p50/p99 ms |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     previous = None
     for result in results:
@@ -132,9 +134,11 @@ def main(argv=None) -> int:
         latency = result["latency"]
         cells = [f"{latency[c]['p50_ms']:.2f} / {latency[c]['p99_ms']:.2f}" if c in latency else "–"
                  for c in ("recommend", "similar_items")]  # fmt: skip
-        print(f"| {result['tier']} | {result['interactions']:,} | {result['users']:,} | {result['distinct_items']:,} "
-              f"| {result['chosen']} | {result['training_seconds']:.0f} | {exponent} | {result['peak_rss_mb']:.0f} "
-              f"| {cells[0]} | {cells[1]} |")
+        print(
+            f"| {result['tier']} | {result['interactions']:,} | {result['users']:,} | {result['distinct_items']:,} "
+            f"| {result['chosen']} | {result['training_seconds']:.0f} | {exponent} | {result['peak_rss_mb']:.0f} "
+            f"| {cells[0]} | {cells[1]} |"
+        )
         previous = result
     return 0
 

@@ -324,8 +324,19 @@ def evaluate(
 
 
 def _evaluate_recommendation(
-    recipe_name, params, interactions, items, users, protocol, k, seed, sampled_negatives, test_fraction, callbacks,
-    max_test_users=None, sampled_beside=True,
+    recipe_name,
+    params,
+    interactions,
+    items,
+    users,
+    protocol,
+    k,
+    seed,
+    sampled_negatives,
+    test_fraction,
+    callbacks,
+    max_test_users=None,
+    sampled_beside=True,
 ) -> EvaluationReport:
     if interactions is None:
         raise DataError("evaluating a recommendation recipe needs interactions")

@@ -114,13 +114,19 @@ def fits(recipe, shape: DataShape, params: dict, budget: Budget) -> tuple[bool, 
     """Whether ``recipe`` with ``params`` trains on ``shape`` within ``budget``, its estimate, and why not."""
     estimate = recipe.estimate(shape, params)
     if estimate.memory_bytes > budget.memory_bytes:
-        return False, estimate, (
-            f"needs about {_gib(estimate.memory_bytes)} of memory for {shape.items:,} items and "
-            f"{shape.interactions:,} interactions; the training budget is {_gib(budget.memory_bytes)}"
+        return (
+            False,
+            estimate,
+            (
+                f"needs about {_gib(estimate.memory_bytes)} of memory for {shape.items:,} items and "
+                f"{shape.interactions:,} interactions; the training budget is {_gib(budget.memory_bytes)}"
+            ),
         )
     if estimate.seconds > budget.seconds:
-        return False, estimate, (
-            f"would train for about {estimate.seconds:,.0f} s; the time limit is {budget.seconds:,.0f} s"
+        return (
+            False,
+            estimate,
+            (f"would train for about {estimate.seconds:,.0f} s; the time limit is {budget.seconds:,.0f} s"),
         )
     return True, estimate, ""
 
@@ -163,14 +169,20 @@ def choose_recipe(
         ok, estimate, why_not = fits(recipe, shape, recipe.validate({}), budget)
         entry = {"recipe": recipe.name, "estimate": estimate.to_dict(), "score": None}
         if ok and shape.interactions < recipe.min_interactions:
-            ok, why_not = False, (
-                f"needs at least {recipe.min_interactions:,} interactions to learn from; the data has "
-                f"{shape.interactions:,}"
+            ok, why_not = (
+                False,
+                (
+                    f"needs at least {recipe.min_interactions:,} interactions to learn from; the data has "
+                    f"{shape.interactions:,}"
+                ),
             )
         if ok and planned + estimate.seconds > comparison_seconds:
-            ok, why_not = False, (
-                f"would train for about {estimate.seconds:,.0f} s; with the cheaper candidates that exceeds "
-                f"the {comparison_seconds:,.0f} s the comparison may take"
+            ok, why_not = (
+                False,
+                (
+                    f"would train for about {estimate.seconds:,.0f} s; with the cheaper candidates that exceeds "
+                    f"the {comparison_seconds:,.0f} s the comparison may take"
+                ),
             )
         if not ok:
             candidates.append({**entry, "status": "skipped", "reason": why_not})
@@ -208,8 +220,10 @@ def choose_recipe(
         report = reports[recipe.name]
         _update(candidates, recipe.name, score=report.metrics[METRIC], train_seconds=round(report.train_seconds, 2))
     if not reports:
-        raise DataError("no candidate recipe could be trained on this data: "
-                        + "; ".join(f"{c['recipe']}: {c['reason']}" for c in candidates if c["reason"]))
+        raise DataError(
+            "no candidate recipe could be trained on this data: "
+            + "; ".join(f"{c['recipe']}: {c['reason']}" for c in candidates if c["reason"])
+        )
     winner = max(reports, key=lambda name: (reports[name].metrics[METRIC], -_position(kept, name)))
     best_params, best_report = {}, reports[winner]
     recipe = next(recipe for recipe in kept if recipe.name == winner)

@@ -21,7 +21,15 @@ from .two_tower import TwoTower
 _RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
     for recipe in (
-        Auto(), Popularity(), Ease(), SparseEase(), NeuMF(), TwoTower(), MlpClassifier(), MlpRegressor(), Sasrec(),
+        Auto(),
+        Popularity(),
+        Ease(),
+        SparseEase(),
+        NeuMF(),
+        TwoTower(),
+        MlpClassifier(),
+        MlpRegressor(),
+        Sasrec(),
         SessionKnn(),
     )
 }

@@ -56,8 +56,14 @@ class SparseEase(Recipe):
         distinct_pairs = min(pairs, shape.items * shape.items)
         k = min(params["neighbors"], max(shape.items - 1, 1))
         # Chunk buffers (key, count, sort scratch), the graph (column, count, key), Gram batches, neighbours.
-        memory = (BASE_PROCESS_BYTES + shape.interactions * 48 + min(pairs, _PAIRS_PER_CHUNK) * 40
-                  + distinct_pairs * 24 + _GRAM_ENTRIES_PER_BATCH * 40 + shape.items * k * 24)
+        memory = (
+            BASE_PROCESS_BYTES
+            + shape.interactions * 48
+            + min(pairs, _PAIRS_PER_CHUNK) * 40
+            + distinct_pairs * 24
+            + _GRAM_ENTRIES_PER_BATCH * 40
+            + shape.items * k * 24
+        )
         seconds = 1.0 + pairs * _SECONDS_PER_PAIR + shape.items * k * k * _SECONDS_PER_GRAM_ENTRY
         return Estimate(memory_bytes=int(memory), seconds=seconds)
 

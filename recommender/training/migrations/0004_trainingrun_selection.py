@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('training', '0003_trainingrun_sent_at'),
+        ("training", "0003_trainingrun_sent_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trainingrun',
-            name='selection',
-            field=models.JSONField(blank=True, default=dict, help_text="For recipe 'auto': what was chosen and why, with every candidate's score."),
+            model_name="trainingrun",
+            name="selection",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="For recipe 'auto': what was chosen and why, with every candidate's score.",
+            ),
         ),
     ]
