@@ -348,6 +348,10 @@ PLATFORM = {
         "MAX_TUNING_TRIALS": 30,
         # Seconds between the soft time limit (clean failure) and the hard kill.
         "HARD_LIMIT_GRACE": 60,
+        # Peak memory one training run may plan for: the automatic recipe choice keeps only recipes whose
+        # estimate fits, and a hand-picked recipe over it is refused before it starts. The time budget is
+        # the plan's training_time_limit_seconds.
+        "MEMORY_BUDGET_MB": env_int("TRAINING_MEMORY_BUDGET_MB", 1536),
     },
 }
 

@@ -59,6 +59,18 @@ def data_snapshot(dataset) -> dict:
     }
 
 
+def interactions_shape(dataset) -> dict:
+    """``{"users", "items", "interactions"}`` of an interactions dataset: what sizes a training run."""
+    facts = (
+        Interaction.objects.for_tenant(dataset.tenant)
+        .filter(dataset=dataset)
+        .aggregate(
+            interactions=Count("id"), users=Count("user_id", distinct=True), items=Count("item_id", distinct=True)
+        )
+    )
+    return {name: int(facts[name] or 0) for name in ("users", "items", "interactions")}
+
+
 # --- Serving look-ups ----------------------------------------------------------------------------------
 
 

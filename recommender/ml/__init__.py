@@ -39,6 +39,14 @@ _LAZY_EXPORTS = {
     "read_manifest": "artifacts",
     "save_artifact": "artifacts",
     "Scorer": "scorers",
+    "AUTO": "selection",
+    "Budget": "selection",
+    "Choice": "selection",
+    "DataShape": "selection",
+    "choose_recipe": "selection",
+    "data_shape": "selection",
+    "fits": "selection",
+    "recipes_that_fit": "selection",
 }
 
 

@@ -286,13 +286,19 @@ def evaluate(
     sampled_negatives: int | None = None,
     test_fraction: float | None = None,
     callbacks=None,
+    max_test_users: int | None = None,
+    sampled_beside: bool = True,
 ) -> EvaluationReport:
     """Train ``recipe_name`` on a train split and report metrics beside the baseline's.
 
     ``protocol`` defaults to ``leave_last_out`` for recommendation and
     ``random_holdout`` for prediction; ``test_fraction`` defaults to 0.25 for
     recommendation holdout and 0.2 for tables.  ``sampled_negatives`` applies
-    to ``leave_last_out`` only.
+    to ``leave_last_out`` only.  ``max_test_users`` scores a seeded sample of
+    that many test users instead of all (recommendation only): scoring costs a
+    pass over the catalogue per user, which dominates on large data; for the
+    same reason ``sampled_beside=False`` leaves out the sampled ranking that
+    full leave-last-out ranking otherwise reports under ``sampled``.
     """
     recipe = get_recipe(recipe_name)
     recipe.validate(params)
@@ -309,6 +315,8 @@ def evaluate(
             sampled_negatives,
             test_fraction or 0.25,
             callbacks,
+            max_test_users,
+            sampled_beside,
         )
     if (protocol or RANDOM_HOLDOUT) != RANDOM_HOLDOUT:
         raise ValueError(f"prediction recipes support protocol {RANDOM_HOLDOUT!r} only, got {protocol!r}")
@@ -316,7 +324,19 @@ def evaluate(
 
 
 def _evaluate_recommendation(
-    recipe_name, params, interactions, items, users, protocol, k, seed, sampled_negatives, test_fraction, callbacks
+    recipe_name,
+    params,
+    interactions,
+    items,
+    users,
+    protocol,
+    k,
+    seed,
+    sampled_negatives,
+    test_fraction,
+    callbacks,
+    max_test_users=None,
+    sampled_beside=True,
 ) -> EvaluationReport:
     if interactions is None:
         raise DataError("evaluating a recommendation recipe needs interactions")
@@ -330,6 +350,11 @@ def _evaluate_recommendation(
         train_split, test_split = random_holdout_split(interactions, test_fraction, seed)
     else:
         raise ValueError(f"protocol must be {LEAVE_LAST_OUT!r} or {RANDOM_HOLDOUT!r}, got {protocol!r}")
+    options = {"sampled_negatives": sampled_negatives} if sampled_negatives else {}
+    if max_test_users is not None:
+        test_split, sampled = _sample_test_users(test_split, max_test_users, seed)
+        if sampled:
+            options["max_test_users"] = max_test_users
     started = time.perf_counter()
     trained = train(
         recipe_name, params, interactions=train_split, items=items, users=users, seed=seed, callbacks=callbacks
@@ -347,8 +372,7 @@ def _evaluate_recommendation(
         seed=seed,
         sampled_negatives=sampled_negatives,
     )
-    options = {"sampled_negatives": sampled_negatives} if sampled_negatives else {}
-    if protocol == LEAVE_LAST_OUT and not sampled_negatives:
+    if protocol == LEAVE_LAST_OUT and not sampled_negatives and sampled_beside:
         options["sampled"] = _sampled_beside(
             trained.scorer, baseline.scorer, held_out, test_split, train_split, k, seed
         )
@@ -381,6 +405,15 @@ def _sampled_beside(scorer, baseline_scorer, held_out, test_split, train_split, 
     }
 
 
+def _sample_test_users(test: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, bool]:
+    """At most ``n`` test users' rows (a seeded sample) and whether any were left out."""
+    user_ids = np.unique(test["user_id"].astype(str).to_numpy())
+    if len(user_ids) <= n:
+        return test, False
+    chosen = np.random.default_rng(seed).choice(user_ids, size=n, replace=False)
+    return test[test["user_id"].astype(str).isin(chosen)], True
+
+
 def _held_out_positions(test: pd.DataFrame, scorer: RecommendationScorer, train_split: pd.DataFrame) -> dict:
     """{user position: held-out item positions} limited to items seen in training."""
     user_lookup = {user_id: position for position, user_id in enumerate(scorer.user_ids.tolist())}
@@ -405,6 +438,14 @@ def ranking_metrics(
     per_user: dict[str, list[float]] = {name: [] for name in ("hr", "ndcg", "precision", "recall", "map")}
     top_lists = []
     users = sorted(held_out)
+    if not sampled_negatives and scorer.has_fast_top_k:
+        # Top-k without a full score row per user: the cost follows the user, not the catalogue.
+        not_candidates = np.flatnonzero(~candidates)
+        for user in users:
+            top = scorer.top_k_of_known_user(int(user), k, not_candidates)
+            top_lists.append(top.tolist())
+            _append_ranking_metrics(per_user, top.tolist(), set(held_out[user]), k)
+        return _mean_metrics(per_user, top_lists, candidates, k)
     for first in range(0, len(users), _USERS_PER_BATCH):
         batch = np.asarray(users[first : first + _USERS_PER_BATCH])
         scores = np.array(scorer.score_users(batch), dtype=np.float64)
@@ -422,11 +463,19 @@ def ranking_metrics(
                 )
             else:
                 ranked = top.tolist()
-            per_user["hr"].append(hit_rate_at_k(ranked, relevant, k))
-            per_user["ndcg"].append(ndcg_at_k(ranked, relevant, k))
-            per_user["precision"].append(precision_at_k(ranked, relevant, k))
-            per_user["recall"].append(recall_at_k(ranked, relevant, k))
-            per_user["map"].append(average_precision_at_k(ranked, relevant, k))
+            _append_ranking_metrics(per_user, ranked, relevant, k)
+    return _mean_metrics(per_user, top_lists, candidates, k)
+
+
+def _append_ranking_metrics(per_user: dict, ranked: list, relevant: set, k: int) -> None:
+    per_user["hr"].append(hit_rate_at_k(ranked, relevant, k))
+    per_user["ndcg"].append(ndcg_at_k(ranked, relevant, k))
+    per_user["precision"].append(precision_at_k(ranked, relevant, k))
+    per_user["recall"].append(recall_at_k(ranked, relevant, k))
+    per_user["map"].append(average_precision_at_k(ranked, relevant, k))
+
+
+def _mean_metrics(per_user: dict, top_lists: list, candidates: np.ndarray, k: int) -> dict:
     metrics = {f"{name}@{k}": float(np.mean(values)) for name, values in per_user.items()}
     metrics["coverage"] = coverage(top_lists, int(candidates.sum()))
     return metrics

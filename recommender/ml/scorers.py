@@ -145,6 +145,17 @@ class RecommendationScorer(Scorer):
     def _item_similarities(self, item_position: int) -> np.ndarray:
         raise self._unsupported("similar_items")
 
+    # Whether ``top_k_of_known_user`` avoids a full score row (evaluation then uses it).
+    has_fast_top_k = False
+
+    def top_k_of_known_user(self, user_position: int, k: int, excluded: np.ndarray) -> np.ndarray:
+        """Positions of a known user's top ``k`` items, training history and ``excluded`` left out."""
+        seen = self.seen_positions(user_position)
+        scores = np.array(self._user_scores(user_position, seen), dtype=np.float32)
+        scores[seen] = -np.inf
+        scores[excluded] = -np.inf
+        return top_k_positions(scores, k)
+
     def score_users(self, user_positions: np.ndarray) -> np.ndarray:
         """Score matrix (len(user_positions), n_items) for known users; used by evaluation."""
         return np.stack(
@@ -296,6 +307,16 @@ class PopularityScorer(RecommendationScorer):
     def score_users(self, user_positions):
         return np.broadcast_to(self.item_scores, (len(user_positions), self.n_items))
 
+    has_fast_top_k = True
+
+    def top_k_of_known_user(self, user_position, k, excluded):
+        if not hasattr(self, "_ranking"):
+            # One ranking for everyone: best first, ties by position (as top_k_positions breaks them).
+            self._ranking = np.argsort(-self.item_scores, kind="stable")
+        skip = np.union1d(self.seen_positions(user_position), excluded)
+        head = self._ranking[: k + len(skip)]
+        return head[~np.isin(head, skip)][:k]
+
 
 class ItemItemScorer(RecommendationScorer):
     """Scores are sums of rows of a sparse item-item weight matrix (EASE's B, pruned per row).
@@ -331,10 +352,69 @@ class ItemItemScorer(RecommendationScorer):
 
     def _rows(self, item_positions: np.ndarray) -> np.ndarray:
         """Positions in the CSR arrays of every stored weight of the given rows."""
-        starts, ends = self.weight_indptr[item_positions], self.weight_indptr[np.asarray(item_positions) + 1]
-        if len(starts) == 0:
+        item_positions = np.asarray(item_positions, dtype=np.int64)
+        starts, ends = self.weight_indptr[item_positions], self.weight_indptr[item_positions + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        if total == 0:
             return np.empty(0, dtype=np.int64)
-        return np.concatenate([np.arange(start, end) for start, end in zip(starts, ends, strict=True)])
+        # Each row's run start, repeated along the run, plus the offset within the run.
+        run_starts = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        return run_starts + np.arange(total, dtype=np.int64)
+
+    @staticmethod
+    def _reached_scores(targets, values) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct items stored weights reach, ascending, and the sum of the weights reaching each."""
+        reached, inverse = np.unique(targets, return_inverse=True)
+        return reached, np.bincount(inverse, weights=values, minlength=len(reached)).astype(np.float32)
+
+    def _sparse_top_k(self, targets, values, k, excluded, allowed_item_ids):
+        """Top ``k`` among the items reached by stored weights, or None when fewer than ``k`` score above 0.
+
+        Every other item scores exactly 0, so when ``k`` reached items score
+        above 0 after filtering they are the dense top ``k`` too: the work is
+        proportional to the history times the kept neighbours, not the catalogue.
+        """
+        reached, sums = self._reached_scores(targets, values)
+        keep = sums > 0
+        if len(excluded):
+            keep &= ~np.isin(reached, excluded)
+        if allowed_item_ids is not None:
+            keep &= np.isin(reached, self._positions(allowed_item_ids))
+        if int(keep.sum()) < k:
+            return None
+        reached, sums = reached[keep], sums[keep]
+        chosen = top_k_positions(sums, k)
+        return [(self._item_id_list[reached[i]], float(sums[i])) for i in chosen]
+
+    def recommend(
+        self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None, exclude_seen=True
+    ) -> list[tuple[str, float]]:
+        user_position, history = self._resolve_user(user_id, history_item_ids)
+        stored = self._rows(history)
+        excluded = self._positions(exclude_item_ids)
+        if exclude_seen:
+            excluded = np.concatenate([excluded, history])
+        found = self._sparse_top_k(
+            self.weight_indices[stored], self.weight_values[stored], k, excluded, allowed_item_ids
+        )
+        if found is not None:
+            return found
+        scores = self._user_scores(user_position, history)
+        return self._top_k(scores, k, excluded, allowed_item_ids)
+
+    def similar_items(self, item_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None) -> list[tuple[str, float]]:
+        position = self._item_position.get(str(item_id))
+        if position is None:
+            raise UnknownItem(item_id)
+        stored = self._rows(np.array([position]))
+        excluded = np.append(self._positions(exclude_item_ids), position)
+        found = self._sparse_top_k(
+            self.weight_indices[stored], self.weight_values[stored], k, excluded, allowed_item_ids
+        )
+        if found is not None:
+            return found
+        return super().similar_items(item_id, k, exclude_item_ids=exclude_item_ids, allowed_item_ids=allowed_item_ids)
 
     def _user_scores(self, user_position, history):
         stored = self._rows(history)
@@ -344,6 +424,17 @@ class ItemItemScorer(RecommendationScorer):
 
     def score_users(self, user_positions):
         return np.stack([self._user_scores(None, self.seen_positions(int(position))) for position in user_positions])
+
+    has_fast_top_k = True
+
+    def top_k_of_known_user(self, user_position, k, excluded):
+        seen = self.seen_positions(user_position)
+        stored = self._rows(seen)
+        reached, sums = self._reached_scores(self.weight_indices[stored], self.weight_values[stored])
+        keep = (sums > 0) & ~np.isin(reached, seen) & ~np.isin(reached, excluded)
+        if int(keep.sum()) >= k:
+            return reached[keep][top_k_positions(sums[keep], k)]
+        return super().top_k_of_known_user(user_position, k, excluded)
 
     def _item_similarities(self, item_position):
         scores = np.zeros(self.n_items, dtype=np.float32)

@@ -75,6 +75,9 @@ class TrainingRun(TenantOwnedModel):
     params = models.JSONField(default=dict, blank=True)
     tuning_trials = models.PositiveIntegerField(default=0)
     tuning = models.JSONField(default=dict, blank=True)
+    selection = models.JSONField(
+        default=dict, blank=True, help_text="For recipe 'auto': what was chosen and why, with every candidate's score."
+    )
     progress = models.FloatField(default=0.0)
     stage = models.CharField(max_length=50, blank=True)
     current_epoch = models.PositiveIntegerField(default=0)

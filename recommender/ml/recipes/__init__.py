@@ -7,22 +7,36 @@ validating parameters (API docs, portal forms) stays lightweight.
 from __future__ import annotations
 
 from ..errors import UnknownRecipe
-from .base import PREDICTION, RECOMMENDATION, FitResult, Recipe
+from .auto import Auto
+from .base import PREDICTION, RECOMMENDATION, Estimate, FitResult, Recipe
 from .ease import Ease
 from .mlp import MlpClassifier, MlpRegressor
 from .neumf import NeuMF
 from .popularity import Popularity
 from .sasrec import Sasrec
 from .session_knn import SessionKnn
+from .sparse_ease import SparseEase
 from .two_tower import TwoTower
 
 _RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
-    for recipe in (Popularity(), Ease(), NeuMF(), TwoTower(), MlpClassifier(), MlpRegressor(), Sasrec(), SessionKnn())
+    for recipe in (
+        Auto(),
+        Popularity(),
+        Ease(),
+        SparseEase(),
+        NeuMF(),
+        TwoTower(),
+        MlpClassifier(),
+        MlpRegressor(),
+        Sasrec(),
+        SessionKnn(),
+    )
 }
 
-# Chosen by bench/quality.py (see docs/benchmarks.md, "## Models").
-DEFAULT_RECOMMENDATION_RECIPE = "ease"
+# The automatic choice among the recipes that fit the data (recommender/ml/selection.py);
+# docs/benchmarks.md, "## Models", has what it picks on which data.
+DEFAULT_RECOMMENDATION_RECIPE = "auto"
 
 BASELINE_RECIPE = "popularity"
 
@@ -43,6 +57,7 @@ def list_recipes() -> list[Recipe]:
 __all__ = [
     "BASELINE_RECIPE",
     "DEFAULT_RECOMMENDATION_RECIPE",
+    "Estimate",
     "PREDICTION",
     "RECOMMENDATION",
     "FitResult",

@@ -21,6 +21,22 @@ if TYPE_CHECKING:
 RECOMMENDATION = "recommendation"
 PREDICTION = "prediction"
 OPERATIONS = frozenset({"recommend", "similar_items", "rank", "predict", "explain"})
+MIB = 2**20
+# What a training process holds before any data: Python, numpy, pandas, Django (measured RSS).
+BASE_PROCESS_BYTES = 250 * MIB
+# TensorFlow's own footprint once imported, for the neural recipes.
+TENSORFLOW_BYTES = 600 * MIB
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A recipe's rough training cost on a data shape: peak memory and seconds on one core of this class."""
+
+    memory_bytes: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"memory_mb": round(self.memory_bytes / MIB), "seconds": round(self.seconds, 1)}
 
 
 @dataclass
@@ -40,6 +56,10 @@ class Recipe:
     description: str = ""
     params: tuple[Param, ...] = ()
     supports: frozenset[str] = frozenset()
+    # The hyperparameter the automatic choice tunes on the winner (None: it tunes nothing).
+    main_param: str | None = None
+    # Below this many interactions the automatic choice does not try the recipe (too little to learn from).
+    min_interactions: int = 0
 
     def validate(self, params: dict | None, *, allow_search_space: bool = False) -> dict:
         """Complete and type-check ``params``; raise InvalidParams naming every bad field."""
@@ -52,6 +72,23 @@ class Recipe:
         if self.task == RECOMMENDATION:
             return prepare_interactions(interactions, items, users)
         return prepare_table(table, target, classification=self.is_classifier)
+
+    def estimate(self, shape, params: dict) -> Estimate:
+        """Rough peak memory and training seconds on ``shape`` (a selection.DataShape), before any work.
+
+        The default suits an embedding model trained by gradient descent with
+        TensorFlow: linear in interactions times epochs, plus a vector per user
+        and item.  Recipes with another cost profile override it.
+        """
+        epochs = params.get("epochs", 10)
+        # About 30 s to import TensorFlow and build the model on the 2-core development machine.
+        seconds = 30.0 + epochs * shape.interactions * 40e-6
+        memory = BASE_PROCESS_BYTES + TENSORFLOW_BYTES + shape.interactions * 64 + (shape.users + shape.items) * 2048
+        return Estimate(memory_bytes=int(memory), seconds=seconds)
+
+    def tuning_values(self, value) -> list:
+        """Values of ``main_param`` worth trying around ``value``, most promising first."""
+        return [value / 3, value * 3] if isinstance(value, float) else []
 
     @property
     def is_classifier(self) -> bool:

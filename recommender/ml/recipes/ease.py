@@ -15,10 +15,12 @@ from ..errors import DataError
 from ..params import Param
 from ..progress import EpochReporter
 from ..scorers import ItemItemScorer
-from .base import RECOMMENDATION, FitResult, Recipe
+from .base import BASE_PROCESS_BYTES, RECOMMENDATION, Estimate, FitResult, Recipe
 
 # Users per block when accumulating the Gram matrix, bounding peak memory.
 _GRAM_BLOCK_USERS = 2048
+# Measured on the 2-core development machine (docs/benchmarks.md, "Large catalogues").
+_INVERSION_SECONDS_PER_ITEM_CUBED = 1e-10
 
 
 class Ease(Recipe):
@@ -26,6 +28,7 @@ class Ease(Recipe):
     task = RECOMMENDATION
     description = "Item-item linear autoencoder with a closed-form solution (Steck 2019)."
     supports = frozenset({"recommend", "similar_items", "rank", "explain"})
+    main_param = "l2"
     params = (
         Param(
             "l2",
@@ -53,11 +56,17 @@ class Ease(Recipe):
         ),
     )
 
+    def estimate(self, shape, params):
+        # The Gram matrix, its inverse and the scaled copy are items x items float64 at the peak.
+        n = shape.items
+        memory = BASE_PROCESS_BYTES + 3 * 8 * n * n + shape.interactions * 48
+        return Estimate(memory_bytes=int(memory), seconds=1.0 + _INVERSION_SECONDS_PER_ITEM_CUBED * n**3)
+
     def fit(self, data, params, *, seed, callbacks):
         if data.n_items > params["max_items"]:
             raise DataError(
                 f"EASE needs an items x items matrix; {data.n_items} items exceed max_items={params['max_items']}. "
-                "Raise max_items if the machine has the memory, or use two_tower / neumf for large catalogues."
+                "Raise max_items if the machine has the memory, or use sparse_ease (or auto) for large catalogues."
             )
         reporter = EpochReporter(callbacks, total_epochs=1)
         reporter.check_cancel()

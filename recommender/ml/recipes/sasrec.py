@@ -35,6 +35,8 @@ class Sasrec(Recipe):
     task = RECOMMENDATION
     description = "Self-attentive sequential model: predicts the next item from the order of the latest events."
     supports = frozenset({"recommend", "similar_items", "rank"})
+    # Like the other neural recipes, it sits out the automatic choice on small data.
+    min_interactions = 20_000
     params = (
         Param("max_history", "int", 50, min=2, max=500, help="Latest events the model reads (N)."),
         Param("embedding_dim", "int", 64, min=4, max=512, help="Size of the item and position embeddings."),

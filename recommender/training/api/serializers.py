@@ -61,7 +61,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "model", "status", "trigger", "recipe", "params", "tuning_trials", "tuning", "stage", "progress",
+            "id", "model", "status", "trigger", "recipe", "params", "tuning_trials", "tuning", "selection", "stage",
+            "progress",
             "current_epoch", "total_epochs", "history", "metrics", "error", "deploy_decision", "cancel_requested",
             "attempts", "worker", "queued_at", "started_at", "finished_at", "heartbeat_at", "duration_seconds",
             "version",

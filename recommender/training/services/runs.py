@@ -41,6 +41,34 @@ class RunError(Conflict):
     """A request about a run that cannot be carried out, with the reason for the person."""
 
 
+class RecipeTooLarge(RunError):
+    """The config's hand-picked recipe cannot train on this data within the budget; the message names one that can."""
+
+
+def training_budget(plan) -> "ml.Budget":
+    """The memory (a setting) and time (the plan's limit) one training run may plan for."""
+    return ml.Budget(memory_bytes=TRAINING["MEMORY_BUDGET_MB"] * 2**20, seconds=plan.training_time_limit_seconds)
+
+
+def check_recipe_fits(config, plan):
+    """Raise RecipeTooLarge, naming recipes that fit, when the config's recipe would not fit its data."""
+    recipe = ml.get_recipe(config.recipe)
+    if recipe.name == ml.AUTO or recipe.task != "recommendation" or config.dataset.kind != "interactions":
+        return
+    shape = ml.DataShape(**data_selectors.interactions_shape(config.dataset))
+    budget = training_budget(plan)
+    params = recipe.validate({name: value for name, value in config.params.items() if not isinstance(value, dict)})
+    ok, _, why_not = ml.fits(recipe, shape, params, budget)
+    if ok:
+        return
+    fitting = [name for name, _ in ml.recipes_that_fit(shape, budget) if name != "popularity"] or ["popularity"]
+    message = (
+        f"{recipe.name} cannot train on this dataset: it {why_not}. {', '.join(fitting)} fit(s) this data: "
+        f"change the model's recipe to {fitting[0]}, or to {ml.AUTO} to let the platform choose."
+    )
+    raise RecipeTooLarge(message, code="recipe_too_large", details={"recipe": [message], "fitting_recipes": fitting})
+
+
 def _enqueue(run):
     from ..tasks import run_training
 
@@ -69,6 +97,7 @@ def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trig
     tenant = actor.tenant
     if tuning_trials > TRAINING["MAX_TUNING_TRIALS"]:
         raise RunError(f"At most {TRAINING['MAX_TUNING_TRIALS']} tuning trials are allowed.")
+    check_recipe_fits(config, tenant.plan)
     with transaction.atomic():
         # Counted under the tenant's row lock: eight requests racing for the last run of the day each
         # counted one left and two got through.
@@ -257,21 +286,24 @@ def _train_and_version(run, prefix):
     config = run.config
     inputs = _training_inputs(config)
     snapshot = data_selectors.data_snapshot(config.dataset)
-    params = run.params
-    tuning = {}
-    if run.tuning_trials:
+    recipe, params = run.recipe, run.params
+    tuning, selection, report = {}, {}, None
+    if recipe == ml.AUTO:
+        recipe, params, report, selection = _choose_recipe(run, inputs)
+    elif run.tuning_trials:
         _set_stage(run.pk, "tuning", 0.02)
-        result = ml.tune(run.recipe, params, n_trials=run.tuning_trials, seed=TRAINING["SEED"], **inputs)
+        result = ml.tune(recipe, params, n_trials=run.tuning_trials, seed=TRAINING["SEED"], **inputs)
         params = result.best_params
         tuning = {"metric": result.metric, "best_score": result.best_score, "trials": result.trials}
-    # Evaluate on a held-out split (beside the baseline), then train on all the data.
-    _set_stage(run.pk, "evaluating", 0.05)
-    report = ml.evaluate(
-        run.recipe, params, seed=TRAINING["SEED"], callbacks=_RunCallbacks(run.pk, "evaluating", (0.05, 0.40)), **inputs
-    )
+    if report is None:
+        # Evaluate on a held-out split (beside the baseline), then train on all the data.
+        _set_stage(run.pk, "evaluating", 0.05)
+        report = ml.evaluate(
+            recipe, params, seed=TRAINING["SEED"], callbacks=_RunCallbacks(run.pk, "evaluating", (0.05, 0.40)), **inputs
+        )
     _set_stage(run.pk, "training", 0.45)
     trained = ml.train(
-        run.recipe, params, seed=TRAINING["SEED"], callbacks=_RunCallbacks(run.pk, "training", (0.45, 0.45)), **inputs
+        recipe, params, seed=TRAINING["SEED"], callbacks=_RunCallbacks(run.pk, "training", (0.45, 0.45)), **inputs
     )
     _set_stage(run.pk, "saving", 0.92)
     metrics = report.to_dict()
@@ -289,7 +321,7 @@ def _train_and_version(run, prefix):
             config=config,
             number=number,
             run=run,
-            recipe=run.recipe,
+            recipe=recipe,
             params=params,
             metrics=metrics,
             data_snapshot={**snapshot, **trained.snapshot},
@@ -303,12 +335,32 @@ def _train_and_version(run, prefix):
             run.pk,
             RunStatus.SUCCEEDED,
             metrics=metrics,
+            recipe=recipe,
             params=params,
             tuning=tuning,
+            selection=selection,
             progress=1.0,
             stage="done",
             deploy_decision=reason,
         )
+
+
+def _choose_recipe(run, inputs):
+    """For recipe ``auto``: the chosen recipe, its params, its validation report and the record of the choice."""
+    _set_stage(run.pk, "choosing a recipe", 0.02)
+    options = ml.get_recipe(ml.AUTO).validate(run.params)
+    choice = ml.choose_recipe(
+        **inputs,
+        budget=training_budget(run.tenant.plan),
+        validation_users=options["validation_users"],
+        tune=options["tune"],
+        seed=TRAINING["SEED"],
+        callbacks=_RunCallbacks(run.pk, "choosing a recipe", (0.02, 0.40)),
+    )
+    selection = choice.to_dict()
+    # Shown while the winner trains on all the data.
+    TrainingRun.objects.filter(pk=run.pk).update(selection=selection)
+    return choice.recipe, choice.params, choice.report, selection
 
 
 def reap_stale_runs(stale_after=None):

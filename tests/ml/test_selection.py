@@ -1,0 +1,89 @@
+"""The automatic recipe choice (``auto``) and the large-catalogue recipe it falls back on (``sparse_ease``)."""
+
+import numpy as np
+import pytest
+
+from recommender.ml import Budget, DataShape, choose_recipe, evaluate, fits, get_recipe, recipes_that_fit, train
+from recommender.ml.scorers import RecommendationScorer
+
+# The default budget: ample time, so tuning always runs (the neural recipes sit out: too few interactions).
+AMPLE = Budget()
+
+
+@pytest.fixture(scope="module")
+def choice(planted):
+    return choose_recipe(interactions=planted.interactions, budget=AMPLE, validation_users=300)
+
+
+def test_auto_compares_every_fitting_candidate_and_picks_the_best_validation_score(choice):
+    summary = choice.to_dict()
+    compared = {c["recipe"]: c for c in summary["candidates"] if c["score"] is not None}
+    assert {"popularity", "ease", "sparse_ease"} <= set(compared)
+    best = max(compared.values(), key=lambda c: c["score"])
+    assert summary["chosen"] == choice.recipe == best["recipe"]
+    assert compared[choice.recipe]["status"] == "chosen"
+    assert choice.recipe in summary["reason"] and "ndcg@10" in summary["reason"]
+    # Recipes left out say why; the neural ones have too little data here.
+    skipped = {c["recipe"]: c["reason"] for c in summary["candidates"] if c["status"] == "skipped"}
+    assert "interactions" in skipped["neumf"] and "interactions" in skipped["two_tower"]
+    assert summary["data"]["items"] == 200 and summary["data"]["users"] == 500
+    assert summary["protocol"] == "leave_last_out"
+
+
+def test_without_timestamps_auto_validates_on_a_random_share_of_each_users_items(planted):
+    # Row order need not be time order (files sorted by id), so "the last item" would be arbitrary.
+    unordered = planted.interactions.drop(columns=["timestamp"])
+    result = choose_recipe(interactions=unordered, budget=AMPLE, validation_users=200, tune=False)
+    assert result.to_dict()["protocol"] == "random_holdout" == result.report.protocol
+
+
+def test_auto_tunes_the_winners_main_hyperparameter(choice):
+    main = get_recipe(choice.recipe).main_param
+    tried = [trial["params"][main] for trial in choice.tuning]
+    assert len(set(tried)) >= 2
+    best = max(choice.tuning, key=lambda trial: trial["score"])
+    assert choice.params[main] == best["params"][main]
+    assert choice.report.metrics["ndcg@10"] == pytest.approx(best["score"])
+
+
+def test_a_catalogue_too_large_for_ease_is_refused_with_the_reason_and_sparse_ease_fits():
+    shape = DataShape(users=20_000, items=60_000, interactions=200_000)
+    ok, estimate, why_not = fits(get_recipe("ease"), shape, get_recipe("ease").validate({}), Budget())
+    assert not ok and "60,000 items" in why_not and "memory" in why_not
+    assert estimate.memory_bytes > 60_000**2 * 8
+    assert "sparse_ease" in [name for name, _ in recipes_that_fit(shape, Budget())]
+    # And a time limit rules out what would not finish in it.
+    ok, _, why_not = fits(get_recipe("neumf"), shape, get_recipe("neumf").validate({}), Budget(seconds=60))
+    assert not ok and "60 s" in why_not
+
+
+def test_train_auto_gives_a_working_model(small_planted):
+    trained = train("auto", {"validation_users": 100, "tune": False}, interactions=small_planted.interactions)
+    assert trained.scorer.recipe in {"popularity", "ease", "sparse_ease"}
+    assert len(trained.scorer.recommend("u1", k=5)) == 5
+
+
+def test_sparse_ease_is_close_to_ease_and_beats_popularity(planted):
+    sparse = evaluate("sparse_ease", {}, interactions=planted.interactions, protocol="random_holdout")
+    exact = evaluate("ease", {"l2": 200.0}, interactions=planted.interactions, protocol="random_holdout")
+    assert sparse.metrics["ndcg@10"] > sparse.baseline["ndcg@10"] * 1.2
+    assert sparse.metrics["ndcg@10"] > exact.metrics["ndcg@10"] - 0.02
+
+
+def test_sparse_ease_keeps_at_most_the_serving_neighbours_per_item(planted):
+    scorer = train("sparse_ease", {"neighbors": 20, "serving_neighbors": 10}, interactions=planted.interactions).scorer
+    assert np.diff(scorer.weight_indptr).max() <= 10
+
+
+def test_item_item_recommendations_from_the_reached_items_match_the_full_catalogue_scan(planted):
+    scorer = train("sparse_ease", {"serving_neighbors": 30}, interactions=planted.interactions).scorer
+    allowed = [f"i{n}" for n in range(0, 200, 3)]
+    for user in scorer.user_ids[:60]:
+        for options in ({}, {"exclude_item_ids": ["i1", "i2"]}, {"allowed_item_ids": allowed}):
+            fast = scorer.recommend(user, 10, **options)
+            full = RecommendationScorer.recommend(scorer, user, 10, **options)
+            assert [item for item, _ in fast] == [item for item, _ in full]
+            assert [s for _, s in fast] == pytest.approx([s for _, s in full])
+    # Too few reached items pass the filter: the full scan fills the list.
+    few = scorer.recommend(scorer.user_ids[0], 10, allowed_item_ids=["i0", "i1", "i199", "i150", "i3"])
+    assert len(few) == 5
