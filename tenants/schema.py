@@ -86,6 +86,12 @@ LINKS = {
         "ListVersions": ("models_versions_list", _SLUG),
         "DeleteModel": ("models_destroy", _SLUG),
     },
+    ("/api/v1/models/{slug}/versions", "get", "200"): {
+        "DeployFirstVersion": (
+            "models_versions_deploy_create",
+            {"slug": "$request.path.slug", "number": "$response.body#/results/0/number"},
+        ),
+    },
     ("/api/v1/models/{slug}/train", "post", "202"): {
         "GetRun": ("runs_retrieve", {"id": "$response.body#/id"}),
         "CancelRun": ("runs_cancel_create", {"id": "$response.body#/id"}),
