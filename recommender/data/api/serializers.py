@@ -144,6 +144,15 @@ class ImportCreateSerializer(serializers.Serializer):
     on_error = serializers.ChoiceField(choices=ImportJob.OnError.choices, default=ImportJob.OnError.FAIL)
     compression = serializers.ChoiceField(choices=["auto", "gzip", "none"], default="auto")
 
+    def to_internal_value(self, data):
+        # DRF reads an empty form field as one left out (so `format=` meant "detect it"); the schema's
+        # enums and types say it is invalid, and so does this.
+        sent = data.getlist if hasattr(data, "getlist") else lambda name: []
+        empty = [name for name in self.fields if name != "file" and "" in sent(name)]
+        if empty:
+            raise serializers.ValidationError({name: ["This field may not be blank."] for name in empty})
+        return super().to_internal_value(data)
+
     def validate_delimiter(self, value):
         value = DELIMITER_WORDS.get(value.lower(), value)
         if len(value) != 1 or value in '"\r\n':
