@@ -25,6 +25,7 @@ ERROR_RESPONSES = {
     "503": "The database is briefly unavailable; retry in a few seconds.",
 }
 
+BODY_TOO_LARGE = "The body is over the plan's limit (`max_request_body_bytes` for JSON, the upload size for files)."
 UNSUPPORTED_MEDIA_TYPE = "The body is not in a media type this operation documents (JSON, or multipart for uploads)."
 
 
@@ -58,6 +59,7 @@ def add_error_responses(result, generator, request, public):
             for status, description in ERROR_RESPONSES.items():
                 responses.setdefault(status, {"description": description, "content": reference})
             if "requestBody" in operation:
+                responses.setdefault("413", {"description": BODY_TOO_LARGE, "content": reference})
                 responses.setdefault("415", {"description": UNSUPPORTED_MEDIA_TYPE, "content": reference})
             # Errors a view declares itself (409, 413…) come with a description only: give them the shape too.
             for status, response in responses.items():
