@@ -221,11 +221,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantScope"],
     "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "tenants.api.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # Bodies are JSON (the one upload, a dataset import, takes multipart on its own view): a form-encoded
+    # body cannot say null, a list of one, a number or a boolean as the schema does, so it is a 415.
+    "DEFAULT_PARSER_CLASSES": ["tenants.api.parsers.JSONParser"],
+    "DEFAULT_METADATA_CLASS": "tenants.api.metadata.ApiMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from .views import health
 
 # Requests no view answered get the API's error shape under /api/ (see views.not_found).
+handler400 = "saas_platform.views.bad_request"
 handler404 = "saas_platform.views.not_found"
 handler500 = "saas_platform.views.server_error"
 

@@ -1,6 +1,7 @@
 """Project-level views: the health check used by load balancers and docker-compose, and the error
 pages of requests no view answered (the API's one error shape under ``/api/``, the portal's pages elsewhere)."""
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import connection
 from django.http import JsonResponse
 from django.views import defaults
@@ -27,6 +28,21 @@ def not_found(request, exception):
     if _is_api(request):
         return JsonResponse(error_body("not_found", "No such endpoint or object."), status=404)
     return defaults.page_not_found(request, exception)
+
+
+# Django's refusals of a request body before any view parses it: their messages name the limit and are safe to show.
+_BODY_REFUSALS = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
+
+
+def bad_request(request, exception):
+    """400 for a request Django refused before DRF ran (too many fields, too large a body, a bad host...)."""
+    if _is_api(request):
+        if isinstance(exception, _BODY_REFUSALS):
+            message = f"The request body was refused: {exception}"
+        else:
+            message = "The request is malformed."
+        return JsonResponse(error_body("bad_request", message), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def server_error(request):

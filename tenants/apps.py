@@ -9,3 +9,6 @@ class TenantsConfig(AppConfig):
 
     def ready(self):
         from . import schema  # noqa: F401 - registers the OpenAPI description of API keys
+        from .api import json_types
+
+        json_types.install()

@@ -167,3 +167,11 @@ def test_the_upload_is_stored_under_the_tenant_with_a_random_name(tenant_a, load
     assert job["status"] == "failed" and job["file_name"] == "passwd.csv"
     files = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert len(files) == 1 and files[0].parent == tmp_path / "tenants" / str(tenant_a.tenant.pk) / "uploads"
+
+
+@pytest.mark.parametrize("field", ["format", "on_error", "has_header"])
+def test_an_empty_option_is_refused_naming_it_not_read_as_left_out(tenant_a, loaded, upload, field):
+    """Found by schemathesis: `format=` (empty) was read as "detect the format" where the schema's enum refuses it."""
+    response, _ = upload(tenant_a, loaded, GOOD, **{field: ""})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == [field]

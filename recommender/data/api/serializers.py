@@ -1,8 +1,10 @@
 """Serializers of the data API: they check request shapes; the services judge the data itself."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Dataset, ImportJob, Item, TenantDataSettings
+from ..importing.problems import UNSTORABLE, UNSTORABLE_REASON
+from ..models import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, MAX_TITLE_LENGTH, Dataset, ImportJob, Item, TenantDataSettings
 from ..selectors import shown_features
 
 MAX_BATCH = 1000
@@ -97,6 +99,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
         return min(1.0, job.rows_read / job.rows_total)
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "minLength": 1}})
 class _JSONField(serializers.JSONField):
     """A JSON form field whose value nested too deeply to decode is invalid (400), not a RecursionError (500)."""
 
@@ -105,6 +108,20 @@ class _JSONField(serializers.JSONField):
             return super().to_internal_value(data)
         except RecursionError:
             self.fail("invalid")
+
+
+@extend_schema_field({"type": "boolean"})
+class _FormBooleanField(serializers.BooleanField):
+    """A boolean form field that reads exactly ``true`` or ``false``, as the schema's boolean says (DRF's
+    also takes ``1``, ``yes``, ``on``, ``null``...). Left out, it is ``None`` (``allow_null`` lets the
+    default through; a sent ``null`` is still refused)."""
+
+    def to_internal_value(self, data):
+        if data is True or data == "true":
+            return True
+        if data is False or data == "false":
+            return False
+        self.fail("invalid", input=data)
 
 
 class ImportCreateSerializer(serializers.Serializer):
@@ -118,12 +135,23 @@ class ImportCreateSerializer(serializers.Serializer):
         max_length=9,
         help_text="CSV only: one character, or 'tab'. Else sniffed.",
     )
-    has_header = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="Else sniffed.")
+    has_header = _FormBooleanField(
+        required=False, allow_null=True, default=None, help_text="true or false; else sniffed."
+    )
     column_mapping = _JSONField(
         required=False, binary=True, help_text='File column → platform column, e.g. {"userId": "user_id"}.'
     )
     on_error = serializers.ChoiceField(choices=ImportJob.OnError.choices, default=ImportJob.OnError.FAIL)
     compression = serializers.ChoiceField(choices=["auto", "gzip", "none"], default="auto")
+
+    def to_internal_value(self, data):
+        # DRF reads an empty form field as one left out (so `format=` meant "detect it"); the schema's
+        # enums and types say it is invalid, and so does this.
+        sent = data.getlist if hasattr(data, "getlist") else lambda name: []
+        empty = [name for name in self.fields if name != "file" and "" in sent(name)]
+        if empty:
+            raise serializers.ValidationError({name: ["This field may not be blank."] for name in empty})
+        return super().to_internal_value(data)
 
     def validate_delimiter(self, value):
         value = DELIMITER_WORDS.get(value.lower(), value)
@@ -136,6 +164,8 @@ class ImportCreateSerializer(serializers.Serializer):
             isinstance(key, str) and isinstance(target, str) and target for key, target in value.items()
         ):
             raise serializers.ValidationError('Send an object of column names, e.g. {"userId": "user_id"}.')
+        if any(UNSTORABLE.search(name) for pair in value.items() for name in pair):
+            raise serializers.ValidationError(f"A column name {UNSTORABLE_REASON}.")
         repeated = sorted({target for target in value.values() if list(value.values()).count(target) > 1})
         if repeated:
             raise serializers.ValidationError(f"Two file columns are mapped to '{repeated[0]}'.")
@@ -169,21 +199,31 @@ class EventsResponseSerializer(serializers.Serializer):
     rejected = RejectionSerializer(many=True)
 
 
-class ItemsUpsertSerializer(serializers.Serializer):
-    items = serializers.ListField(
-        min_length=1,
-        max_length=MAX_BATCH,
-        help_text="Objects with item_id and optional title, categories (list), features (object), is_active.",
+class ItemInputSerializer(serializers.Serializer):
+    """One catalogue item of an upsert: fields it leaves out keep their stored values."""
+
+    # The messages an import's rows get for the same problems.
+    item_id = serializers.CharField(
+        max_length=MAX_ID_LENGTH, error_messages={"blank": "is missing or empty", "required": "is missing or empty"}
     )
+    title = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TITLE_LENGTH)
+    categories = serializers.ListField(child=serializers.CharField(max_length=MAX_CATEGORY_LENGTH), required=False)
+    features = serializers.DictField(required=False, help_text="Your own values; sensitive ones are encrypted.")
+    is_active = serializers.BooleanField(required=False, error_messages={"invalid": "{input!r} is not true or false"})
+
+    def to_internal_value(self, data):
+        # Refused rather than dropped: a misspelt field would otherwise vanish without a word.
+        unknown = sorted(set(data) - ITEM_FIELDS) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({unknown[0]: ["Unknown field; put your own values in 'features'."]})
+        return super().to_internal_value(data)
+
+
+class ItemsUpsertSerializer(serializers.Serializer):
+    items = serializers.ListField(child=ItemInputSerializer(), min_length=1, max_length=MAX_BATCH)
 
     def validate_items(self, items):
-        for index, item in enumerate(items):
-            unknown = sorted(set(item) - ITEM_FIELDS) if isinstance(item, dict) else []
-            if unknown:
-                raise serializers.ValidationError(
-                    {str(index): {unknown[0]: ["Unknown field; put your own values in 'features'."]}}
-                )
-        return items
+        return [dict(item) for item in items]
 
 
 class ItemSerializer(serializers.ModelSerializer):

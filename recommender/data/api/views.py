@@ -4,7 +4,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from tenants.api.errors import PayloadTooLarge
@@ -67,7 +67,10 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
         dataset = self.get_object()
-        if request.query_params.get("refresh") in ("1", "true") or not dataset.stats_updated_at:
+        refresh = request.query_params.get("refresh", "false")
+        if refresh not in ("true", "false"):
+            raise ValidationError({"refresh": ["Send true or false."]})
+        if refresh == "true" or not dataset.stats_updated_at:
             services.refresh_dataset_stats(dataset)
         return Response({"dataset": dataset.pk, "updated_at": dataset.stats_updated_at, "stats": dataset.stats})
 
@@ -78,7 +81,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
         summary="Upload a file to import",
     )
     @extend_schema(methods=["GET"], responses=ImportJobSerializer(many=True), summary="The dataset's imports")
-    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser])
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser])
     def imports(self, request, pk=None):
         dataset = self.get_object()
         if request.method == "GET":
@@ -206,8 +209,11 @@ class DataSettingsView(TenantAPIView):
         summary="Change privacy settings",
     )
     def patch(self, request):
-        serializer = DataSettingsSerializer(data=request.data)
+        # A PATCH changes only the fields it names; one naming none changes nothing and answers the settings.
+        serializer = DataSettingsSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        if "pseudonymize_user_ids" not in serializer.validated_data:
+            return Response(DataSettingsSerializer(data_settings(self.tenant)).data)
         updated = services.update_data_settings(
             actor=Actor.from_request(request),
             pseudonymize_user_ids=serializer.validated_data["pseudonymize_user_ids"],

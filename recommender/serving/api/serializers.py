@@ -161,8 +161,10 @@ class BatchRequestSerializer(serializers.Serializer):
     user_ids = serializers.ListField(
         child=serializers.CharField(max_length=256), required=False, allow_null=True, max_length=100_000
     )
-    sessions = BatchSessionSerializer(
-        many=True,
+    # A list field around the session serializer, not many=True: that passes allow_null on to each
+    # session, and a null session was a 500 (found by schemathesis).
+    sessions = serializers.ListField(
+        child=BatchSessionSerializer(),
         required=False,
         allow_null=True,
         max_length=MAX_BATCH_SESSIONS,

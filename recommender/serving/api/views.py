@@ -201,7 +201,11 @@ class BatchJobViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
     def scoped_queryset(self):
         return BatchJob.objects.select_related("config")
 
-    @extend_schema(responses={(200, "text/csv"): bytes}, summary="Download a batch file")
+    @extend_schema(
+        responses={(200, "text/csv"): bytes, (200, "application/x-ndjson"): bytes},
+        summary="Download a batch file",
+        description="CSV or JSON Lines, as the job's `format` asked. 404 until the job has succeeded.",
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         job = self.get_object()
