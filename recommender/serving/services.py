@@ -18,7 +18,16 @@ from . import selectors
 from .cache import TtlCache
 from .loader import ModelNotFound, served_model
 
-__all__ = ["ModelNotFound", "ServingError", "predict", "rank", "recommend", "recommend_session", "similar_items"]
+__all__ = [
+    "ModelNotFound",
+    "ServingError",
+    "predict",
+    "rank",
+    "recommend",
+    "recommend_session",
+    "require_operation",
+    "similar_items",
+]
 
 
 class ServingError(InvalidInput):
@@ -26,6 +35,28 @@ class ServingError(InvalidInput):
 
     def __init__(self, message, code="invalid", details=None):
         super().__init__(message, code=code, details=details)
+
+
+# What each call is, in a person's words, for the ``unsupported`` error.
+_OPERATIONS = {
+    "recommend": "recommendations",
+    "similar_items": "similar items",
+    "rank": "ranking",
+    "predict": "predictions",
+}
+
+
+def require_operation(slug, recipe_name, operation):
+    """Refuse (``unsupported``, a 400) a call the model's recipe does not offer, before any work."""
+    recipe = ml.get_recipe(recipe_name)
+    if operation not in recipe.supports:
+        offered = ", ".join(_OPERATIONS[name] for name in sorted(recipe.supports) if name in _OPERATIONS)
+        raise ServingError(
+            f"Model '{slug}' uses the recipe '{recipe.name}', which does not offer {_OPERATIONS[operation]}; "
+            f"it offers {offered}.",
+            code="unsupported",
+            details={"recipe": recipe.name, "supports": sorted(recipe.supports)},
+        )
 
 
 def _local_cache_seconds():
@@ -90,6 +121,7 @@ def _answer(served, user_id, items, fallback, **extra):
 def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), categories=(), explain=False):
     """Top ``k`` items for ``user_id`` from the deployed version of ``slug``."""
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "recommend")
     stored_id, erased = _stored_user(tenant, user_id)
     if erased:
         excluded, allowed = _filters(tenant, set(), False, exclude, categories)
@@ -182,6 +214,7 @@ def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_
 def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
     """Top ``k`` items like ``item_id``."""
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "similar_items")
     excluded, allowed = _filters(tenant, set(), False, exclude, categories)
     excluded.add(item_id)
     if served.scorer is None:
@@ -200,6 +233,7 @@ def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
 def rank(tenant, slug, user_id, item_ids):
     """``item_ids`` ordered best first for ``user_id``; items the model does not know go last."""
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "rank")
     stored_id, erased = _stored_user(tenant, user_id)
     fallback, scores = None, None
     if served.scorer is not None and not erased:
@@ -234,6 +268,7 @@ def rank(tenant, slug, user_id, item_ids):
 def predict(tenant, slug, rows):
     """Predictions of a tabular model for each row, in order."""
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "predict")
     if served.scorer is None:
         raise ServingError("This model has no deployed version yet; train and deploy one first.", "no_deployment")
     try:
