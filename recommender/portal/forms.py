@@ -166,12 +166,20 @@ class ModelConfigForm(forms.Form):
         ]
         for param in self.chosen_recipe.params:
             self.fields[f"param_{param.name}"] = _param_field(param)
+        if self.chosen_recipe.task == "prediction":
+            self.fields["feature_columns"] = forms.CharField(
+                label="Feature columns",
+                required=False,
+                help_text="Comma separated: the columns to learn from. Empty: every column but the target and "
+                "those that look like identifiers (the dataset's page names them).",
+            )
 
     @classmethod
     def initial_for(cls, config):
         """Initial values that show ``config`` as it is stored."""
         initial = {field: getattr(config, field) for field in ("name", "recipe", "schedule", "auto_deploy")}
         initial.update(dataset=config.dataset_id, auto_deploy_metric=config.auto_deploy_metric)
+        initial.update(feature_columns=", ".join(config.feature_columns))
         initial.update({f"param_{name}": _shown(value) for name, value in config.params.items()})
         return initial
 
@@ -179,7 +187,11 @@ class ModelConfigForm(forms.Form):
         return [self[f"param_{param.name}"] for param in self.chosen_recipe.params]
 
     def setting_fields(self):
-        return [self[name] for name in ("schedule", "auto_deploy", "auto_deploy_metric")]
+        names = ("feature_columns", "schedule", "auto_deploy", "auto_deploy_metric")
+        return [self[name] for name in names if name in self.fields]
+
+    def clean_feature_columns(self):
+        return [name.strip() for name in self.cleaned_data["feature_columns"].split(",") if name.strip()]
 
     def clean(self):
         cleaned = super().clean()
@@ -201,6 +213,8 @@ class ModelConfigForm(forms.Form):
         """The configuration as ``create_config``/``update_config`` take it; a blank metric is left out."""
         values = {name: self.cleaned_data[name] for name in ("name", "recipe", "dataset", "schedule", "auto_deploy")}
         values["params"] = self.cleaned_data["params"]
+        if "feature_columns" in self.fields:
+            values["feature_columns"] = self.cleaned_data["feature_columns"]
         if self.cleaned_data["auto_deploy_metric"]:
             values["auto_deploy_metric"] = self.cleaned_data["auto_deploy_metric"]
         return values

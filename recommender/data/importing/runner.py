@@ -28,6 +28,7 @@ from ..models import Dataset, ImportJob
 from ..privacy import tenant_keys
 from ..quotas import row_quota_problem, stored_row_count
 from ..retention import delete_upload
+from ..statistics import identifier_note, tabular_identifier_columns
 from .loaders import staging_for
 from .problems import ErrorReport, ImportFailed
 from .sources import ImportOptions, UploadReader, local_file
@@ -351,6 +352,8 @@ class ImportRun:
             parts.append(f"{self.report.rows_rejected} bad rows were skipped (on_error=skip); see the errors.")
         if self.ignored_columns:
             parts.append(f"Ignored columns: {', '.join(sorted(self.ignored_columns))}.")
+        if self.dataset.kind == Dataset.Kind.TABULAR:
+            parts.extend(identifier_note(tabular_identifier_columns(self.dataset)))
         ImportJob.objects.filter(pk=self.job.pk).update(
             **self._figures(),
             status=ImportJob.Status.SUCCEEDED,

@@ -27,6 +27,13 @@ class ModelConfigSerializer(serializers.ModelSerializer):
     schedule = serializers.CharField(required=False, allow_blank=True, help_text="Cron, e.g. '0 3 * * *'.")
     auto_deploy = serializers.ChoiceField(choices=AutoDeploy.choices, required=False)
     auto_deploy_metric = serializers.CharField(required=False, allow_blank=True)
+    feature_columns = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=1000,
+        help_text="Prediction models: the columns to learn from. Empty (the default): every column but the target "
+        "and those that look like identifiers (see the dataset's stats.identifier_columns).",
+    )
     deployment = serializers.SerializerMethodField()
     latest_run = serializers.SerializerMethodField()
 
@@ -34,7 +41,7 @@ class ModelConfigSerializer(serializers.ModelSerializer):
         model = ModelConfig
         fields = [
             "slug", "name", "recipe", "params", "dataset", "schedule", "auto_deploy", "auto_deploy_metric",
-            "deployment", "latest_run", "created_at", "updated_at",
+            "feature_columns", "deployment", "latest_run", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 

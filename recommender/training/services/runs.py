@@ -232,7 +232,10 @@ def _training_inputs(config):
 
     dataset = config.dataset
     if dataset.kind == "tabular":
-        return {"table": frames.tabular_frame(dataset), "target": dataset.target_column}
+        table, target = frames.tabular_frame(dataset), dataset.target_column
+        # Identifier columns (customer_id) would be learnt by heart: left out unless the model names them.
+        features, _ = ml.choose_feature_columns(table, target, config.feature_columns)
+        return {"table": table[[*features, target]] if target in table.columns else table, "target": target}
     return {
         "interactions": frames.interactions_frame(dataset),
         "items": frames.items_frame(config.tenant),
