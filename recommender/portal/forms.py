@@ -87,6 +87,12 @@ class UploadForm(SerializerCheckedForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text='Optional JSON: file column → platform column, e.g. {"userId": "user_id"}.',
     )
+    timestamp_format = forms.CharField(
+        required=False,
+        max_length=64,
+        help_text="Dates as a spreadsheet writes them: “dayfirst” (31/12/2026 23:59), “monthfirst” (12/31/2026 "
+        "23:59) or a pattern such as “%d.%m.%Y %H:%M”. Empty: ISO 8601 or Unix time.",
+    )
 
 
 # --- Models -----------------------------------------------------------------------------------------------

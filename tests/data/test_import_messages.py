@@ -45,3 +45,44 @@ def test_a_gzip_cut_inside_its_first_block_says_so_too(tenant_a, make_dataset, u
     dataset = make_dataset(tenant_a)
     _, job = upload(tenant_a, dataset, gzipped(events_csv(rows=50))[:40], name="events.csv.gz")
     assert job["status"] == "failed" and "upload is probably truncated" in job["message"]
+
+
+# As a spreadsheet exports it: a byte-order mark, CRLF line ends, day-first dates without seconds.
+SPREADSHEET_CSV = "\ufeffuser_id,item_id,timestamp\r\n" + "".join(
+    f"u{n},i{n % 7},{1 + n % 28:02d}/08/2026 {n % 24:02d}:08\r\n" for n in range(40)
+)
+
+
+def test_spreadsheet_dates_fail_with_the_format_that_would_read_them(tenant_a, make_dataset, upload):
+    dataset = make_dataset(tenant_a)
+    _, job = upload(tenant_a, dataset, SPREADSHEET_CSV.encode(), name="export.csv")
+    assert job["status"] == "failed"
+    # Days up to 28 in the first place: only day-first reads them all.
+    assert "import again with timestamp_format=dayfirst reads them ('01/08/2026 00:08' is 01 August 2026)" in (
+        job["message"]
+    )
+    assert GENERIC not in job["message"]
+
+
+def test_spreadsheet_dates_import_with_timestamp_format_dayfirst(tenant_a, make_dataset, upload):
+    dataset = make_dataset(tenant_a)
+    _, job = upload(tenant_a, dataset, SPREADSHEET_CSV.encode(), name="export.csv", timestamp_format="dayfirst")
+    assert job["status"] == "succeeded", job["message"]
+    assert job["rows_loaded"] == 40
+    first = dataset.interactions.get(user_id="u0")
+    assert first.timestamp.isoformat() == "2026-08-01T00:08:00+00:00"
+
+
+def test_timestamp_format_takes_a_strftime_pattern(tenant_a, make_dataset, upload):
+    dataset = make_dataset(tenant_a)
+    content = "user_id,item_id,timestamp\nu1,i1,2026.08.13-07h05\nu2,i2,2026.08.14-08h00\n"
+    _, job = upload(tenant_a, dataset, content, timestamp_format="%Y.%m.%d-%Hh%M")
+    assert job["status"] == "succeeded", job["message"]
+    assert dataset.interactions.get(user_id="u1").timestamp.isoformat() == "2026-08-13T07:05:00+00:00"
+
+
+def test_a_timestamp_format_that_is_no_format_is_refused(tenant_a, make_dataset, upload):
+    dataset = make_dataset(tenant_a)
+    response, job = upload(tenant_a, dataset, "user_id,item_id\nu1,i1\n", timestamp_format="European")
+    assert job is None and response.status_code == 400
+    assert response.json()["error"]["details"]["timestamp_format"][0].startswith("Use 'dayfirst', 'monthfirst'")

@@ -33,6 +33,7 @@ from .loaders import staging_for
 from .problems import ErrorReport, ImportFailed
 from .sources import ImportOptions, UploadReader, local_file
 from .validation import POSITIONAL_COLUMNS, validate_batch, validator_for
+from .values import suggest_timestamp_format
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class ImportRun:
         self.row_budget = None
         self.schema_kind = {Dataset.Kind.ITEMS: "items", Dataset.Kind.USERS: "users"}.get(job.dataset.kind)
         self.schema_keys = set()
+        self.timestamp_sample = []
 
     def execute(self):
         ImportJob.objects.filter(pk=self.job.pk).update(
@@ -273,9 +275,12 @@ class ImportRun:
         if first:
             self._settle_columns(list(chunk.frame.columns), reader)
         frame = chunk.frame.rename(columns=self.mapping)
-        validator = validator_for(self.dataset, self.keys, frame.columns)
+        validator = validator_for(self.dataset, self.keys, frame.columns, self.options.timestamp_format)
         if first:
             validator.check_columns(self.source_names)
+            if "timestamp" in frame.columns:
+                # Kept to suggest a timestamp_format should every row's timestamp fail.
+                self.timestamp_sample = [value for value in frame["timestamp"].head(50).tolist() if value]
         clean, check = validate_batch(validator, frame, chunk.lines, self.source_names, chunk.parse_errors)
         self.report.add(check)
         self.fields.update(validator.fields)
@@ -316,12 +321,13 @@ class ImportRun:
             raise ImportFailed(
                 f"{self.report.rows_rejected} of {self.rows_read} rows have problems, so nothing was imported "
                 f"(on_error=fail). The first: line {first.line}, column '{first.column}': {first.reason}. "
-                "Fix the file, or import with on_error=skip to load the good rows."
+                + (self._timestamp_hint() or "Fix the file, or import with on_error=skip to load the good rows.")
             )
         if self.staging is None or not self.staging.rows:
             if not self.rows_read:
                 raise ImportFailed("The file has no data rows.")
-            raise ImportFailed(f"None of the {self.rows_read} rows could be imported; see the errors.")
+            hint = self._timestamp_hint()
+            raise ImportFailed(f"None of the {self.rows_read} rows could be imported; {hint or 'see the errors.'}")
         # A loader that writes as it goes is inside the import's transaction already, and its COPY must
         # end before anything else is said on the connection: no savepoint here.
         with contextlib.nullcontext() if self.staging.writes_as_it_goes else transaction.atomic():
@@ -333,6 +339,18 @@ class ImportRun:
             if self.schema_kind is not None:
                 learn_keys(self.dataset.tenant, self.schema_kind, self.schema_keys)
         return result
+
+    def _timestamp_hint(self):
+        """When every row failed on its timestamp alone, the timestamp_format that would read them (else None)."""
+        column = self.source_names.get("timestamp", "timestamp")
+        every_row = self.report.rows_rejected == self.rows_read
+        only_timestamps = all(error.column == column for error in self.report.kept)
+        if not (every_row and only_timestamps and self.timestamp_sample) or self.options.timestamp_format:
+            return None
+        suggestion = suggest_timestamp_format(self.timestamp_sample)
+        if suggestion is None:
+            return None
+        return f"Every row's {column} is written as spreadsheets write dates: import again with {suggestion}."
 
     def _count_rows(self, result):
         dataset = self.dataset

@@ -79,6 +79,7 @@ class ImportOptions:
     column_mapping: dict = field(default_factory=dict)
     on_error: str = "fail"
     compression: str = "auto"
+    timestamp_format: str | None = None
 
     @classmethod
     def from_dict(cls, options):
