@@ -86,3 +86,28 @@ def test_a_timestamp_format_that_is_no_format_is_refused(tenant_a, make_dataset,
     response, job = upload(tenant_a, dataset, "user_id,item_id\nu1,i1\n", timestamp_format="European")
     assert job is None and response.status_code == 400
     assert response.json()["error"]["details"]["timestamp_format"][0].startswith("Use 'dayfirst', 'monthfirst'")
+
+
+@pytest.mark.parametrize("column", ["category", "Genres", "tags"])
+def test_a_catalogue_category_column_by_another_name_fills_the_categories(tenant_a, make_dataset, upload, column):
+    from recommender.data.models import Item
+
+    dataset = make_dataset(tenant_a, kind="items")
+    content = f"item_id,title,{column}\ni1,Dune,fiction\ni2,Cosmos,science|space\n"
+    _, job = upload(tenant_a, dataset, content)
+    assert job["status"] == "succeeded", job["message"]
+    assert f"Read the column '{column}' as the items' categories" in job["message"]
+    items = {item.item_id: item for item in Item.objects.for_tenant(tenant_a.tenant)}
+    assert items["i1"].categories == ["fiction"] and items["i2"].categories == ["science", "space"]
+    assert column not in items["i1"].features
+
+
+def test_a_category_column_mapped_elsewhere_stays_a_feature(tenant_a, make_dataset, upload):
+    from recommender.data.models import Item
+
+    dataset = make_dataset(tenant_a, kind="items")
+    content = "item_id,category\ni1,fiction\n"
+    _, job = upload(tenant_a, dataset, content, column_mapping={"category": "shelf"})
+    assert job["status"] == "succeeded" and "as the items' categories" not in job["message"]
+    item = Item.objects.for_tenant(tenant_a.tenant).get()
+    assert item.categories == [] and item.features == {"shelf": "fiction"}

@@ -37,6 +37,9 @@ from .values import suggest_timestamp_format
 
 logger = logging.getLogger(__name__)
 
+# Column names a catalogue file uses for its categories (compared lower-cased), preferred first.
+CATEGORY_SYNONYMS = ("category", "genres", "genre", "tags", "tag")
+
 
 # Advisory-lock keys of import jobs: this prefix above the job id, clear of other users of advisory locks.
 IMPORT_LOCK_PREFIX = 0x1A7 << 40
@@ -178,6 +181,7 @@ class ImportRun:
         self.schema_kind = {Dataset.Kind.ITEMS: "items", Dataset.Kind.USERS: "users"}.get(job.dataset.kind)
         self.schema_keys = set()
         self.timestamp_sample = []
+        self.notes = []
 
     def execute(self):
         ImportJob.objects.filter(pk=self.job.pk).update(
@@ -313,7 +317,21 @@ class ImportRun:
                 f"column_mapping names the column '{unknown[0]}', which the file does not have "
                 f"(its columns: {', '.join(columns)})."
             )
+        self._read_category_synonym(columns)
         self.source_names = {self.mapping.get(name, name): f"column {name}" if headerless else name for name in columns}
+
+    def _read_category_synonym(self, columns):
+        """A catalogue's ``category``, ``genres`` or ``tags`` column holds its categories: map it, and say so."""
+        if self.dataset.kind != Dataset.Kind.ITEMS or "categories" in columns or "categories" in self.mapping.values():
+            return
+        unmapped = {name.strip().lower(): name for name in columns if name not in self.mapping}
+        found = next((unmapped[word] for word in CATEGORY_SYNONYMS if word in unmapped), None)
+        if found is not None:
+            self.mapping[found] = "categories"
+            self.notes.append(
+                f"Read the column '{found}' as the items' categories "
+                f'(to keep it a feature instead, import with column_mapping {{"{found}": "{found}_feature"}}).'
+            )
 
     def _merge(self):
         if self.report.error_count and self.options.on_error != ImportJob.OnError.SKIP:
@@ -370,6 +388,7 @@ class ImportRun:
             parts.append(f"{self.report.rows_rejected} bad rows were skipped (on_error=skip); see the errors.")
         if self.ignored_columns:
             parts.append(f"Ignored columns: {', '.join(sorted(self.ignored_columns))}.")
+        parts.extend(self.notes)
         if self.dataset.kind == Dataset.Kind.TABULAR:
             parts.extend(identifier_note(tabular_identifier_columns(self.dataset)))
         ImportJob.objects.filter(pk=self.job.pk).update(
