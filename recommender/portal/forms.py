@@ -15,7 +15,7 @@ from recommender.data.importing.problems import UNSTORABLE, UNSTORABLE_REASON
 from recommender.data.models import MAX_ID_LENGTH, Dataset, ImportJob
 from recommender.ml.metrics import metric_names
 from recommender.serving.api.serializers import MAX_RANK_ITEMS, MAX_SESSION_ITEMS
-from recommender.training.models import AutoDeploy
+from recommender.training.models import AutoDeploy, ModelConfig
 from recommender.training.services.configs import DATASET_KIND_FOR_TASK, default_metric
 
 
@@ -155,7 +155,12 @@ class ModelConfigForm(forms.Form):
         help_text="Retrain on a cron schedule (minute hour day month weekday), e.g. “0 3 * * *” for 03:00 "
         "every day; only when new data arrived. Empty: retrain by hand.",
     )
-    auto_deploy = forms.ChoiceField(label="Deploy new versions", choices=AutoDeploy.choices)
+    # The same default as the API's (the model's field default): deploy a new version when it scores better.
+    auto_deploy = forms.ChoiceField(
+        label="Deploy new versions",
+        choices=AutoDeploy.choices,
+        initial=ModelConfig._meta.get_field("auto_deploy").default,
+    )
     auto_deploy_metric = forms.ChoiceField(label="Compared on", required=False)
 
     def __init__(self, *args, datasets, recipe, **kwargs):

@@ -163,6 +163,8 @@ def model_deploy(request, slug, number):
     version = get_tenant_object_or_404(training_selectors.versions_of(config), request.tenant, number=number)
     deployments.deploy_version(actor=request.actor, version=version, reason=f"deployed by {request.user}")
     messages.success(request, f"Version {version.number} of {config.name} now serves.")
+    if version.warning:
+        messages.warning(request, f"{version.warning} Deploy the earlier version again to roll back.")
     back_to = "portal:model_versions" if request.POST.get("from") == "versions" else "portal:model"
     return redirect(back_to, slug=config.slug)
 

@@ -95,6 +95,18 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return deployment is not None and deployment.version_id == version.pk
 
 
+class DeployResponseSerializer(ModelVersionSerializer):
+    warning = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text="Set when the deployed version scored worse than the one it replaced, on the model's metric.",
+    )
+
+    class Meta(ModelVersionSerializer.Meta):
+        fields = [*ModelVersionSerializer.Meta.fields, "warning"]
+        read_only_fields = fields
+
+
 class RecipeSerializer(serializers.Serializer):
     name = serializers.CharField()
     task = serializers.CharField()

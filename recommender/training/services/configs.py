@@ -11,7 +11,7 @@ from recommender import ml
 from tenants import audit
 from tenants.models import Tenant
 
-from ..models import AutoDeploy, ModelConfig
+from ..models import ModelConfig
 from ..selectors import model_count
 
 
@@ -142,7 +142,7 @@ def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, 
         feature_columns=_validated_feature_columns(recipe_obj, dataset, feature_columns),
         dataset=dataset,
         schedule=(schedule or "").strip(),
-        auto_deploy=auto_deploy or AutoDeploy.IF_BETTER,
+        auto_deploy=auto_deploy or ModelConfig._meta.get_field("auto_deploy").default,
         auto_deploy_metric=auto_deploy_metric or default_metric(recipe_obj.name),
         created_by=actor.user if getattr(actor.user, "pk", None) else None,
     )
