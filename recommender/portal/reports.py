@@ -81,3 +81,27 @@ def version_summaries(versions, deployment):
         }
         for version in versions
     ]
+
+
+# What each stage of a run is, in a person's words (``TrainingRun.stage``).
+STAGE_WORDS = {
+    "loading data": "loading the data",
+    "tuning": "tuning the parameters",
+    "evaluating": "evaluating on a held-out split",
+    "training": "training on all the data",
+    "saving": "saving the version",
+}
+
+
+def progress_line(run):
+    """The one sentence the run's page shows, from the run's own fields, so the badge, bar and line agree.
+
+    ``Running · evaluating on a held-out split: epoch 3 of 20 · 21%``; a finished run says only its status.
+    """
+    if run.is_finished:
+        return f"{run.get_status_display()} · 100%" if run.status == "succeeded" else run.get_status_display()
+    if run.status == "queued":
+        return f"Queued{f' ({run.stage})' if run.stage else ''}: waiting for a worker"
+    stage = STAGE_WORDS.get(run.stage, run.stage or "starting")
+    epochs = f": epoch {run.current_epoch} of {run.total_epochs}" if run.total_epochs else ""
+    return f"{run.get_status_display()} · {stage}{epochs} · {round(100 * run.progress)}%"

@@ -19,7 +19,7 @@ from tenants.queueing import QueueUnavailable
 from tenants.scoping import get_tenant_object_or_404
 
 from ..forms import ModelConfigForm, TrainForm
-from ..reports import metric_rows, training_curves, version_comparison, version_summaries
+from ..reports import metric_rows, progress_line, training_curves, version_comparison, version_summaries
 
 COMPARED_VERSIONS = 6
 RECENT_RUNS = 10
@@ -171,7 +171,13 @@ def model_deploy(request, slug, number):
 
 def _run_context(run):
     rows, names = training_curves(run.history)
-    return {"run": run, "curves": rows, "curve_names": names, "metrics": metric_rows(run.metrics)}
+    return {
+        "run": run,
+        "curves": rows,
+        "curve_names": names,
+        "metrics": metric_rows(run.metrics),
+        "progress_line": progress_line(run),
+    }
 
 
 @portal_view()
@@ -184,10 +190,19 @@ def model_run(request, pk):
 def model_run_status(request, pk):
     """The run's progress as JSON for the page's poller, with the loss chart drawn so far."""
     run = _run(request, pk)
-    curves = render_to_string("portal/models/run_curves.html", _run_context(run), request=request)
+    context = _run_context(run)
+    curves = render_to_string("portal/models/run_curves.html", context, request=request)
+    badge = render_to_string("portal/models/run_badge.html", context, request=request)
     data = TrainingRunSerializer(run).data
     return JsonResponse(
-        {**data, "percent": f"{round(100 * run.progress)}%", "finished": run.is_finished, "curves": curves}
+        {
+            **data,
+            "percent": f"{round(100 * run.progress)}%",
+            "progress_line": context["progress_line"],
+            "badge": badge,
+            "finished": run.is_finished,
+            "curves": curves,
+        }
     )
 
 

@@ -221,7 +221,10 @@ class _RunCallbacks(ml.TrainingCallbacks):
 
 
 def _set_stage(run_id, stage, progress):
-    TrainingRun.objects.filter(pk=run_id).update(stage=stage, progress=progress, heartbeat_at=timezone.now())
+    # Each stage counts its own epochs: the evaluation's "20 of 20" must not linger into training.
+    TrainingRun.objects.filter(pk=run_id).update(
+        stage=stage, progress=progress, current_epoch=0, total_epochs=0, heartbeat_at=timezone.now()
+    )
 
 
 def _training_inputs(config):
