@@ -21,19 +21,34 @@ def metric_rows(report):
 
 
 def training_curves(history):
-    """Per-epoch rows and line names for the loss chart: one line per value and stage, e.g. ``loss (training)``."""
-    rows, names = {}, []
+    """One chart per quantity the history holds (loss first, then the task's metrics), each a dict of
+    ``title``, per-epoch ``rows`` and line ``names``: training and validation of each stage, e.g.
+    ``validation (final training)``. Four lines at most per chart, each with its own colour in the legend.
+    """
+    charts = {}
     for entry in history:
-        row = rows.setdefault(entry["epoch"], {"epoch": entry["epoch"]})
+        stage = STAGE_NAMES.get(entry.get("stage", "training"), entry.get("stage", "training"))
         for key, value in entry.items():
             if key in HISTORY_KEYS:
                 continue
-            stage = entry.get("stage", "training")
-            name = f"{key} ({STAGE_NAMES.get(stage, stage)})"
-            if name not in names:
-                names.append(name)
-            row[name] = value
-    return [rows[epoch] for epoch in sorted(rows)], names
+            validation = key.startswith("val_")
+            quantity = key.removeprefix("val_")
+            chart = charts.setdefault(quantity, {"rows": {}, "names": []})
+            name = f"{'validation' if validation else 'training'} ({stage})"
+            if name not in chart["names"]:
+                chart["names"].append(name)
+            chart["rows"].setdefault(entry["epoch"], {"epoch": entry["epoch"]})[name] = value
+    ordered = sorted(charts, key=lambda quantity: quantity != "loss")
+    return [
+        {
+            "quantity": quantity,
+            "title": f"{quantity.replace('_', ' ').capitalize()} per epoch, on the evaluation split and in the "
+            "final training",
+            "rows": [charts[quantity]["rows"][epoch] for epoch in sorted(charts[quantity]["rows"])],
+            "names": charts[quantity]["names"],
+        }
+        for quantity in ordered
+    ]
 
 
 def _best(name, values):

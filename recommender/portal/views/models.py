@@ -170,11 +170,9 @@ def model_deploy(request, slug, number):
 
 
 def _run_context(run):
-    rows, names = training_curves(run.history)
     return {
         "run": run,
-        "curves": rows,
-        "curve_names": names,
+        "curve_charts": training_curves(run.history),
         "metrics": metric_rows(run.metrics),
         "progress_line": progress_line(run),
     }
