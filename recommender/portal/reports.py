@@ -4,7 +4,9 @@ from recommender.ml.metrics import is_default_metric, lower_is_better
 
 HISTORY_KEYS = ("epoch", "stage")
 # Training fits a recipe twice: on a split, to evaluate it beside the baseline, then on all the data.
-STAGE_NAMES = {"evaluating": "evaluation split", "training": "final training"}
+STAGE_NAMES = {"evaluating": "evaluation run", "training": "final run"}
+
+
 def _ordered(names):
     """Each task's default metric first; the others follow in their stored order."""
     return sorted(names, key=lambda name: not is_default_metric(name))
@@ -23,7 +25,7 @@ def metric_rows(report):
 def training_curves(history):
     """One chart per quantity the history holds (loss first, then the task's metrics), each a dict of
     ``title``, per-epoch ``rows`` and line ``names``: training and validation of each stage, e.g.
-    ``validation (final training)``. Four lines at most per chart, each with its own colour in the legend.
+    ``validation (final run)``. Four lines at most per chart, each with its own colour in the legend.
     """
     charts = {}
     for entry in history:

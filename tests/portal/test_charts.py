@@ -69,8 +69,8 @@ def test_a_classifier_run_gets_one_chart_per_quantity_with_validation_told_apart
     assert [chart["quantity"] for chart in curves] == ["loss", "accuracy"]
     assert curves[0]["title"].startswith("Loss per epoch")
     assert curves[0]["names"] == [
-        "training (evaluation split)", "validation (evaluation split)",
-        "training (final training)", "validation (final training)",
+        "training (evaluation run)", "validation (evaluation run)",
+        "training (final run)", "validation (final run)",
     ]  # fmt: skip
     html = str(line_chart_tag(curves[1]))
     # Four lines, each with a colour of its own in the legend; the two validation lines are dashed.
