@@ -112,8 +112,12 @@ def _param_field(param):
     if param.type == "int_list":
         return forms.CharField(**{**common, "help_text": f"{help_text} Comma separated."})
     # Numbers are text so that a range can stand for them: the search space of tuning runs.
+    example = param.example_range()
+    if example:
+        low, high = (_shown(value) for value in example)
+        help_text = f"{help_text} For tuning, a range such as {low:g}{RANGE_SEPARATOR}{high:g}."
     return forms.CharField(
-        **{**common, "help_text": f"{help_text} For tuning, a range such as 1{RANGE_SEPARATOR}100."},
+        **{**common, "help_text": help_text},
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
 
