@@ -87,11 +87,18 @@ def _popular_items(tenant, dataset_id):
     return _popular.get((tenant.pk, dataset_id), read)
 
 
+def _popularity_scores(tenant, dataset_id):
+    """``[(item_id, score)]`` most popular first, the score being the item's share of the top item's
+    interactions: 1.0 for the most popular, between 0 and 1 for the rest (see docs/api.md, "Scores")."""
+    ranked = _popular_items(tenant, dataset_id)
+    top = ranked[0][1] if ranked else 1
+    return [(item_id, count / top) for item_id, count in ranked]
+
+
 def _fallback(tenant, served, k, excluded, allowed):
-    ranked = _popular_items(tenant, served.dataset_id)
     items = [
-        (item_id, float(count))
-        for item_id, count in ranked
+        (item_id, score)
+        for item_id, score in _popularity_scores(tenant, served.dataset_id)
         if item_id not in excluded and (allowed is None or item_id in allowed)
     ]
     return items[:k]
@@ -252,8 +259,8 @@ def rank(tenant, slug, user_id, item_ids):
         reason = "no_deployment" if served.scorer is None else "erased_user"
         fallback = {"kind": "popularity", "reason": reason}
     if scores is None:
-        counts = dict(_popular_items(tenant, served.dataset_id))
-        scores = [counts.get(item_id) for item_id in item_ids]
+        popularity = dict(_popularity_scores(tenant, served.dataset_id))
+        scores = [popularity.get(item_id) for item_id in item_ids]
     order = sorted(
         range(len(item_ids)), key=lambda i: (scores[i] is None, -(scores[i] if scores[i] is not None else 0), i)
     )
