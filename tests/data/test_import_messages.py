@@ -111,3 +111,17 @@ def test_a_category_column_mapped_elsewhere_stays_a_feature(tenant_a, make_datas
     assert job["status"] == "succeeded" and "as the items' categories" not in job["message"]
     item = Item.objects.for_tenant(tenant_a.tenant).get()
     assert item.categories == [] and item.features == {"shelf": "fiction"}
+
+
+def test_fractional_timestamps_are_stored_to_the_microsecond_without_warnings(tenant_a, recwarn):
+    """`make run` printed 'Discarding nonzero nanoseconds in conversion' for each such event."""
+    from recommender.data.models import Interaction
+
+    events = [{"user_id": "u1", "item_id": "i1", "timestamp": "2026-08-01T10:00:00.123456789Z"},
+              {"user_id": "u2", "item_id": "i2", "timestamp": 1785578400.1234567}]  # fmt: skip
+    response = tenant_a.client.post("/api/v1/events", {"events": events}, format="json")
+    assert response.status_code == 200 and response.json()["accepted"] == 2, response.json()
+    assert not [str(w.message) for w in recwarn if "nanoseconds" in str(w.message)]
+    stored = dict(Interaction.objects.for_tenant(tenant_a.tenant).values_list("user_id", "timestamp"))
+    assert stored["u1"].isoformat() == "2026-08-01T10:00:00.123457+00:00"
+    assert stored["u2"].microsecond == 123457
