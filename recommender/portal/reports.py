@@ -120,5 +120,6 @@ def progress_line(run):
     if run.status == "queued":
         return f"Queued{f' ({run.stage})' if run.stage else ''}: waiting for a worker"
     stage = STAGE_WORDS.get(run.stage, run.stage or "starting")
-    epochs = f": epoch {run.current_epoch} of {run.total_epochs}" if run.total_epochs else ""
+    counted = run.total_epochs and run.stage in ("tuning", "evaluating", "training")
+    epochs = f": epoch {run.current_epoch} of {run.total_epochs}" if counted else ""
     return f"{run.get_status_display()} · {stage}{epochs} · {round(100 * run.progress)}%"

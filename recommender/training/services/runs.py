@@ -220,11 +220,13 @@ class _RunCallbacks(ml.TrainingCallbacks):
         return TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
 
 
+# Stages that count epochs of their own: the evaluation's "20 of 20" must not linger into training.
+EPOCH_STAGES = ("tuning", "evaluating", "training")
+
+
 def _set_stage(run_id, stage, progress):
-    # Each stage counts its own epochs: the evaluation's "20 of 20" must not linger into training.
-    TrainingRun.objects.filter(pk=run_id).update(
-        stage=stage, progress=progress, current_epoch=0, total_epochs=0, heartbeat_at=timezone.now()
-    )
+    restart = {"current_epoch": 0, "total_epochs": 0} if stage in EPOCH_STAGES else {}
+    TrainingRun.objects.filter(pk=run_id).update(stage=stage, progress=progress, heartbeat_at=timezone.now(), **restart)
 
 
 def _training_inputs(config):
