@@ -49,7 +49,7 @@ def worse_than_deployed(version, deployed):
     same_protocol = (version.metrics or {}).get("protocol") == (deployed.metrics or {}).get("protocol")
     if new_value is None or old_value is None or not same_protocol:
         return None
-    worse = new_value > old_value if metric in LOWER_IS_BETTER else new_value < old_value
+    worse = is_better(metric, old_value, new_value)
     if not worse:
         return None
     return (
