@@ -87,9 +87,7 @@ def build_walk_estate(tenant, capture=nullcontext):
     estate.datasets["items"] = _import(actor, estate, "Catalogue", kinds.ITEMS, CATALOGUE_CSV, capture)
     estate.datasets["users"] = _import(actor, estate, "Members", kinds.USERS, USERS_CSV, capture)
     churn = churn_csv()
-    estate.datasets["tabular"] = _import(
-        actor, estate, "Churn", kinds.TABULAR, churn, capture, target_column="churned"
-    )
+    estate.datasets["tabular"] = _import(actor, estate, "Churn", kinds.TABULAR, churn, capture, target_column="churned")
     estate.datasets["tabular_numeric"] = _import(
         actor, estate, "Spend", kinds.TABULAR, churn, capture, target_column="monthly_spend"
     )

@@ -134,9 +134,7 @@ class Param:
         return tuple(numbers)
 
 
-def validate_params(
-    declared: tuple[Param, ...], values: dict | None, *, allow_search_space: bool = False
-) -> dict:
+def validate_params(declared: tuple[Param, ...], values: dict | None, *, allow_search_space: bool = False) -> dict:
     """Fill defaults and coerce ``values`` against ``declared``; raise InvalidParams on any error.
 
     With ``allow_search_space`` a value may be a range/choices spec, which is

@@ -98,6 +98,8 @@ class UploadForm(SerializerCheckedForm):
 # --- Models -----------------------------------------------------------------------------------------------
 
 RANGE_SEPARATOR = ".."
+
+
 def _param_field(param):
     """A form field for one declared hyperparameter: its help, its range, its default."""
     span = param.describe_range()

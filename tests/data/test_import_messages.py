@@ -58,8 +58,9 @@ def test_spreadsheet_dates_fail_with_the_format_that_would_read_them(tenant_a, m
     _, job = upload(tenant_a, dataset, SPREADSHEET_CSV.encode(), name="export.csv")
     assert job["status"] == "failed"
     # Days up to 28 in the first place: only day-first reads them all.
-    assert "import again with timestamp_format=dayfirst reads them ('01/08/2026 00:08' is 01 August 2026)" in (
-        job["message"]
+    assert (
+        "import again with timestamp_format=dayfirst reads them ('01/08/2026 00:08' is 01 August 2026)"
+        in (job["message"])
     )
     assert GENERIC not in job["message"]
 

@@ -75,7 +75,7 @@ def test_a_classifier_run_gets_one_chart_per_quantity_with_validation_told_apart
     html = str(line_chart_tag(curves[1]))
     # Four lines, each with a colour of its own in the legend; the two validation lines are dashed.
     assert html.count('class="chart-line series-') == 4 and "series-4" not in html
-    assert html.count('chart-line series-1 is-dashed') == 1 and html.count('chart-line series-3 is-dashed') == 1
+    assert html.count("chart-line series-1 is-dashed") == 1 and html.count("chart-line series-3 is-dashed") == 1
     assert html.count('<span class="swatch"') == 4
 
 

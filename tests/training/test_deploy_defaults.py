@@ -49,4 +49,4 @@ def test_the_portal_asks_before_deploying_a_worse_version(two_versions):
     assert "v2 is worse than v1" in response.content.decode()
     # v1, better, is deployed back without a question.
     page = client.get(reverse("portal:model", args=["recs"])).content.decode()
-    assert "data-confirm=\"v1" not in page
+    assert 'data-confirm="v1' not in page
