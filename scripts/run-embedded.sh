@@ -20,6 +20,8 @@ if [ "$DEBUG" = "0" ]; then
   export SECRET_KEY
   export SECURE_SSL_REDIRECT=${SECURE_SSL_REDIRECT:-0} SESSION_COOKIE_SECURE=${SESSION_COOKIE_SECURE:-0}
   export CSRF_COOKIE_SECURE=${CSRF_COOKIE_SECURE:-0} SECURE_HSTS_SECONDS=${SECURE_HSTS_SECONDS:-0}
+  # No mail server here: mails go to the log, their links withheld (EMAIL_BACKEND overrides).
+  export EMAIL_CONSOLE_OPT_IN=${EMAIL_CONSOLE_OPT_IN:-1}
 fi
 
 $PY manage.py migrate --no-input -v 0
