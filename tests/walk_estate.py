@@ -45,6 +45,7 @@ def churn_csv(rows=200, seed=3):
 # Small settings: the walks need a run and a version of each recipe, not a good model.
 FAST_PARAMS = {
     "neumf": {"epochs": 2},
+    "sasrec": {"epochs": 1, "embedding_dim": 8, "blocks": 1, "heads": 1, "max_history": 10},
     "two_tower": {"epochs": 2, "embedding_dim": 8, "output_dim": 8, "tower_layers": [16]},
     "mlp_classifier": {"epochs": 3, "hidden_layers": [8]},
     "mlp_regressor": {"epochs": 3, "hidden_layers": [8]},

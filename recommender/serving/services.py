@@ -194,6 +194,7 @@ def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_
     popularity fallback, flagged ``empty_session``.
     """
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "recommend")
     item_ids = [str(item_id) for item_id in item_ids]
     if timestamps:
         item_ids = [item_id for _, _, item_id in sorted(zip(timestamps, range(len(item_ids)), item_ids, strict=True))]

@@ -44,6 +44,7 @@ def requests_for(estate, recipe):
         "recommendations": {"query": {"user_id": "u1", "k": 3}},
         "similar-items": {"query": {"item_id": "i1", "k": 3}},
         "rank": {"body": {"user_id": "u1", "item_ids": ["i1", "i2"]}},
+        "session-recommendations": {"body": {"item_ids": ["i1", "i2"], "k": 3}},
         "predict": {"body": {"rows": [churn_row]}},
         "batch-recommendations": {"body": {"user_ids": ["u1"], "k": 2}},
     }
@@ -131,6 +132,7 @@ def test_every_endpoint_for_every_recipe_answers_success_or_the_error_shape(walk
     assert ("predict", "ease") in unsupported
     assert ("similar-items", "popularity") in unsupported
     assert ("batch-recommendations", "mlp_regressor") in unsupported
+    assert ("session-recommendations", "mlp_classifier") in unsupported
 
 
 def test_recommendations_from_a_tabular_model_say_what_the_model_offers(walker):
