@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('training', '0003_trainingrun_sent_at'),
+        ('training', '0004_trainingrun_selection'),
     ]
 
     operations = [
