@@ -36,9 +36,8 @@ client: $(CLIENT_STAMP)
 install: $(STAMP) $(CLIENT_STAMP)
 
 ## make run: the platform on its embedded default (SQLite, file-system broker), with a demo tenant.
+## DEBUG is off unless asked for: DEBUG=1 make run. DEMO=0 make run skips the demo tenant.
 run: install
-	$(PY) manage.py migrate --no-input
-	$(PY) manage.py collectstatic --no-input -v 0
 	PORT=$(PORT) bash scripts/run-embedded.sh
 
 ## make test: the whole suite against PostgreSQL and Redis (started here when installed and down).

@@ -13,6 +13,8 @@ from django.db import connection
 from django.db.models import Count, Max, Min
 from django.db.models.functions import TruncDate
 
+from recommender.ml.data import identifier_columns
+
 from .models import Dataset, EndUser, Interaction, Item, TabularRow
 
 TOP = 20
@@ -142,14 +144,37 @@ def _user_statistics(dataset):
     }
 
 
-def _tabular_statistics(dataset):
+def _tabular_sample(dataset):
     rows = TabularRow.objects.for_tenant(dataset.tenant).filter(dataset=dataset)
-    sample = list(rows.order_by("id").values_list("data", flat=True)[:SAMPLED_ROWS])
+    return rows, list(rows.order_by("id").values_list("data", flat=True)[:SAMPLED_ROWS])
+
+
+def tabular_identifier_columns(dataset) -> list[str]:
+    """Columns of a tabular dataset that look like row identifiers (see ``ml.identifier_columns``), from a sample."""
+    _, sample = _tabular_sample(dataset)
+    return identifier_columns(pd.DataFrame(sample), dataset.target_column) if sample else []
+
+
+def identifier_note(columns) -> list[str]:
+    """The sentence an import result says about identifier columns (none when there are none)."""
+    if not columns:
+        return []
+    named = ", ".join(columns)
+    verb = "looks" if len(columns) == 1 else "look"
+    return [
+        f"{named} {verb} like an identifier (by its name, or a different value on nearly every row), so models "
+        "leave it out of their features unless you choose it in the model's feature columns."
+    ]
+
+
+def _tabular_statistics(dataset):
+    rows, sample = _tabular_sample(dataset)
     target = dataset.target_column
     targets = pd.Series([document.get(target) for document in sample], dtype=object) if target else None
     return {
         "rows": rows.count(),
         "columns": _feature_names(sample),
+        "identifier_columns": identifier_columns(pd.DataFrame(sample), target) if sample else [],
         "target_column": target or None,
         "target_values": [
             {"value": value, "count": int(count)}

@@ -28,6 +28,8 @@ _LAZY_EXPORTS = {
     "list_recipes": "recipes",
     "InteractionData": "data",
     "TabularData": "data",
+    "choose_feature_columns": "data",
+    "identifier_columns": "data",
     "EvaluationReport": "evaluation",
     "evaluate": "evaluation",
     "TuningResult": "tuning",

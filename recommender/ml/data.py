@@ -9,6 +9,7 @@ Problems a person can fix (missing columns, too little data) raise
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,69 @@ class TabularData:
             "target": self.target_name,
             "latest_timestamp": None,
         }
+
+
+# Names that say "identifier": id, customer_id, CustomerID, uuid, order_key, ...
+_ID_NAME_CASED = re.compile(r"[a-z0-9](Id|ID)$")
+# A column with a distinct value on at least this share of rows identifies rows rather than describing them.
+UNIQUE_SHARE = 0.95
+MIN_ROWS_FOR_UNIQUENESS = 20
+
+
+def _looks_like_id_name(name: str) -> bool:
+    """``id``, ``customer_id``, ``order-key``, ``CustomerID``, ``userId``; not ``paid`` or ``valid``."""
+    lowered = str(name).lower()
+    if lowered in {"id", "uuid", "guid", "key"}:
+        return True
+    if re.search(r"[_\s.-](id|uuid|guid|key)$", lowered):
+        return True
+    return bool(_ID_NAME_CASED.search(str(name)))
+
+
+def identifier_columns(table: pd.DataFrame, target: str | None = None) -> list[str]:
+    """Columns of ``table`` that identify rows rather than describe them, in table order.
+
+    A column is an identifier when its name says so (``id``, ``customer_id``,
+    ``CustomerID``, ``uuid``) or when it holds whole numbers or text with a
+    distinct value on nearly every row (at least 20 rows). Measured numbers
+    (prices, durations with decimals) are unique too but are features, so
+    columns of fractional numbers never count by uniqueness alone.
+    """
+    found = []
+    for name in table.columns:
+        if name == target:
+            continue
+        column = table[name].dropna()
+        if _looks_like_id_name(name):
+            found.append(name)
+            continue
+        if len(column) < MIN_ROWS_FOR_UNIQUENESS or pd.api.types.is_bool_dtype(column):
+            continue
+        if pd.api.types.is_float_dtype(column) and not (column == column.round()).all():
+            continue
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_object_dtype(column):
+            if column.astype(str).nunique() >= UNIQUE_SHARE * len(column):
+                found.append(name)
+    return found
+
+
+def choose_feature_columns(table: pd.DataFrame, target: str, chosen: list[str] | None = None) -> tuple[list, list]:
+    """``(feature columns, identifier columns left out)`` of a prediction table.
+
+    ``chosen`` (the model's ``feature_columns``) wins when given; else every
+    column but the target and the identifiers. Raises DataError naming a chosen
+    column the table does not have.
+    """
+    columns = [name for name in table.columns if name != target]
+    if chosen:
+        missing = [name for name in chosen if name not in table.columns]
+        if missing:
+            raise DataError(
+                f"feature column {missing[0]!r} is not in the data; its columns are: {', '.join(map(str, columns))}"
+            )
+        return [name for name in chosen if name != target], []
+    identifiers = identifier_columns(table, target)
+    return [name for name in columns if name not in identifiers], identifiers
 
 
 def prepare_interactions(

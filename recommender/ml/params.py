@@ -77,6 +77,27 @@ class Param:
             return f"<= {_fmt(self.max)}"
         return ""
 
+    def example_range(self) -> tuple[float, float] | None:
+        """A tuning range worth trying for a number: half to twice the default, within the allowed range
+        (from the least allowed value to about a quarter of the span when the default is 0). None for others."""
+        if self.type not in ("int", "float"):
+            return None
+        low_bound = self.min if self.min is not None else -math.inf
+        high_bound = self.max if self.max is not None else math.inf
+        default = float(self.default)
+        if default > 0:
+            low, high = default / 2, default * 2
+        else:
+            low = max(low_bound, default)
+            span = (high_bound - low) if math.isfinite(high_bound) else 1.0
+            high = low + span / 4
+        low, high = max(low, low_bound), min(high, high_bound)
+        if self.type == "int":
+            low, high = math.floor(low), math.ceil(high)
+            return (int(low), int(high)) if high > low else None
+        low, high = _round_to_one_figure(low), _round_to_one_figure(high)
+        return (low, high) if high > low else None
+
     def _in_range(self, number: float) -> bool:
         return (self.min is None or number >= self.min) and (self.max is None or number <= self.max)
 
@@ -113,9 +134,7 @@ class Param:
         return tuple(numbers)
 
 
-def validate_params(
-    declared: tuple[Param, ...], values: dict | None, *, allow_search_space: bool = False
-) -> dict:
+def validate_params(declared: tuple[Param, ...], values: dict | None, *, allow_search_space: bool = False) -> dict:
     """Fill defaults and coerce ``values`` against ``declared``; raise InvalidParams on any error.
 
     With ``allow_search_space`` a value may be a range/choices spec, which is
@@ -211,3 +230,11 @@ def _coerce_bool(value: Any) -> bool:
 
 def _fmt(number: float) -> str:
     return f"{number:g}" if isinstance(number, float) else str(number)
+
+
+def _round_to_one_figure(number: float) -> float:
+    """``0.225`` → ``0.2``, ``912.5`` → ``900``: a number a person would type."""
+    if number == 0:
+        return 0.0
+    digits = -int(math.floor(math.log10(abs(number))))
+    return round(number, digits)

@@ -125,6 +125,8 @@ def line_chart(x_values, series, *, title, from_zero=True):
             {
                 "name": name,
                 "index": index,
+                # Validation lines are dashed: told apart from training lines without relying on colour.
+                "dashed": name.startswith("validation"),
                 "points": " ".join(f"{x},{y}" for x, y in points),
                 "dots": points if len(points) <= 40 else [],
             }

@@ -15,7 +15,7 @@ from recommender.data.importing.problems import UNSTORABLE, UNSTORABLE_REASON
 from recommender.data.models import MAX_ID_LENGTH, Dataset, ImportJob
 from recommender.ml.metrics import metric_names
 from recommender.serving.api.serializers import MAX_RANK_ITEMS, MAX_SESSION_ITEMS
-from recommender.training.models import AutoDeploy
+from recommender.training.models import AutoDeploy, ModelConfig
 from recommender.training.services.configs import DATASET_KIND_FOR_TASK, default_metric
 
 
@@ -87,11 +87,19 @@ class UploadForm(SerializerCheckedForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text='Optional JSON: file column → platform column, e.g. {"userId": "user_id"}.',
     )
+    timestamp_format = forms.CharField(
+        required=False,
+        max_length=64,
+        help_text="Dates as a spreadsheet writes them: “dayfirst” (31/12/2026 23:59), “monthfirst” (12/31/2026 "
+        "23:59) or a pattern such as “%d.%m.%Y %H:%M”. Empty: ISO 8601 or Unix time.",
+    )
 
 
 # --- Models -----------------------------------------------------------------------------------------------
 
 RANGE_SEPARATOR = ".."
+
+
 def _param_field(param):
     """A form field for one declared hyperparameter: its help, its range, its default."""
     span = param.describe_range()
@@ -106,8 +114,12 @@ def _param_field(param):
     if param.type == "int_list":
         return forms.CharField(**{**common, "help_text": f"{help_text} Comma separated."})
     # Numbers are text so that a range can stand for them: the search space of tuning runs.
+    example = param.example_range()
+    if example:
+        low, high = (_shown(value) for value in example)
+        help_text = f"{help_text} For tuning, a range such as {low:g}{RANGE_SEPARATOR}{high:g}."
     return forms.CharField(
-        **{**common, "help_text": f"{help_text} For tuning, a range such as 1{RANGE_SEPARATOR}100."},
+        **{**common, "help_text": help_text},
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
 
@@ -149,7 +161,12 @@ class ModelConfigForm(forms.Form):
         help_text="Retrain on a cron schedule (minute hour day month weekday), e.g. “0 3 * * *” for 03:00 "
         "every day; only when new data arrived. Empty: retrain by hand.",
     )
-    auto_deploy = forms.ChoiceField(label="Deploy new versions", choices=AutoDeploy.choices)
+    # The same default as the API's (the model's field default): deploy a new version when it scores better.
+    auto_deploy = forms.ChoiceField(
+        label="Deploy new versions",
+        choices=AutoDeploy.choices,
+        initial=ModelConfig._meta.get_field("auto_deploy").default,
+    )
     auto_deploy_metric = forms.ChoiceField(label="Compared on", required=False)
 
     def __init__(self, *args, datasets, recipe, **kwargs):
@@ -166,12 +183,20 @@ class ModelConfigForm(forms.Form):
         ]
         for param in self.chosen_recipe.params:
             self.fields[f"param_{param.name}"] = _param_field(param)
+        if self.chosen_recipe.task == "prediction":
+            self.fields["feature_columns"] = forms.CharField(
+                label="Feature columns",
+                required=False,
+                help_text="Comma separated: the columns to learn from. Empty: every column but the target and "
+                "those that look like identifiers (the dataset's page names them).",
+            )
 
     @classmethod
     def initial_for(cls, config):
         """Initial values that show ``config`` as it is stored."""
         initial = {field: getattr(config, field) for field in ("name", "recipe", "schedule", "auto_deploy")}
         initial.update(dataset=config.dataset_id, auto_deploy_metric=config.auto_deploy_metric)
+        initial.update(feature_columns=", ".join(config.feature_columns))
         initial.update({f"param_{name}": _shown(value) for name, value in config.params.items()})
         return initial
 
@@ -179,7 +204,11 @@ class ModelConfigForm(forms.Form):
         return [self[f"param_{param.name}"] for param in self.chosen_recipe.params]
 
     def setting_fields(self):
-        return [self[name] for name in ("schedule", "auto_deploy", "auto_deploy_metric")]
+        names = ("feature_columns", "schedule", "auto_deploy", "auto_deploy_metric")
+        return [self[name] for name in names if name in self.fields]
+
+    def clean_feature_columns(self):
+        return [name.strip() for name in self.cleaned_data["feature_columns"].split(",") if name.strip()]
 
     def clean(self):
         cleaned = super().clean()
@@ -201,6 +230,8 @@ class ModelConfigForm(forms.Form):
         """The configuration as ``create_config``/``update_config`` take it; a blank metric is left out."""
         values = {name: self.cleaned_data[name] for name in ("name", "recipe", "dataset", "schedule", "auto_deploy")}
         values["params"] = self.cleaned_data["params"]
+        if "feature_columns" in self.fields:
+            values["feature_columns"] = self.cleaned_data["feature_columns"]
         if self.cleaned_data["auto_deploy_metric"]:
             values["auto_deploy_metric"] = self.cleaned_data["auto_deploy_metric"]
         return values

@@ -4,7 +4,9 @@ from recommender.ml.metrics import is_default_metric, lower_is_better
 
 HISTORY_KEYS = ("epoch", "stage")
 # Training fits a recipe twice: on a split, to evaluate it beside the baseline, then on all the data.
-STAGE_NAMES = {"evaluating": "evaluation split", "training": "final training"}
+STAGE_NAMES = {"evaluating": "evaluation run", "training": "final run"}
+
+
 def _ordered(names):
     """Each task's default metric first; the others follow in their stored order."""
     return sorted(names, key=lambda name: not is_default_metric(name))
@@ -21,19 +23,34 @@ def metric_rows(report):
 
 
 def training_curves(history):
-    """Per-epoch rows and line names for the loss chart: one line per value and stage, e.g. ``loss (training)``."""
-    rows, names = {}, []
+    """One chart per quantity the history holds (loss first, then the task's metrics), each a dict of
+    ``title``, per-epoch ``rows`` and line ``names``: training and validation of each stage, e.g.
+    ``validation (final run)``. Four lines at most per chart, each with its own colour in the legend.
+    """
+    charts = {}
     for entry in history:
-        row = rows.setdefault(entry["epoch"], {"epoch": entry["epoch"]})
+        stage = STAGE_NAMES.get(entry.get("stage", "training"), entry.get("stage", "training"))
         for key, value in entry.items():
             if key in HISTORY_KEYS:
                 continue
-            stage = entry.get("stage", "training")
-            name = f"{key} ({STAGE_NAMES.get(stage, stage)})"
-            if name not in names:
-                names.append(name)
-            row[name] = value
-    return [rows[epoch] for epoch in sorted(rows)], names
+            validation = key.startswith("val_")
+            quantity = key.removeprefix("val_")
+            chart = charts.setdefault(quantity, {"rows": {}, "names": []})
+            name = f"{'validation' if validation else 'training'} ({stage})"
+            if name not in chart["names"]:
+                chart["names"].append(name)
+            chart["rows"].setdefault(entry["epoch"], {"epoch": entry["epoch"]})[name] = value
+    ordered = sorted(charts, key=lambda quantity: quantity != "loss")
+    return [
+        {
+            "quantity": quantity,
+            "title": f"{quantity.replace('_', ' ').capitalize()} per epoch, on the evaluation split and in the "
+            "final training",
+            "rows": [charts[quantity]["rows"][epoch] for epoch in sorted(charts[quantity]["rows"])],
+            "names": charts[quantity]["names"],
+        }
+        for quantity in ordered
+    ]
 
 
 def _best(name, values):
@@ -81,3 +98,28 @@ def version_summaries(versions, deployment):
         }
         for version in versions
     ]
+
+
+# What each stage of a run is, in a person's words (``TrainingRun.stage``).
+STAGE_WORDS = {
+    "loading data": "loading the data",
+    "tuning": "tuning the parameters",
+    "evaluating": "evaluating on a held-out split",
+    "training": "training on all the data",
+    "saving": "saving the version",
+}
+
+
+def progress_line(run):
+    """The one sentence the run's page shows, from the run's own fields, so the badge, bar and line agree.
+
+    ``Running · evaluating on a held-out split: epoch 3 of 20 · 21%``; a finished run says only its status.
+    """
+    if run.is_finished:
+        return f"{run.get_status_display()} · 100%" if run.status == "succeeded" else run.get_status_display()
+    if run.status == "queued":
+        return f"Queued{f' ({run.stage})' if run.stage else ''}: waiting for a worker"
+    stage = STAGE_WORDS.get(run.stage, run.stage or "starting")
+    counted = run.total_epochs and run.stage in ("tuning", "evaluating", "training")
+    epochs = f": epoch {run.current_epoch} of {run.total_epochs}" if counted else ""
+    return f"{run.get_status_display()} · {stage}{epochs} · {round(100 * run.progress)}%"

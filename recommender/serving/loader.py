@@ -33,6 +33,7 @@ class ServedModel:
     version_id: int | None
     version_number: int | None
     scorer: object | None
+    recipe: str = ""
 
 
 def _local_cache_seconds():
@@ -46,17 +47,17 @@ _scorer_bytes = {}
 
 
 def _deployment_of(tenant, slug):
-    """``(config_id, dataset_id, version_id, number, artifact_path)``; all None without such a model."""
+    """``(config_id, dataset_id, version_id, number, artifact_path, recipe)``; all None without such a model."""
 
     def read():
         config = ModelConfig.objects.for_tenant(tenant).filter(slug=slug).select_related("deployment__version").first()
         if config is None:
-            return (None,) * 5
+            return (None,) * 6
         deployment = getattr(config, "deployment", None)
         version = deployment.version if deployment else None
         if version is None:
-            return config.pk, config.dataset_id, None, None, None
-        return config.pk, config.dataset_id, version.pk, version.number, version.artifact_path
+            return config.pk, config.dataset_id, None, None, None, config.recipe
+        return config.pk, config.dataset_id, version.pk, version.number, version.artifact_path, version.recipe
 
     return _deployments.get((tenant.pk, slug), read)
 
@@ -80,11 +81,11 @@ def _scorer_for(version_id, artifact_path):
 
 def served_model(tenant, slug):
     """The model ``slug`` of ``tenant`` with its deployed scorer; raises ModelNotFound."""
-    config_id, dataset_id, version_id, number, artifact_path = _deployment_of(tenant, slug)
+    config_id, dataset_id, version_id, number, artifact_path, recipe = _deployment_of(tenant, slug)
     if config_id is None:
         raise ModelNotFound(slug)
     scorer = _scorer_for(version_id, artifact_path) if version_id else None
-    return ServedModel(config_id, slug, dataset_id, version_id, number, scorer)
+    return ServedModel(config_id, slug, dataset_id, version_id, number, scorer, recipe)
 
 
 def forget_all():

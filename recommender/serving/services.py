@@ -18,7 +18,16 @@ from . import selectors
 from .cache import TtlCache
 from .loader import ModelNotFound, served_model
 
-__all__ = ["ModelNotFound", "ServingError", "predict", "rank", "recommend", "recommend_session", "similar_items"]
+__all__ = [
+    "ModelNotFound",
+    "ServingError",
+    "predict",
+    "rank",
+    "recommend",
+    "recommend_session",
+    "require_operation",
+    "similar_items",
+]
 
 
 class ServingError(InvalidInput):
@@ -26,6 +35,28 @@ class ServingError(InvalidInput):
 
     def __init__(self, message, code="invalid", details=None):
         super().__init__(message, code=code, details=details)
+
+
+# What each call is, in a person's words, for the ``unsupported`` error.
+_OPERATIONS = {
+    "recommend": "recommendations",
+    "similar_items": "similar items",
+    "rank": "ranking",
+    "predict": "predictions",
+}
+
+
+def require_operation(slug, recipe_name, operation):
+    """Refuse (``unsupported``, a 400) a call the model's recipe does not offer, before any work."""
+    recipe = ml.get_recipe(recipe_name)
+    if operation not in recipe.supports:
+        offered = ", ".join(_OPERATIONS[name] for name in sorted(recipe.supports) if name in _OPERATIONS)
+        raise ServingError(
+            f"Model '{slug}' uses the recipe '{recipe.name}', which does not offer {_OPERATIONS[operation]}; "
+            f"it offers {offered}.",
+            code="unsupported",
+            details={"recipe": recipe.name, "supports": sorted(recipe.supports)},
+        )
 
 
 def _local_cache_seconds():
@@ -56,11 +87,18 @@ def _popular_items(tenant, dataset_id):
     return _popular.get((tenant.pk, dataset_id), read)
 
 
+def _popularity_scores(tenant, dataset_id):
+    """``[(item_id, score)]`` most popular first, the score being the item's share of the top item's
+    interactions: 1.0 for the most popular, between 0 and 1 for the rest (see docs/api.md, "Scores")."""
+    ranked = _popular_items(tenant, dataset_id)
+    top = ranked[0][1] if ranked else 1
+    return [(item_id, count / top) for item_id, count in ranked]
+
+
 def _fallback(tenant, served, k, excluded, allowed):
-    ranked = _popular_items(tenant, served.dataset_id)
     items = [
-        (item_id, float(count))
-        for item_id, count in ranked
+        (item_id, score)
+        for item_id, score in _popularity_scores(tenant, served.dataset_id)
         if item_id not in excluded and (allowed is None or item_id in allowed)
     ]
     return items[:k]
@@ -90,6 +128,7 @@ def _answer(served, user_id, items, fallback, **extra):
 def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), categories=(), explain=False):
     """Top ``k`` items for ``user_id`` from the deployed version of ``slug``."""
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "recommend")
     stored_id, erased = _stored_user(tenant, user_id)
     if erased:
         excluded, allowed = _filters(tenant, set(), False, exclude, categories)
@@ -155,6 +194,7 @@ def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_
     popularity fallback, flagged ``empty_session``.
     """
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "recommend")
     item_ids = [str(item_id) for item_id in item_ids]
     if timestamps:
         item_ids = [item_id for _, _, item_id in sorted(zip(timestamps, range(len(item_ids)), item_ids, strict=True))]
@@ -182,6 +222,7 @@ def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_
 def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
     """Top ``k`` items like ``item_id``."""
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "similar_items")
     excluded, allowed = _filters(tenant, set(), False, exclude, categories)
     excluded.add(item_id)
     if served.scorer is None:
@@ -200,6 +241,7 @@ def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
 def rank(tenant, slug, user_id, item_ids):
     """``item_ids`` ordered best first for ``user_id``; items the model does not know go last."""
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "rank")
     stored_id, erased = _stored_user(tenant, user_id)
     fallback, scores = None, None
     if served.scorer is not None and not erased:
@@ -218,8 +260,8 @@ def rank(tenant, slug, user_id, item_ids):
         reason = "no_deployment" if served.scorer is None else "erased_user"
         fallback = {"kind": "popularity", "reason": reason}
     if scores is None:
-        counts = dict(_popular_items(tenant, served.dataset_id))
-        scores = [counts.get(item_id) for item_id in item_ids]
+        popularity = dict(_popularity_scores(tenant, served.dataset_id))
+        scores = [popularity.get(item_id) for item_id in item_ids]
     order = sorted(
         range(len(item_ids)), key=lambda i: (scores[i] is None, -(scores[i] if scores[i] is not None else 0), i)
     )
@@ -234,6 +276,7 @@ def rank(tenant, slug, user_id, item_ids):
 def predict(tenant, slug, rows):
     """Predictions of a tabular model for each row, in order."""
     served = served_model(tenant, slug)
+    require_operation(slug, served.recipe, "predict")
     if served.scorer is None:
         raise ServingError("This model has no deployed version yet; train and deploy one first.", "no_deployment")
     try:

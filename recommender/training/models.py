@@ -25,6 +25,11 @@ class ModelConfig(TenantOwnedModel):
     slug = models.SlugField(max_length=60)
     recipe = models.CharField(max_length=50)
     params = models.JSONField(default=dict, blank=True)
+    feature_columns = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Prediction models: the columns to learn from; empty: all but the target and identifier columns.",
+    )
     # RESTRICT: a dataset in use cannot be deleted on its own, but goes when its tenant goes.
     dataset = models.ForeignKey("data.Dataset", on_delete=models.RESTRICT, related_name="model_configs")
     schedule = models.CharField(

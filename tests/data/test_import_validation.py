@@ -88,7 +88,7 @@ def test_only_the_first_hundred_errors_are_kept_but_all_are_counted(tenant_a, lo
         ),
         (b"user_id,item_id\nu1,i1\nu2,\xff\xfe\n", "latin.csv", "Line 3 is not valid UTF-8 text"),
         (b"PAR1 this is not parquet", "broken.parquet", "not a readable Parquet file"),
-        (gzipped(GOOD)[:20], "cut.csv.gz", "could not be decompressed"),
+        (gzipped(GOOD)[:20], "cut.csv.gz", "ends early: the upload is probably truncated"),
     ],
     ids=["empty", "header only", "missing columns", "undecodable", "broken parquet", "truncated gzip"],
 )

@@ -54,3 +54,33 @@ def test_the_template_tag_renders_svg_and_a_data_table():
     assert 'role="img" aria-label="Per day"' in html
     assert html.count("<rect") == 2
     assert '<th scope="row">2026-01-02</th><td>1234</td>' in html
+
+
+def test_a_classifier_run_gets_one_chart_per_quantity_with_validation_told_apart():
+    """Once eight lines on one axis, four of them black dots without a legend colour (issue 13)."""
+    from recommender.portal.reports import training_curves
+
+    history = [
+        {"stage": stage, "epoch": epoch, "loss": 0.7 - epoch / 100, "accuracy": 0.5 + epoch / 100,
+         "val_loss": 0.72 - epoch / 100, "val_accuracy": 0.48 + epoch / 100}
+        for stage in ("evaluating", "training") for epoch in range(1, 6)
+    ]  # fmt: skip
+    curves = training_curves(history)
+    assert [chart["quantity"] for chart in curves] == ["loss", "accuracy"]
+    assert curves[0]["title"].startswith("Loss per epoch")
+    assert curves[0]["names"] == [
+        "training (evaluation run)", "validation (evaluation run)",
+        "training (final run)", "validation (final run)",
+    ]  # fmt: skip
+    html = str(line_chart_tag(curves[1]))
+    # Four lines, each with a colour of its own in the legend; the two validation lines are dashed.
+    assert html.count('class="chart-line series-') == 4 and "series-4" not in html
+    assert html.count("chart-line series-1 is-dashed") == 1 and html.count("chart-line series-3 is-dashed") == 1
+    assert html.count('<span class="swatch"') == 4
+
+
+def line_chart_tag(chart):
+    from django.template import Context, Template
+
+    template = Template('{% load portal %}{% line_chart chart.rows "epoch" chart.names chart.title from_zero=False %}')
+    return template.render(Context({"chart": chart}))

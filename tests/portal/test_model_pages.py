@@ -118,7 +118,7 @@ def test_a_neural_run_plots_its_loss_per_epoch(clicks_a, tenant_a, owner_client,
         _, run = train(tenant_a.tenant, dataset, recipe="neumf", params={"epochs": 2, "mlp_layers": [8]})
     status = owner_client.get(reverse("portal:model_run_status", args=[run.pk])).json()
     assert 'aria-label="Loss per epoch, on the evaluation split and in the final training"' in status["curves"]
-    assert "loss (final training)" in status["curves"]
+    assert "training (final run)" in status["curves"]
     assert "<polyline" in status["curves"]
 
 

@@ -162,3 +162,23 @@ def test_other_tenants_model_is_404_everywhere(served, tenant_b, django_capture_
         assert predict.status_code == 404
         batch = client.post(f"/api/v1/models/{slug}/batch-recommendations", {}, format="json")
         assert batch.status_code == 404
+
+
+def test_fallback_scores_are_shares_of_the_most_popular_item(served):
+    """Once raw interaction counts (1673.0) beside model scores of another scale: now 1.0 for the top item."""
+    from collections import Counter
+
+    from recommender.data.models import Interaction
+
+    counts = Counter(Interaction.objects.for_tenant(served.tenant).values_list("item_id", flat=True))
+    (top_item, top), (second_item, second) = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:2]
+    body = served.client.get("/api/v1/models/recs/recommendations?user_id=nobody&k=2").json()
+    assert body["fallback"]["reason"] == "unknown_user"
+    assert body["items"] == [
+        {"item_id": top_item, "score": 1.0},
+        {"item_id": second_item, "score": round(second / top, 6)},
+    ]
+    ranked = served.client.post(
+        "/api/v1/models/recs/rank", {"user_id": "nobody", "item_ids": [second_item, top_item]}, format="json"
+    ).json()
+    assert [entry["score"] for entry in ranked["items"]] == [1.0, round(second / top, 6)]

@@ -143,6 +143,12 @@ class ImportCreateSerializer(serializers.Serializer):
     )
     on_error = serializers.ChoiceField(choices=ImportJob.OnError.choices, default=ImportJob.OnError.FAIL)
     compression = serializers.ChoiceField(choices=["auto", "gzip", "none"], default="auto")
+    timestamp_format = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="How timestamps are written when not ISO 8601 or Unix time: 'dayfirst' (31/12/2026 23:59), "
+        "'monthfirst' (12/31/2026 23:59) or a strftime pattern such as '%d.%m.%Y %H:%M'. Without a zone: UTC.",
+    )
 
     def to_internal_value(self, data):
         # DRF reads an empty form field as one left out (so `format=` meant "detect it"); the schema's
@@ -157,6 +163,13 @@ class ImportCreateSerializer(serializers.Serializer):
         value = DELIMITER_WORDS.get(value.lower(), value)
         if len(value) != 1 or value in '"\r\n':
             raise serializers.ValidationError("Use one character (or 'tab'); quotes and line breaks cannot delimit.")
+        return value
+
+    def validate_timestamp_format(self, value):
+        if value not in ("dayfirst", "monthfirst") and "%" not in value:
+            raise serializers.ValidationError(
+                "Use 'dayfirst', 'monthfirst' or a strftime pattern such as '%d/%m/%Y %H:%M'."
+            )
         return value
 
     def validate_column_mapping(self, value):

@@ -58,7 +58,9 @@ def _in_batches(values, size=LOOKUP_BATCH):
 
 
 def _datetimes(seconds: pd.Series):
-    moments = pd.to_datetime(seconds, unit="s", utc=True)
+    # Float seconds carry sub-microsecond noise; the database keeps microseconds, so round to them here
+    # (Python datetimes would otherwise drop the nanoseconds with a warning per value).
+    moments = pd.to_datetime(seconds, unit="s", utc=True).dt.round("us")
     return [None if pd.isna(moment) else moment.to_pydatetime() for moment in moments]
 
 

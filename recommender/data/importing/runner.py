@@ -28,12 +28,17 @@ from ..models import Dataset, ImportJob
 from ..privacy import tenant_keys
 from ..quotas import row_quota_problem, stored_row_count
 from ..retention import delete_upload
+from ..statistics import identifier_note, tabular_identifier_columns
 from .loaders import staging_for
 from .problems import ErrorReport, ImportFailed
 from .sources import ImportOptions, UploadReader, local_file
 from .validation import POSITIONAL_COLUMNS, validate_batch, validator_for
+from .values import suggest_timestamp_format
 
 logger = logging.getLogger(__name__)
+
+# Column names a catalogue file uses for its categories (compared lower-cased), preferred first.
+CATEGORY_SYNONYMS = ("category", "genres", "genre", "tags", "tag")
 
 
 # Advisory-lock keys of import jobs: this prefix above the job id, clear of other users of advisory locks.
@@ -175,6 +180,8 @@ class ImportRun:
         self.row_budget = None
         self.schema_kind = {Dataset.Kind.ITEMS: "items", Dataset.Kind.USERS: "users"}.get(job.dataset.kind)
         self.schema_keys = set()
+        self.timestamp_sample = []
+        self.notes = []
 
     def execute(self):
         ImportJob.objects.filter(pk=self.job.pk).update(
@@ -272,9 +279,12 @@ class ImportRun:
         if first:
             self._settle_columns(list(chunk.frame.columns), reader)
         frame = chunk.frame.rename(columns=self.mapping)
-        validator = validator_for(self.dataset, self.keys, frame.columns)
+        validator = validator_for(self.dataset, self.keys, frame.columns, self.options.timestamp_format)
         if first:
             validator.check_columns(self.source_names)
+            if "timestamp" in frame.columns:
+                # Kept to suggest a timestamp_format should every row's timestamp fail.
+                self.timestamp_sample = [value for value in frame["timestamp"].head(50).tolist() if value]
         clean, check = validate_batch(validator, frame, chunk.lines, self.source_names, chunk.parse_errors)
         self.report.add(check)
         self.fields.update(validator.fields)
@@ -307,7 +317,21 @@ class ImportRun:
                 f"column_mapping names the column '{unknown[0]}', which the file does not have "
                 f"(its columns: {', '.join(columns)})."
             )
+        self._read_category_synonym(columns)
         self.source_names = {self.mapping.get(name, name): f"column {name}" if headerless else name for name in columns}
+
+    def _read_category_synonym(self, columns):
+        """A catalogue's ``category``, ``genres`` or ``tags`` column holds its categories: map it, and say so."""
+        if self.dataset.kind != Dataset.Kind.ITEMS or "categories" in columns or "categories" in self.mapping.values():
+            return
+        unmapped = {name.strip().lower(): name for name in columns if name not in self.mapping}
+        found = next((unmapped[word] for word in CATEGORY_SYNONYMS if word in unmapped), None)
+        if found is not None:
+            self.mapping[found] = "categories"
+            self.notes.append(
+                f"Read the column '{found}' as the items' categories "
+                f'(to keep it a feature instead, import with column_mapping {{"{found}": "{found}_feature"}}).'
+            )
 
     def _merge(self):
         if self.report.error_count and self.options.on_error != ImportJob.OnError.SKIP:
@@ -315,12 +339,13 @@ class ImportRun:
             raise ImportFailed(
                 f"{self.report.rows_rejected} of {self.rows_read} rows have problems, so nothing was imported "
                 f"(on_error=fail). The first: line {first.line}, column '{first.column}': {first.reason}. "
-                "Fix the file, or import with on_error=skip to load the good rows."
+                + (self._timestamp_hint() or "Fix the file, or import with on_error=skip to load the good rows.")
             )
         if self.staging is None or not self.staging.rows:
             if not self.rows_read:
                 raise ImportFailed("The file has no data rows.")
-            raise ImportFailed(f"None of the {self.rows_read} rows could be imported; see the errors.")
+            hint = self._timestamp_hint()
+            raise ImportFailed(f"None of the {self.rows_read} rows could be imported; {hint or 'see the errors.'}")
         # A loader that writes as it goes is inside the import's transaction already, and its COPY must
         # end before anything else is said on the connection: no savepoint here.
         with contextlib.nullcontext() if self.staging.writes_as_it_goes else transaction.atomic():
@@ -332,6 +357,18 @@ class ImportRun:
             if self.schema_kind is not None:
                 learn_keys(self.dataset.tenant, self.schema_kind, self.schema_keys)
         return result
+
+    def _timestamp_hint(self):
+        """When every row failed on its timestamp alone, the timestamp_format that would read them (else None)."""
+        column = self.source_names.get("timestamp", "timestamp")
+        every_row = self.report.rows_rejected == self.rows_read
+        only_timestamps = all(error.column == column for error in self.report.kept)
+        if not (every_row and only_timestamps and self.timestamp_sample) or self.options.timestamp_format:
+            return None
+        suggestion = suggest_timestamp_format(self.timestamp_sample)
+        if suggestion is None:
+            return None
+        return f"Every row's {column} is written as spreadsheets write dates: import again with {suggestion}."
 
     def _count_rows(self, result):
         dataset = self.dataset
@@ -351,6 +388,9 @@ class ImportRun:
             parts.append(f"{self.report.rows_rejected} bad rows were skipped (on_error=skip); see the errors.")
         if self.ignored_columns:
             parts.append(f"Ignored columns: {', '.join(sorted(self.ignored_columns))}.")
+        parts.extend(self.notes)
+        if self.dataset.kind == Dataset.Kind.TABULAR:
+            parts.extend(identifier_note(tabular_identifier_columns(self.dataset)))
         ImportJob.objects.filter(pk=self.job.pk).update(
             **self._figures(),
             status=ImportJob.Status.SUCCEEDED,

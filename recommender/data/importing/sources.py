@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,7 @@ SAMPLE_BYTES = 64 * 1024
 # interactions, small enough to keep the import's memory flat): a CSV line may not be longer than a block.
 # Below this many bytes a file may decompress at any ratio: small files compress badly or very well.
 RATIO_FREE_BYTES = 16 * 1024 * 1024
+MAX_DEFLATE_RATIO = 1032
 CHUNK_ROWS = 25_000
 SNIFFED_DELIMITERS = ",;\t|"
 
@@ -77,6 +79,7 @@ class ImportOptions:
     column_mapping: dict = field(default_factory=dict)
     on_error: str = "fail"
     compression: str = "auto"
+    timestamp_format: str | None = None
 
     @classmethod
     def from_dict(cls, options):
@@ -186,7 +189,9 @@ class UploadReader:
         try:
             with _open_binary(self.path, self.compressed) as stream:
                 return stream.read(SAMPLE_BYTES)
-        except (OSError, EOFError) as exc:
+        except EOFError as exc:
+            raise ImportFailed(self._describe_broken_compression(exc)) from None
+        except (OSError, zlib.error) as exc:
             raise ImportFailed(f"The file could not be decompressed as gzip: {exc}.") from None
 
     @staticmethod
@@ -202,12 +207,16 @@ class UploadReader:
         return "csv"
 
     def estimated_rows(self):
-        """``(rows, is_estimate)``: exact for Parquet, else from the size and the sample's line length."""
+        """``(rows, is_estimate)``: exact for Parquet, else from the size and the sample's line length;
+        rows are None when the size cannot be known (a gzip file without its trailer)."""
         if self.format == "parquet":
             with self._parquet_file() as table:
                 return table.metadata.num_rows, False
         lines_in_head = self.head.count(b"\n") or 1
-        return max(1, round(self._uncompressed_size() * lines_in_head / max(len(self.head), 1))), True
+        size = self._uncompressed_size()
+        if size is None:
+            return None, True
+        return max(1, round(size * lines_in_head / max(len(self.head), 1))), True
 
     def _uncompressed_size(self):
         size = os.path.getsize(self.path)
@@ -215,18 +224,35 @@ class UploadReader:
             return size
         with open(self.path, "rb") as raw:  # gzip keeps the size (modulo 4 GiB) in its last four bytes
             raw.seek(-4, os.SEEK_END)
-            return max(int.from_bytes(raw.read(4), "little"), size)
+            stated = int.from_bytes(raw.read(4), "little")
+        # Deflate packs at most about 1032:1; a larger size is no trailer at all (a truncated upload): unknown.
+        return max(stated, size) if stated <= size * MAX_DEFLATE_RATIO else None
 
     def chunks(self):
         """Yield :class:`RawChunk` objects until the file ends."""
-        if self.format == "csv":
-            yield from self._csv_chunks()
-        elif self.format == "jsonl":
-            yield from self._jsonl_chunks()
-        elif self.format == "parquet":
-            yield from self._parquet_chunks()
-        else:
+        readers = {"csv": self._csv_chunks, "jsonl": self._jsonl_chunks, "parquet": self._parquet_chunks}
+        if self.format not in readers:
             raise ImportFailed(f"Unknown format '{self.format}'; use csv, jsonl or parquet.")
+        try:
+            yield from readers[self.format]()
+        except (EOFError, OSError, zlib.error) as exc:
+            if not self.compressed:
+                raise
+            raise ImportFailed(self._describe_broken_compression(exc)) from None
+
+    @staticmethod
+    def _describe_broken_compression(exc):
+        """Why a gzip file stopped decompressing part-way, in words: most often a transfer cut short."""
+        text = str(exc)
+        if isinstance(exc, EOFError) or "Truncated" in text or "ended before" in text:
+            return (
+                "The compressed file ends early: the upload is probably truncated (an interrupted transfer). "
+                "Nothing was imported; upload the whole file again."
+            )
+        return (
+            f"The compressed file is damaged part-way ({text}), so nothing was imported. "
+            "Compress the file again and upload it."
+        )
 
     # --- CSV -------------------------------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ class RowValidator:
 
     required: tuple = ()
     known: tuple = ()
+    # How timestamps are written when not in ISO 8601 (the import's ``timestamp_format`` option).
+    timestamp_format: str | None = None
 
     def __init__(self, dataset, keys, columns, sensitive_columns=None):
         self.dataset = dataset
@@ -158,7 +160,7 @@ class InteractionValidator(RowValidator):
     def clean(self, frame, check):
         users = self._ids(frame, "user_id", check)
         items = self._ids(frame, "item_id", check)
-        timestamps, bad_timestamps = parse_timestamps(self._column(frame, "timestamp"))
+        timestamps, bad_timestamps = parse_timestamps(self._column(frame, "timestamp"), self.timestamp_format)
         check.flag(
             "timestamp",
             bad_timestamps,
@@ -290,8 +292,10 @@ POSITIONAL_COLUMNS = {
 }
 
 
-def validator_for(dataset, keys, columns) -> RowValidator:
-    return VALIDATORS[dataset.kind](dataset, keys, columns)
+def validator_for(dataset, keys, columns, timestamp_format=None) -> RowValidator:
+    validator = VALIDATORS[dataset.kind](dataset, keys, columns)
+    validator.timestamp_format = timestamp_format
+    return validator
 
 
 def validate_batch(validator, frame, lines, column_names=None, parse_errors=()):

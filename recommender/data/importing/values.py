@@ -104,12 +104,48 @@ def parse_numbers(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return pd.Series(np.where(bad, np.nan, values), index=series.index), bad
 
 
-def parse_timestamps(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+# What ``timestamp_format`` may say besides a strftime pattern: the order of day and month in dates such as
+# 01/08/2026 00:08, as spreadsheets write them (the separator and the time of day may vary).
+DATE_ORDERS = {"dayfirst": True, "monthfirst": False}
+
+
+def _parse_moments(words: pd.Series, timestamp_format: str | None) -> pd.Series:
+    """Moments (NaT where unreadable, UTC where no zone is given) of text in ISO 8601 or ``timestamp_format``."""
+    if timestamp_format in DATE_ORDERS:
+        return pd.to_datetime(words, format="mixed", dayfirst=DATE_ORDERS[timestamp_format], utc=True, errors="coerce")
+    return pd.to_datetime(words, format=timestamp_format or "ISO8601", utc=True, errors="coerce")
+
+
+def suggest_timestamp_format(values) -> str | None:
+    """The ``timestamp_format`` that reads every one of ``values`` (a sample of text that failed), or None.
+
+    When both day-first and month-first read them (01/08/2026 is 1 August or 8 January), both are named.
+    """
+    words = pd.Series([str(value).strip() for value in values if str(value).strip()], dtype=object)
+    if words.empty:
+        return None
+    readable = [name for name in DATE_ORDERS if _parse_moments(words, name).notna().all()]
+    if not readable:
+        return None
+    example = words.iloc[0]
+    if len(readable) == 2:
+        day_first, month_first = (_parse_moments(words.iloc[:1], name).iloc[0] for name in DATE_ORDERS)
+        return (
+            f"timestamp_format=dayfirst reads them ('{example}' is {day_first:%d %B %Y}), or "
+            f"timestamp_format=monthfirst ('{example}' is {month_first:%d %B %Y})"
+        )
+    moment = _parse_moments(words.iloc[:1], readable[0]).iloc[0]
+    return f"timestamp_format={readable[0]} reads them ('{example}' is {moment:%d %B %Y})"
+
+
+def parse_timestamps(series: pd.Series, timestamp_format: str | None = None) -> tuple[pd.Series, np.ndarray]:
     """Unix seconds (NaN where empty) from ISO 8601 text, Unix seconds or Unix milliseconds.
 
     Numbers are told apart by magnitude (see ``MILLISECONDS_FROM``); ISO 8601 text
     without a zone is taken as UTC. The mask flags values that are present but are
     not a timestamp, or fall outside 1900–2200 (which catches microseconds too).
+    ``timestamp_format`` (a strftime pattern, ``dayfirst`` or ``monthfirst``) reads
+    text in that form instead of ISO 8601.
     """
     if pd.api.types.is_datetime64_any_dtype(series):
         moments = pd.to_datetime(series, utc=True)
@@ -123,7 +159,7 @@ def parse_timestamps(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     needs_parsing = present & np.isnan(numbers)
     if needs_parsing.any():
         words = text[needs_parsing].astype(object)
-        moments = pd.to_datetime(words, format="ISO8601", utc=True, errors="coerce")
+        moments = _parse_moments(words, timestamp_format)
         parsed = (moments.astype("int64").astype("float64") / 1e9).where(moments.notna())
         seconds[needs_parsing] = parsed.to_numpy(dtype="float64", na_value=np.nan)
     return _in_range(seconds, present & np.isnan(seconds), series)

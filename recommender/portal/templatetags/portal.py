@@ -80,3 +80,14 @@ def line_chart(rows, x, lines, title, from_zero=True):
     names = lines.split(",") if isinstance(lines, str) else list(lines)
     series = {name: [row.get(name) for row in rows] for name in names}
     return charts.line_chart([row[x] for row in rows], series, title=title, from_zero=from_zero)
+
+
+@register.filter
+def deploy_confirmation(version, deployed):
+    """The question a deploy button asks first when ``version`` scored worse than ``deployed`` (else "")."""
+    from recommender.training.services.deployments import worse_than_deployed
+
+    if not deployed:  # nothing serves yet (templates turn the missing deployment into "")
+        return ""
+    warning = worse_than_deployed(version, deployed)
+    return f"{warning} Deploy it anyway?" if warning else ""

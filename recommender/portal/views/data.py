@@ -48,6 +48,8 @@ def dataset(request, pk):
     context = {
         "dataset": dataset,
         "stats": dataset.stats,
+        # Tabular statistics list "columns", catalogue and user ones "features": never both, maybe neither.
+        "columns": dataset.stats.get("columns") or dataset.stats.get("features") or [],
         "imports": data_selectors.import_jobs_of(request.tenant).filter(dataset=dataset)[:10],
         "top_items": [{**row, "title": titles.get(row["item_id"], "")} for row in top_items],
         "popularity": selectors.item_popularity_curve(dataset) if is_interactions else [],

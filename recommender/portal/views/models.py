@@ -19,7 +19,7 @@ from tenants.queueing import QueueUnavailable
 from tenants.scoping import get_tenant_object_or_404
 
 from ..forms import ModelConfigForm, TrainForm
-from ..reports import metric_rows, training_curves, version_comparison, version_summaries
+from ..reports import metric_rows, progress_line, training_curves, version_comparison, version_summaries
 
 COMPARED_VERSIONS = 6
 RECENT_RUNS = 10
@@ -163,13 +163,19 @@ def model_deploy(request, slug, number):
     version = get_tenant_object_or_404(training_selectors.versions_of(config), request.tenant, number=number)
     deployments.deploy_version(actor=request.actor, version=version, reason=f"deployed by {request.user}")
     messages.success(request, f"Version {version.number} of {config.name} now serves.")
+    if version.warning:
+        messages.warning(request, f"{version.warning} Deploy the earlier version again to roll back.")
     back_to = "portal:model_versions" if request.POST.get("from") == "versions" else "portal:model"
     return redirect(back_to, slug=config.slug)
 
 
 def _run_context(run):
-    rows, names = training_curves(run.history)
-    return {"run": run, "curves": rows, "curve_names": names, "metrics": metric_rows(run.metrics)}
+    return {
+        "run": run,
+        "curve_charts": training_curves(run.history),
+        "metrics": metric_rows(run.metrics),
+        "progress_line": progress_line(run),
+    }
 
 
 @portal_view()
@@ -182,10 +188,19 @@ def model_run(request, pk):
 def model_run_status(request, pk):
     """The run's progress as JSON for the page's poller, with the loss chart drawn so far."""
     run = _run(request, pk)
-    curves = render_to_string("portal/models/run_curves.html", _run_context(run), request=request)
+    context = _run_context(run)
+    curves = render_to_string("portal/models/run_curves.html", context, request=request)
+    badge = render_to_string("portal/models/run_badge.html", context, request=request)
     data = TrainingRunSerializer(run).data
     return JsonResponse(
-        {**data, "percent": f"{round(100 * run.progress)}%", "finished": run.is_finished, "curves": curves}
+        {
+            **data,
+            "percent": f"{round(100 * run.progress)}%",
+            "progress_line": context["progress_line"],
+            "badge": badge,
+            "finished": run.is_finished,
+            "curves": curves,
+        }
     )
 
 

@@ -180,6 +180,7 @@ class BatchRecommendationsView(TenantAPIView):
         config = get_tenant_object_or_404(ModelConfig.objects, self.tenant, slug=slug)
         body = BatchRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        services.require_operation(config.slug, config.recipe, "recommend")
         job = request_batch(
             actor=Actor.from_request(request),
             config=config,

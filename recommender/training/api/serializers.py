@@ -27,6 +27,13 @@ class ModelConfigSerializer(serializers.ModelSerializer):
     schedule = serializers.CharField(required=False, allow_blank=True, help_text="Cron, e.g. '0 3 * * *'.")
     auto_deploy = serializers.ChoiceField(choices=AutoDeploy.choices, required=False)
     auto_deploy_metric = serializers.CharField(required=False, allow_blank=True)
+    feature_columns = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=1000,
+        help_text="Prediction models: the columns to learn from. Empty (the default): every column but the target "
+        "and those that look like identifiers (see the dataset's stats.identifier_columns).",
+    )
     deployment = serializers.SerializerMethodField()
     latest_run = serializers.SerializerMethodField()
 
@@ -34,7 +41,7 @@ class ModelConfigSerializer(serializers.ModelSerializer):
         model = ModelConfig
         fields = [
             "slug", "name", "recipe", "params", "dataset", "schedule", "auto_deploy", "auto_deploy_metric",
-            "deployment", "latest_run", "created_at", "updated_at",
+            "feature_columns", "deployment", "latest_run", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 
@@ -86,6 +93,18 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     def get_is_deployed(self, version) -> bool:
         deployment = getattr(version.config, "deployment", None)
         return deployment is not None and deployment.version_id == version.pk
+
+
+class DeployResponseSerializer(ModelVersionSerializer):
+    warning = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text="Set when the deployed version scored worse than the one it replaced, on the model's metric.",
+    )
+
+    class Meta(ModelVersionSerializer.Meta):
+        fields = [*ModelVersionSerializer.Meta.fields, "warning"]
+        read_only_fields = fields
 
 
 class RecipeSerializer(serializers.Serializer):

@@ -14,6 +14,7 @@ from .. import selectors
 from ..models import ModelConfig, TrainingRun
 from ..services import configs, deployments, runs
 from .serializers import (
+    DeployResponseSerializer,
     ModelConfigSerializer,
     ModelVersionSerializer,
     RecipeSerializer,
@@ -74,7 +75,7 @@ class ModelConfigViewSet(
 
     @extend_schema(
         request=None,
-        responses=ModelVersionSerializer,
+        responses=DeployResponseSerializer,
         parameters=[OpenApiParameter("number", int, OpenApiParameter.PATH)],
         summary="Deploy a version (an older one rolls back)",
     )
@@ -83,9 +84,11 @@ class ModelConfigViewSet(
         version = selectors.versions_of(self.get_object()).filter(number=number).first()
         if version is None:
             raise Http404(f"This model has no version {number}.")
-        deployments.deploy_version(actor=Actor.from_request(request), version=version, reason="deployed by request")
+        deployed = deployments.deploy_version(
+            actor=Actor.from_request(request), version=version, reason="deployed by request"
+        )
         version = selectors.versions_of(version.config).get(pk=version.pk)
-        return Response(ModelVersionSerializer(version).data)
+        return Response({**ModelVersionSerializer(version).data, "warning": deployed.warning})
 
 
 class TrainingRunViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):

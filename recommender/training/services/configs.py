@@ -11,7 +11,7 @@ from recommender import ml
 from tenants import audit
 from tenants.models import Tenant
 
-from ..models import AutoDeploy, ModelConfig
+from ..models import ModelConfig
 from ..selectors import model_count
 
 
@@ -53,6 +53,23 @@ def _validated(recipe_name, params, dataset):
             {"dataset": f"The {recipe.name} recipe trains on a {wanted_kind} dataset; '{dataset}' is {dataset.kind}."}
         )
     return recipe, clean_params
+
+
+def _validated_feature_columns(recipe, dataset, columns):
+    """The chosen feature columns, checked against the dataset's columns as its statistics last saw them."""
+    columns = list(dict.fromkeys(columns or ()))
+    if not columns:
+        return []
+    if recipe.task != "prediction":
+        raise ConfigError({"feature_columns": "Only prediction models choose feature columns."})
+    if dataset.target_column in columns:
+        raise ConfigError({"feature_columns": f"'{dataset.target_column}' is the target: it cannot be a feature."})
+    known = (dataset.stats or {}).get("columns")
+    unknown = [name for name in columns if known and name not in known]
+    if unknown:
+        choices = ", ".join(name for name in known if name != dataset.target_column)
+        raise ConfigError({"feature_columns": f"'{unknown[0]}' is not a column of {dataset.name}; it has {choices}."})
+    return columns
 
 
 def _unique_slug(tenant, name, wanted=None):
@@ -105,7 +122,7 @@ def _sync_schedule(config):
 
 @transaction.atomic
 def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, schedule="", auto_deploy=None,
-                  auto_deploy_metric=""):  # fmt: skip
+                  auto_deploy_metric="", feature_columns=()):  # fmt: skip
     """Create a model configuration; the recipe defaults to the platform's best recommendation recipe."""
     tenant = actor.tenant
     # Concurrent creations for one tenant take turns, so two requests cannot both
@@ -122,9 +139,10 @@ def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, 
         slug=_unique_slug(tenant, name, slug),
         recipe=recipe_obj.name,
         params=clean_params,
+        feature_columns=_validated_feature_columns(recipe_obj, dataset, feature_columns),
         dataset=dataset,
         schedule=(schedule or "").strip(),
-        auto_deploy=auto_deploy or AutoDeploy.IF_BETTER,
+        auto_deploy=auto_deploy or ModelConfig._meta.get_field("auto_deploy").default,
         auto_deploy_metric=auto_deploy_metric or default_metric(recipe_obj.name),
         created_by=actor.user if getattr(actor.user, "pk", None) else None,
     )
@@ -134,7 +152,9 @@ def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, 
     return config
 
 
-UPDATABLE_FIELDS = ("name", "recipe", "params", "dataset", "schedule", "auto_deploy", "auto_deploy_metric")
+UPDATABLE_FIELDS = (
+    "name", "recipe", "params", "dataset", "schedule", "auto_deploy", "auto_deploy_metric", "feature_columns",
+)  # fmt: skip
 
 
 @transaction.atomic
@@ -150,7 +170,10 @@ def update_config(*, actor, config, **changes):
         setattr(config, field, value.strip() if field == "schedule" else value)
     if recipe_changed and "params" not in changes:
         config.params = {}
-    _, config.params = _validated(config.recipe, config.params, config.dataset)
+    if recipe_changed and "feature_columns" not in changes:
+        config.feature_columns = []
+    recipe, config.params = _validated(config.recipe, config.params, config.dataset)
+    config.feature_columns = _validated_feature_columns(recipe, config.dataset, config.feature_columns)
     if recipe_changed and "auto_deploy_metric" not in changes:
         config.auto_deploy_metric = default_metric(config.recipe)
     _sync_schedule(config)

@@ -15,10 +15,13 @@ from ..models import AutoDeploy, Deployment
 def deploy_version(*, actor, version, reason="deployed by request"):
     """Make ``version`` the one its config serves; deploying an older version is a rollback.
 
+    ``version.warning`` then says when it scored worse than the version it replaced (else None).
+
     Serving processes re-read deployments at most LOCAL_CACHE_SECONDS later.
     """
     previous = Deployment.objects.for_tenant(actor.tenant).filter(config_id=version.config_id).first()
     previous_number = previous.version.number if previous else None
+    version.warning = worse_than_deployed(version, previous.version if previous else None)
     Deployment.objects.update_or_create(
         tenant=actor.tenant,
         config_id=version.config_id,
@@ -32,6 +35,27 @@ def deploy_version(*, actor, version, reason="deployed by request"):
 def _metric_value(metrics, name):
     value = (metrics or {}).get("metrics", {}).get(name)
     return value if isinstance(value, int | float) else None
+
+
+def worse_than_deployed(version, deployed):
+    """A sentence when ``version`` scored worse than the ``deployed`` version on its model's metric, else None.
+
+    Versions evaluated on different protocols are not compared (as auto-deploy does not compare them).
+    """
+    if deployed is None or deployed.pk == version.pk:
+        return None
+    metric = version.config.auto_deploy_metric
+    new_value, old_value = _metric_value(version.metrics, metric), _metric_value(deployed.metrics, metric)
+    same_protocol = (version.metrics or {}).get("protocol") == (deployed.metrics or {}).get("protocol")
+    if new_value is None or old_value is None or not same_protocol:
+        return None
+    worse = is_better(metric, old_value, new_value)
+    if not worse:
+        return None
+    return (
+        f"v{version.number} is worse than v{deployed.number}, which serves now, on {metric}: "
+        f"{new_value:.4f} against {old_value:.4f}."
+    )
 
 
 def auto_deploy_decision(config, new_version):

@@ -220,8 +220,13 @@ class _RunCallbacks(ml.TrainingCallbacks):
         return TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
 
 
+# Stages that count epochs of their own: the evaluation's "20 of 20" must not linger into training.
+EPOCH_STAGES = ("tuning", "evaluating", "training")
+
+
 def _set_stage(run_id, stage, progress):
-    TrainingRun.objects.filter(pk=run_id).update(stage=stage, progress=progress, heartbeat_at=timezone.now())
+    restart = {"current_epoch": 0, "total_epochs": 0} if stage in EPOCH_STAGES else {}
+    TrainingRun.objects.filter(pk=run_id).update(stage=stage, progress=progress, heartbeat_at=timezone.now(), **restart)
 
 
 def _training_inputs(config):
@@ -232,7 +237,10 @@ def _training_inputs(config):
 
     dataset = config.dataset
     if dataset.kind == "tabular":
-        return {"table": frames.tabular_frame(dataset), "target": dataset.target_column}
+        table, target = frames.tabular_frame(dataset), dataset.target_column
+        # Identifier columns (customer_id) would be learnt by heart: left out unless the model names them.
+        features, _ = ml.choose_feature_columns(table, target, config.feature_columns)
+        return {"table": table[[*features, target]] if target in table.columns else table, "target": target}
     return {
         "interactions": frames.interactions_frame(dataset),
         "items": frames.items_frame(config.tenant),
