@@ -53,6 +53,7 @@ CALLS = {
     "models_recommendations_retrieve": lambda c: c.recommend("recs", "u1"),
     "models_similar_items_retrieve": lambda c: c.similar_items("recs", "i1"),
     "models_rank_create": lambda c: c.rank("recs", "u1", ["i1", "i2"]),
+    "models_session_recommendations_create": lambda c: c.recommend_session("recs", ["i1", "i2"], k=5),
     "models_predict_create": lambda c: c.predict("churn", [{"tenure": 3}]),
     "models_batch_recommendations_create": lambda c: c.start_batch("recs"),
     "batch_jobs_retrieve": lambda c: c.get_batch_job(4),

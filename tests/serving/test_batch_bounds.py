@@ -53,11 +53,11 @@ def test_a_small_job_of_one_tenant_is_not_queued_behind_another_tenants_large_on
     train_model(tenant_a, django_capture_on_commit_callbacks, recipe="popularity")
     train_model(tenant_b, django_capture_on_commit_callbacks, recipe="popularity")
     app.conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_TASK_EAGER_PROPAGATES=False)
-    # One worker slot; B's jobs run 10 users a turn, one job at a time.
-    worker = start_worker(extra_env={"LIMIT_BATCH_SLICE_USERS": "10", "TURN_WAIT_SECONDS": "1"})
-
     large = [_batch(tenant_b).json()["id"] for _ in range(3)]  # 40 users each: four turns
     small = _batch(tenant_a, ["u1"]).json()["id"]
+    # Every job is queued before the worker starts, so the queue's order (not how fast this test posts on a
+    # busy machine) decides: one worker slot; B's jobs run 10 users a turn, one job at a time.
+    worker = start_worker(extra_env={"LIMIT_BATCH_SLICE_USERS": "10", "TURN_WAIT_SECONDS": "1"})
 
     def status(pk):
         return BatchJob.objects.get(pk=pk).status

@@ -101,6 +101,7 @@ OPERATIONS: dict[str, str] = {
     "models_recommendations_retrieve": "recommend",
     "models_similar_items_retrieve": "similar_items",
     "models_rank_create": "rank",
+    "models_session_recommendations_create": "recommend_session",
     "models_predict_create": "predict",
     "models_batch_recommendations_create": "start_batch",
     "batch_jobs_retrieve": "get_batch_job",
@@ -611,6 +612,32 @@ class Client:
         """Order a list of up to 500 items for a user, best first."""
         body = {"user_id": user_id, "item_ids": list(item_ids)}
         return Recommendations.from_api(self._call("POST", f"models/{_segment(_id(slug))}/rank", json=body))
+
+    def recommend_session(
+        self,
+        slug: str | ModelConfig,
+        item_ids: Sequence[str],
+        *,
+        k: int = 10,
+        timestamps: Sequence[str] | None = None,
+        event_types: Sequence[str] | None = None,
+        exclude_seen: bool = True,
+        exclude: Sequence[str] = (),
+        categories: Sequence[str] = (),
+    ) -> Recommendations:
+        """Top-``k`` items for an anonymous session from its recent items (oldest first, or any order with
+        ``timestamps``); unknown ids are ignored and counted, an empty session gets the flagged fallback."""
+        body: dict[str, Any] = {"item_ids": list(item_ids), "k": k, "exclude_seen": exclude_seen}
+        if timestamps is not None:
+            body["timestamps"] = list(timestamps)
+        if event_types is not None:
+            body["event_types"] = list(event_types)
+        if exclude:
+            body["exclude"] = list(exclude)
+        if categories:
+            body["category"] = list(categories)
+        path = f"models/{_segment(_id(slug))}/session-recommendations"
+        return Recommendations.from_api(self._call("POST", path, json=body))
 
     def predict(self, slug: str | ModelConfig, rows: Any) -> Predictions:
         """Predictions of a tabular model for rows (dicts, or a DataFrame), 1,000 a call, in order."""
