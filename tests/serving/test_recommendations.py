@@ -182,3 +182,11 @@ def test_fallback_scores_are_shares_of_the_most_popular_item(served):
         "/api/v1/models/recs/rank", {"user_id": "nobody", "item_ids": [second_item, top_item]}, format="json"
     ).json()
     assert [entry["score"] for entry in ranked["items"]] == [1.0, round(second / top, 6)]
+
+
+@pytest.mark.parametrize("parameter", ["category", "exclude"])
+def test_an_empty_list_parameter_is_refused_as_the_schema_says(served, parameter):
+    for path in ("recommendations?user_id=u1", "similar-items?item_id=i1"):
+        response = served.client.get(f"/api/v1/models/recs/{path}&{parameter}=")
+        assert response.status_code == 400, response.content
+        assert parameter in response.json()["error"]["details"]

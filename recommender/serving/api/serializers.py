@@ -13,12 +13,23 @@ def _id_list(value):
     return [part.strip() for part in value.split(",") if part.strip()] if value else []
 
 
+class QueryListField(serializers.CharField):
+    """A comma-separated query parameter that, when sent, may not be empty (as the schema says).
+
+    DRF reads ``?category=`` from a query string as if the parameter were left out; a caller who sends it
+    empty most likely built the URL wrongly, so it gets a 400 naming the parameter instead.
+    """
+
+    def get_value(self, dictionary):
+        return dictionary.get(self.field_name, serializers.empty)
+
+
 class RecommendationQuerySerializer(serializers.Serializer):
     user_id = serializers.CharField(max_length=256)
     k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
     exclude_seen = serializers.BooleanField(default=True, help_text="Leave out items the user already has.")
-    exclude = serializers.CharField(required=False, default="", help_text="Comma-separated item ids to leave out.")
-    category = serializers.CharField(
+    exclude = QueryListField(required=False, default="", help_text="Comma-separated item ids to leave out.")
+    category = QueryListField(
         required=False, default="", help_text="Comma-separated categories: only items in any of them."
     )
     explain = serializers.BooleanField(default=False, help_text="For each item, the user's items that support it.")
@@ -30,8 +41,8 @@ class RecommendationQuerySerializer(serializers.Serializer):
 class SimilarItemsQuerySerializer(serializers.Serializer):
     item_id = serializers.CharField(max_length=256)
     k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
-    exclude = serializers.CharField(required=False, default="")
-    category = serializers.CharField(required=False, default="")
+    exclude = QueryListField(required=False, default="")
+    category = QueryListField(required=False, default="")
 
     def validate(self, attrs):
         return {**attrs, "exclude": _id_list(attrs["exclude"]), "category": _id_list(attrs["category"])}
