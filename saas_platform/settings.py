@@ -186,7 +186,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "platform@localhost")
 
 # --- Security (production) -------------------------------------------------------------------------
 # How many reverse proxies (load balancer, nginx, ...) stand between clients and gunicorn; each appends
-# to X-Forwarded-For. 0: clients connect directly and REMOTE_ADDR is theirs. See tenants.http.client_address.
+# to X-Forwarded-For. 0: clients connect directly and REMOTE_ADDR is theirs. See core.http.client_address.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or the number of proxies in front.")
@@ -226,11 +226,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["tenants.api.parsers.JSONParser"],
     "DEFAULT_METADATA_CLASS": "tenants.api.metadata.ApiMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tenants.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    # DRF's own client address (get_ident, for any address-keyed throttle) agrees with tenants.http.
+    # DRF's own client address (get_ident, for any address-keyed throttle) agrees with core.http.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 # The largest JSON body an API request without a tenant may send; a tenant's plan sets its own
@@ -247,7 +247,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "tenants.schema.add_error_responses",
+        "core.schema.add_error_responses",
     ],
     # Swagger UI is served from the installed package, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

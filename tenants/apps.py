@@ -8,7 +8,8 @@ class TenantsConfig(AppConfig):
     name = "tenants"
 
     def ready(self):
-        from . import schema  # noqa: F401 - registers the OpenAPI description of API keys
-        from .api import json_types
+        from core import json_types
+
+        from .api import schema  # noqa: F401 - registers the OpenAPI description of API keys
 
         json_types.install()

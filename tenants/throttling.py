@@ -34,8 +34,9 @@ from collections import Counter
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
+from core.redis_client import get_redis
+
 from .models import ApiKey
-from .redis_client import get_redis
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from core.redis_client import get_redis
+
 from .models import ApiKey, ApiUsage, Tenant
-from .redis_client import get_redis
 from .throttling import flush, local_usage
 
 logger = logging.getLogger(__name__)

@@ -96,7 +96,7 @@ def start_worker(tmp_path, transactional_db):
 @pytest.fixture(autouse=True, scope="session")
 def _empty_test_redis():
     """Counters left in the test Redis database by an earlier run would skew rate limits."""
-    from tenants.redis_client import get_redis
+    from core.redis_client import get_redis
 
     client = get_redis()
     if client is not None:
@@ -108,8 +108,8 @@ def _fresh_sign_up_rates():
     """Every test signs up from 127.0.0.1: hourly sign-up and organisation counters must not carry over."""
     from django.core.cache import cache
 
+    from core.redis_client import get_redis
     from tenants.portal.throttling import RATE_PREFIX
-    from tenants.redis_client import get_redis
 
     client = get_redis()
     if client is None:

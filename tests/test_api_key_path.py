@@ -21,11 +21,11 @@ import pytest
 import requests
 from django.conf import settings
 
+from core.redis_client import get_redis
 from recommender.data.models import Interaction
 from recommender.data.selectors import seen_item_ids
 from tenants.audit import Actor
 from tenants.models import Plan
-from tenants.redis_client import get_redis
 from tenants.services import revoke_api_key
 from tenants.throttling import USAGE_KEY
 

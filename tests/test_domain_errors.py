@@ -44,10 +44,10 @@ def test_field_problems_name_the_first_field_in_the_message_and_keep_every_field
 
 
 def test_service_errors_are_domain_errors_and_speak_no_http():
+    from core.queueing import QueueUnavailable
     from recommender.serving.services import ServingError
     from recommender.training.services.configs import ConfigError, QuotaError
     from recommender.training.services.runs import RunError
-    from tenants.queueing import QueueUnavailable
     from tenants.services import TenantError
 
     for kind in (ServingError, ConfigError, QuotaError, RunError, QueueUnavailable, TenantError):

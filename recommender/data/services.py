@@ -22,8 +22,8 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, PayloadTooLarge, QuotaExceeded
+from core.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 from tenants import audit
-from tenants.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 
 from .limits import FeatureKeyBound, learn_keys, learned_keys
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction

@@ -16,8 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import QuotaExceeded
+from core.queueing import NOT_QUEUED, send_on_commit
 from tenants import audit
-from tenants.queueing import NOT_QUEUED, send_on_commit
 from tenants.turns import lock_tenant, may_start, next_turn, wait_for_a_turn
 
 from .models import BatchJob

@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.utils import timezone
 
-from ..http import client_address
+from core.http import client_address
+
 from ..models import ApiKeyScope, Role
 from . import throttling
 

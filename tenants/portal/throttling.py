@@ -1,6 +1,6 @@
 """Login throttling: repeated failed sign-ins for one username from one address lock it for a while.
 
-The address is the client's as ``tenants.http.client_address`` finds it, so behind a load
+The address is the client's as ``core.http.client_address`` finds it, so behind a load
 balancer one client's failures do not lock everybody else out.
 
 Counters live in the shared cache (Redis in production), so every web process

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from tenants.http import client_address
+from core.http import client_address
 from tenants.portal import throttling
 
 pytestmark = pytest.mark.django_db

@@ -31,7 +31,7 @@ import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from tenants.schema import LINKS
+from core.schema import LINKS
 
 from ..factories import make_api_key
 from ..reliability.stack import Gunicorn, production_env

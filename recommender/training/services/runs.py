@@ -20,11 +20,11 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from core.errors import Conflict
+from core.queueing import NOT_QUEUED, resend_lost, send_on_commit
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
 from tenants.models import Tenant
-from tenants.queueing import NOT_QUEUED, resend_lost, send_on_commit
 
 from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
 from ..selectors import runs_in_last_day

@@ -8,7 +8,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ...http import client_address
+from core.http import client_address
+
 from ...middleware import SESSION_KEY
 from ...selectors import membership_for
 from ...services import TenantError
