@@ -134,6 +134,7 @@ class RecommendationResponseSerializer(serializers.Serializer):
         required=False,
         help_text="Session recommendations: events received, events_used, unknown_items, left_out, max_history.",
     )
+    recommendation_id = serializers.CharField(help_text="Send it back on the events that follow (attribution).")
 
 
 class PredictResponseSerializer(serializers.Serializer):
