@@ -95,7 +95,7 @@ def metric_series(*, tenant, start: datetime, end: datetime, bucket: str, model=
     return {"start": start.isoformat(), "end": end.isoformat(), "bucket": bucket, "series": answer}
 
 
-def _arm_looks(experiment, metric):
+def _arm_looks(experiment, metric, with_starts=False):
     """Per arm, cumulative (successes, impressions) after each 15-minute bucket of the experiment."""
     numerator = "clicked" if metric == Experiment.Metric.CTR else "converted"
     rows = (
@@ -115,7 +115,21 @@ def _arm_looks(experiment, metric):
             running[arm][0] += successes
             running[arm][1] += trials
         looks.append({arm: tuple(counts) for arm, counts in running.items()})
-    return looks
+    return (sorted(per_bucket), looks) if with_starts else looks
+
+
+def cumulative_rates(*, experiment):
+    """``(bucket starts, {arm: [(rate, (low, high)) or None, ...]})``: each arm's rate so far, for charts."""
+    starts, looks = _arm_looks(experiment, experiment.metric, with_starts=True)
+    names = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment)
+                 .order_by("position").values_list("name", flat=True))  # fmt: skip
+    rates = {name: [] for name in names}
+    for look in looks:
+        for name in names:
+            successes, trials = look.get(name, (0, 0))
+            interval = statistics.wilson_interval(successes, trials)
+            rates[name].append((successes / trials, interval) if trials else None)
+    return starts, rates
 
 
 def experiment_results(*, experiment) -> dict:
