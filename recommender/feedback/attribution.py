@@ -56,8 +56,9 @@ def _moment(timestamp, created_at):
     return timestamp or created_at
 
 
-def bucket_counts(tenant, start, end, *, rules, lifetime) -> dict:
-    """``{(config_id, version_number, experiment_id, arm): Counts}`` for impressions served in [start, end)."""
+def bucket_counts(tenant, start, end, *, rules, lifetime, explorable=None):
+    """``{(config_id, version_number, experiment_id, arm): Counts}`` for impressions served in [start, end),
+    and ``{(config_id, item_id): [shows, clicks]}`` for the items of ``explorable`` (``{config_id: ids}``)."""
     fields = ("pk", "recommendation_id", "served_at", "config_id", "version_number", "experiment_id", "arm",
               "user_id", "items")  # fmt: skip
     shown = [
@@ -66,8 +67,10 @@ def bucket_counts(tenant, start, end, *, rules, lifetime) -> dict:
         .values_list(*fields)
     ]  # fmt: skip
     counts = defaultdict(Counts)
+    exposures = defaultdict(lambda: [0, 0])
+    explorable = explorable or {}
     if not shown:
-        return counts
+        return counts, exposures
     by_id = {entry.row[1]: entry for entry in shown}
     click_types, conversion_types, revenue_types = rules
     followed = click_types | conversion_types | revenue_types
@@ -87,6 +90,8 @@ def bucket_counts(tenant, start, end, *, rules, lifetime) -> dict:
             if event_type in click_types:
                 counts[key].clicks += 1
                 entry.clicked = True
+                if item_id in explorable.get(key[0], ()):
+                    exposures[(key[0], item_id)][1] += 1
             if event_type in conversion_types:
                 counts[key].conversions += 1
                 entry.converted = True
@@ -98,8 +103,10 @@ def bucket_counts(tenant, start, end, *, rules, lifetime) -> dict:
         counts[key].items_shown += len(entry.row[8])
         counts[key].clicked += entry.clicked
         counts[key].converted += entry.converted
+        for item_id in explorable.get(key[0], frozenset()).intersection(entry.row[8]):
+            exposures[(key[0], item_id)][0] += 1
     _estimate(tenant, shown, start, end, counts, rules)
-    return counts
+    return counts, exposures
 
 
 def _estimate(tenant, shown, start, end, counts, rules):

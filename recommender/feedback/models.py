@@ -159,3 +159,33 @@ class MetricBucket(TenantOwnedModel):
 
     def __str__(self):
         return f"{self.start:%Y-%m-%d %H:%M} {self.config_id} v{self.version_number} {self.arm}"
+
+
+class ExplorationPolicy(TenantOwnedModel):
+    """A share of a model's recommendation slots given to new catalogue items, chosen by Thompson sampling."""
+
+    config = models.OneToOneField("training.ModelConfig", on_delete=models.CASCADE, related_name="exploration")
+    weight = models.FloatField(default=0.0, help_text="Share of the slots (0-1) for new items; 0: none.")
+    max_item_age_days = models.PositiveIntegerField(
+        default=7, help_text="Items added to the catalogue this recently are explored."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Exploration of {self.config_id}: {self.weight}"
+
+
+class ItemExposure(TenantOwnedModel):
+    """How often one explorable item was shown and clicked (attributed) in one bucket, by one model."""
+
+    start = models.DateTimeField()
+    config = models.ForeignKey("training.ModelConfig", on_delete=models.CASCADE, related_name="+")
+    item_id = models.CharField(max_length=256)
+    shows = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "config", "start"], name="feedback_exposure_time")]
+
+    def __str__(self):
+        return f"{self.item_id}: {self.clicks}/{self.shows}"

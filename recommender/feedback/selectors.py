@@ -8,12 +8,19 @@ from django.db.models import Count
 from recommender.training.models import ModelConfig
 
 from . import statistics
-from .models import Experiment, ExperimentArm, Impression, MetricBucket
+from .models import Experiment, ExperimentArm, ExplorationPolicy, Impression, MetricBucket
 
 MAX_POINTS = 2000
 BUCKET_SIZES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 SUMMED = ("impressions", "items_shown", "clicked", "clicks", "converted", "conversions", "revenue",
           "estimated_conversions", "estimated_revenue")  # fmt: skip
+
+
+def exploration_of(*, tenant, config) -> ExplorationPolicy:
+    """The model's exploration policy; weight 0 (none) when never set."""
+    return ExplorationPolicy.objects.for_tenant(tenant).filter(config=config).first() or ExplorationPolicy(
+        tenant=tenant, config=config
+    )
 
 
 def experiments_of(tenant):

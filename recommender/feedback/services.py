@@ -20,12 +20,23 @@ from tenants.redis_client import get_redis
 
 from . import impressions, selectors
 from .attribution import Rules, bucket_counts
-from .models import BUCKET_MINUTES, Experiment, ExperimentArm, FeedbackSettings, Impression, MetricBucket
+from .exploration import candidate_items
+from .models import (
+    BUCKET_MINUTES,
+    Experiment,
+    ExperimentArm,
+    ExplorationPolicy,
+    FeedbackSettings,
+    Impression,
+    ItemExposure,
+    MetricBucket,
+)
 
 logger = logging.getLogger(__name__)
 
 BUCKET = timedelta(minutes=BUCKET_MINUTES)
 AGGREGATION_LOCK = "feedback:aggregation-lock"
+MAX_ITEM_AGE_DAYS = 90
 # The longest estimated window a tenant may choose (one day).
 MAX_ESTIMATED_WINDOW = timedelta(minutes=1440)
 
@@ -96,11 +107,17 @@ def _rules(found):
     return Rules(found.click_event_types, found.conversion_event_types, found.revenue_event_types, window)
 
 
-def recompute_bucket(tenant, start, *, rules=None) -> int:
-    """Recompute the metric rows of one tenant's bucket from its impressions and events; returns rows written."""
+def recompute_bucket(tenant, start, *, rules=None, explorable=None) -> int:
+    """Recompute the metric rows of one tenant's bucket from its impressions and events; returns rows written.
+
+    The shows and attributed clicks of explorable items (``{config_id: item ids}``) are recomputed with them.
+    """
     rules = rules or _rules(feedback_settings(tenant))
+    explorable = candidate_items(tenant) if explorable is None else explorable
     lifetime = timedelta(hours=settings.FEEDBACK["ATTRIBUTION_HOURS"])
-    counts = bucket_counts(tenant, start, start + BUCKET, rules=rules, lifetime=lifetime)
+    counts, exposures = bucket_counts(
+        tenant, start, start + BUCKET, rules=rules, lifetime=lifetime, explorable=explorable
+    )
     now = timezone.now()
     rows = [
         MetricBucket(
@@ -109,9 +126,15 @@ def recompute_bucket(tenant, start, *, rules=None) -> int:
         )
         for (config_id, number, experiment_id, arm), found in counts.items()
     ]  # fmt: skip
+    seen = [
+        ItemExposure(tenant=tenant, start=start, config_id=config_id, item_id=item_id, shows=shows, clicks=clicks)
+        for (config_id, item_id), (shows, clicks) in exposures.items()
+    ]
     with transaction.atomic():
         MetricBucket.objects.for_tenant(tenant).filter(start=start).delete()
         MetricBucket.objects.bulk_create(rows)
+        ItemExposure.objects.for_tenant(tenant).filter(start=start).delete()
+        ItemExposure.objects.bulk_create(seen)
     return len(rows)
 
 
@@ -140,8 +163,9 @@ def aggregate_metrics(now=None) -> dict:
                 for moment in Impression.objects.for_tenant(tenant).filter(served_at__gte=oldest)
                 .values_list("served_at", flat=True).order_by().distinct()
             }  # fmt: skip
+            explorable = candidate_items(tenant)
             for start in sorted(starts):
-                buckets += bool(recompute_bucket(tenant, start, rules=rules))
+                buckets += bool(recompute_bucket(tenant, start, rules=rules, explorable=explorable))
         _purge(now)
         checked = check_running_experiments()
         return {"impressions_stored": stored, "buckets": buckets, "experiments_checked": checked}
@@ -163,6 +187,8 @@ def _purge(now):
         timedelta(days=settings.FEEDBACK["IMPRESSION_DAYS"]), timedelta(hours=settings.FEEDBACK["ATTRIBUTION_HOURS"])
     )
     Impression.objects.filter(served_at__lt=now - kept).delete()
+    # Exposures serve exploration, whose cut-off may reach MAX_ITEM_AGE_DAYS back.
+    ItemExposure.objects.filter(start__lt=now - timedelta(days=MAX_ITEM_AGE_DAYS)).delete()
 
 
 @transaction.atomic
@@ -278,3 +304,16 @@ def check_running_experiments() -> int:
         Experiment.objects.filter(pk=experiment.pk).update(**fields)
         checked += 1
     return checked
+
+
+# --- Exploration -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_exploration(*, actor, config, weight, max_item_age_days) -> ExplorationPolicy:
+    """Set the share of ``config``'s slots given to new items (0: none) and how new they must be; audited."""
+    policy, _ = ExplorationPolicy.objects.update_or_create(
+        tenant=actor.tenant, config=config, defaults={"weight": weight, "max_item_age_days": max_item_age_days}
+    )
+    audit.record(actor, "model.exploration_set", config, weight=weight, max_item_age_days=max_item_age_days)
+    return policy

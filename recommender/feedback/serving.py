@@ -20,6 +20,9 @@ from recommender.serving.cache import TtlCache
 from recommender.serving.loader import ServedModel, served_model, version_scorer
 
 from . import impressions
+from .exploration import explore
+
+__all__ = ["RoutedModel", "assigned_slot", "explore", "record_impression", "route"]
 
 
 @dataclass(frozen=True)

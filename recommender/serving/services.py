@@ -120,9 +120,16 @@ def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), cat
     except ml.UnknownUser:
         items = _fallback(tenant, served, k, excluded, allowed)
         return _answer(served, user_id, items, {"kind": "popularity", "reason": "unknown_user"})
+    items, explored = feedback.explore(tenant, served.config_id, items, k, excluded=excluded | seen, allowed=allowed)
     answer = _answer(served, user_id, items, None)
+    for entry in answer["items"]:
+        if entry["item_id"] in explored:
+            entry["explored"] = True
     if explain:
         for entry in answer["items"]:
+            if entry.get("explored"):  # new to the model: nothing in the history supports it yet
+                entry["because"] = []
+                continue
             because = served.scorer.explain(stored_id, entry["item_id"], seen, n=3)
             entry["because"] = [{"item_id": item_id, "weight": round(weight, 6)} for item_id, weight in because]
     return answer

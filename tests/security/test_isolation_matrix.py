@@ -46,6 +46,8 @@ PK_KINDS = {
     "run": "run",
     "model_run": "run",
     "batch-job": "batch-job",
+    "experiment": "experiment",
+    "feedback_experiment": "experiment",
 }
 # Routes whose keywords are capabilities, not tenant-owned objects: knowing the token is the authorisation.
 TOKEN_ROUTES = {
@@ -63,6 +65,7 @@ MISSING = {
     "api-key": 2_000_000_005,
     "membership": 2_000_000_006,
     "invitation": 2_000_000_020,
+    "experiment": 2_000_000_021,
     "version": 999,
     "model": "zz-missing-model",
     "item": "zz-missing-item",

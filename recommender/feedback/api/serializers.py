@@ -27,12 +27,20 @@ class FeedbackSettingsSerializer(serializers.ModelSerializer):
     revenue_event_types = _event_types("Event types whose value is revenue.")
     estimated_window_minutes = serializers.IntegerField(min_value=1, max_value=1440)
     metrics_retention_days = serializers.IntegerField(min_value=1, max_value=3650)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never changed.")
 
     class Meta:
         model = FeedbackSettings
         fields = ["click_event_types", "conversion_event_types", "revenue_event_types", "estimated_window_minutes",
                   "metrics_retention_days", "updated_at"]  # fmt: skip
         read_only_fields = ["updated_at"]
+
+
+class ExplorationSerializer(serializers.Serializer):
+    weight = serializers.FloatField(min_value=0.0, max_value=1.0, help_text="Share of the slots for new items.")
+    max_item_age_days = serializers.IntegerField(
+        min_value=1, max_value=90, default=7, help_text="Items added to the catalogue this recently are explored."
+    )
 
 
 class MetricsQuerySerializer(serializers.Serializer):
@@ -130,3 +138,99 @@ class ExperimentSerializer(serializers.ModelSerializer):
             f"slot = int(sha256('{experiment.salt}:' + user_id).hexdigest()[:15], 16) % 100; "
             "arms take consecutive slots by split, in order"
         )
+
+
+def _interval():
+    return serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2, allow_null=True)
+
+
+class RatesSerializer(serializers.Serializer):
+    impressions = serializers.IntegerField(help_text="Answers shown.")
+    items_shown = serializers.IntegerField()
+    clicked = serializers.IntegerField(help_text="Impressions followed by at least one attributed click.")
+    clicks = serializers.IntegerField()
+    converted = serializers.IntegerField(help_text="Impressions followed by at least one attributed conversion.")
+    conversions = serializers.IntegerField()
+    revenue = serializers.FloatField()
+    estimated_conversions = serializers.IntegerField(help_text="Conversions without an id, in the window.")
+    estimated_revenue = serializers.FloatField()
+    ctr = serializers.FloatField(allow_null=True)
+    ctr_ci95 = _interval()
+    conversion_rate = serializers.FloatField(allow_null=True)
+    conversion_rate_ci95 = _interval()
+    revenue_per_mille = serializers.FloatField(allow_null=True)
+    estimated_revenue_per_mille = serializers.FloatField(allow_null=True)
+
+
+class PointSerializer(RatesSerializer):
+    start = serializers.DateTimeField()
+
+
+class SeriesSerializer(serializers.Serializer):
+    model = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField(allow_null=True)
+    experiment = serializers.IntegerField(allow_null=True)
+    arm = serializers.CharField(allow_null=True)
+    totals = RatesSerializer()
+    points = PointSerializer(many=True)
+
+
+class MetricsResponseSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    bucket = serializers.CharField()
+    series = SeriesSerializer(many=True)
+
+
+class FixedHorizonSerializer(serializers.Serializer):
+    test = serializers.CharField()
+    z = serializers.FloatField()
+    p_value = serializers.FloatField()
+    ci = _interval()
+    significant = serializers.BooleanField()
+
+
+class SequentialSerializer(serializers.Serializer):
+    test = serializers.CharField()
+    always_valid_p = serializers.FloatField()
+    significant = serializers.BooleanField()
+
+
+class VersusControlSerializer(serializers.Serializer):
+    difference = serializers.FloatField(allow_null=True)
+    fixed_horizon = FixedHorizonSerializer(allow_null=True)
+    sequential = SequentialSerializer()
+
+
+class ArmResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    model = serializers.CharField()
+    version = serializers.IntegerField()
+    split = serializers.IntegerField()
+    control = serializers.BooleanField()
+    users = serializers.IntegerField()
+    impressions = serializers.IntegerField()
+    successes = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+    rate_ci = _interval()
+    versus_control = VersusControlSerializer(required=False)
+
+
+class DecisionSerializer(serializers.Serializer):
+    winner = serializers.CharField(allow_null=True)
+    statistic = serializers.CharField(help_text="The statistic the decision goes by.")
+    reason = serializers.CharField()
+
+
+class SampleRatioSerializer(serializers.Serializer):
+    p_value = serializers.FloatField(allow_null=True)
+    alert = serializers.BooleanField()
+    checked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExperimentResultsSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    alpha = serializers.FloatField()
+    arms = ArmResultSerializer(many=True)
+    decision = DecisionSerializer()
+    sample_ratio = SampleRatioSerializer()

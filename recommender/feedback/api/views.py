@@ -13,10 +13,13 @@ from .. import selectors, services
 from ..models import Experiment
 from .serializers import (
     ExperimentCreateSerializer,
+    ExperimentResultsSerializer,
     ExperimentSerializer,
     ExperimentUpdateSerializer,
+    ExplorationSerializer,
     FeedbackSettingsSerializer,
     MetricsQuerySerializer,
+    MetricsResponseSerializer,
 )
 
 
@@ -35,10 +38,28 @@ class FeedbackSettingsView(TenantAPIView):
         return Response(FeedbackSettingsSerializer(found).data)
 
 
+class ExplorationView(TenantAPIView):
+    """A model's exploration: the share of slots for new catalogue items (Thompson sampling), and their age."""
+
+    @extend_schema(responses=ExplorationSerializer, summary="Exploration of a model")
+    def get(self, request, slug):
+        config = get_tenant_object_or_404(ModelConfig.objects, self.tenant, slug=slug)
+        policy = selectors.exploration_of(tenant=self.tenant, config=config)
+        return Response(ExplorationSerializer(policy).data)
+
+    @extend_schema(request=ExplorationSerializer, responses=ExplorationSerializer, summary="Set it (weight 0: off)")
+    def put(self, request, slug):
+        config = get_tenant_object_or_404(ModelConfig.objects, self.tenant, slug=slug)
+        body = ExplorationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        policy = services.set_exploration(actor=Actor.from_request(request), config=config, **body.validated_data)
+        return Response(ExplorationSerializer(policy).data)
+
+
 class MetricsView(TenantAPIView):
     """Online metrics per model, version and experiment arm over a time range."""
 
-    @extend_schema(parameters=[MetricsQuerySerializer], summary="Online metrics")
+    @extend_schema(parameters=[MetricsQuerySerializer], responses=MetricsResponseSerializer, summary="Online metrics")
     def get(self, request):
         query = MetricsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -97,7 +118,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         experiment = services.stop_experiment(actor=Actor.from_request(request), experiment=self.get_object())
         return Response(ExperimentSerializer(experiment).data)
 
-    @extend_schema(summary="Results: each arm against the control, and the decision")
+    @extend_schema(responses=ExperimentResultsSerializer, summary="Results: each arm against the control, the decision")
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):
         return Response(selectors.experiment_results(experiment=self.get_object()))

@@ -107,6 +107,7 @@ class ScoredItemSerializer(serializers.Serializer):
     item_id = serializers.CharField()
     score = serializers.FloatField(allow_null=True)
     because = serializers.ListField(child=serializers.DictField(), required=False)
+    explored = serializers.BooleanField(required=False, help_text="A new item shown by the model's exploration.")
 
 
 class FallbackSerializer(serializers.Serializer):
