@@ -35,10 +35,10 @@ def main():
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
     fresh_database(DB_NAME)
-    flush_redis(12)
+    flush_redis(int(os.environ.get("BENCH_REDIS_DB", "12")))
     os.environ.update(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-        REDIS_URL="redis://127.0.0.1:6379/12",
+        REDIS_URL=f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '12')}",
         OPENBLAS_NUM_THREADS="1",
         CELERY_TASK_ALWAYS_EAGER="1",
         LOG_LEVEL="WARNING",

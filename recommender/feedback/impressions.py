@@ -22,7 +22,6 @@ import threading
 import time
 from collections import deque
 
-import redis
 from django.conf import settings
 
 from tenants.redis_client import get_redis
@@ -103,7 +102,7 @@ def _send(entries):
             payloads = [json.dumps(entry) for entry in entries]
             for start in range(0, len(payloads), 1000):
                 client.rpush(REDIS_LIST, *payloads[start : start + 1000])
-    except (redis.RedisError, OSError) as exc:
+    except Exception as exc:  # Redis or (embedded) the database is away: keep them for the next flush
         _queue.extendleft(reversed(entries))
         overflow = len(_queue) - settings.FEEDBACK["BUFFER_LIMIT"]
         for _ in range(max(overflow, 0)):
@@ -138,4 +137,11 @@ def drain(store, batch=5000, limit=1_000_000) -> int:
     return moved
 
 
-atexit.register(flush)
+def _flush_at_exit():
+    try:
+        flush()
+    except Exception:  # the interpreter is going away; what is lost is within the documented bound
+        logger.warning("Impressions queued at exit could not be sent", exc_info=True)
+
+
+atexit.register(_flush_at_exit)

@@ -141,3 +141,11 @@ def test_metrics_refuse_too_many_points_naming_the_field(served):
     assert response.status_code == 400
     assert "bucket" in response.json()["error"]["details"]
     assert served.client.get("/api/v1/metrics", {"experiment": 999999}).status_code == 404
+
+
+def test_erasing_an_end_user_removes_what_was_shown_to_them(served):
+    _recommend(served, user_id="u1")
+    _recommend(served, user_id="u2")
+    settle()
+    assert served.client.delete("/api/v1/users/u1").status_code == 200
+    assert list(Impression.objects.filter(tenant=served.tenant).values_list("user_id", flat=True)) == ["u2"]

@@ -1,6 +1,6 @@
 """Request and response shapes of the feedback API: settings, metrics, experiments."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -12,6 +12,7 @@ from ..models import Experiment, FeedbackSettings
 from ..selectors import BUCKET_SIZES, MAX_POINTS
 
 MAX_EVENT_TYPES = 20
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ARMS = 10
 
 
@@ -53,6 +54,9 @@ class MetricsQuerySerializer(serializers.Serializer):
     def validate(self, attrs):
         end = attrs.get("end") or timezone.now()
         start = attrs.get("start") or end - timedelta(hours=24)
+        # Points start on whole buckets (a 1h point at 14:00, not at 14:07).
+        size = BUCKET_SIZES[attrs["bucket"]]
+        start -= (start - EPOCH) % size
         if start >= end:
             raise serializers.ValidationError({"start": ["start must be before end."]})
         points = (end - start) / BUCKET_SIZES[attrs["bucket"]]
