@@ -7,11 +7,14 @@ model on ``--items`` items, and a running 50/50 experiment between two versions.
 It then times ``recommender.serving.services.recommend`` in interleaved rounds:
 
 - bare: the hooks replaced by what serving did before (the deployed version, no id, no impression);
-- hooks: as shipped, on a model without an experiment (id + impression);
-- experiment: as shipped, on the model with the running experiment (arm routing too).
+- hooks: as shipped, on the same model without an experiment (id + impression);
+- bare (tested) and experiment: the same pair on a model with a running experiment (arm routing too).
 
-and prints calls per second and each as a ratio of the bare reference (the median
-of the rounds). The impression flusher thread runs meanwhile, as in a web process.
+and prints calls per second (wall clock, and per CPU-second of this process, all
+threads: the measure a shared machine disturbs least) and each as a ratio of its
+bare reference (medians of the rounds; the variants take turns at running first).
+The impression flusher thread runs meanwhile, as in a web process, and each round
+ends with a flush so that its work is counted.
 """
 
 import argparse
@@ -51,6 +54,7 @@ def main():
 
     call_command("migrate", verbosity=0)
     from recommender.data.models import Dataset
+    from recommender.feedback import impressions
     from recommender.feedback import serving as feedback
     from recommender.feedback.services import start_experiment
     from recommender.ml.synthetic import generate_interactions
@@ -94,25 +98,38 @@ def main():
         feedback.route = bare_route if bare else shipped_route
         feedback.record_impression = (lambda *a: "") if bare else shipped_record
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for call in range(args.calls):
                 services.recommend(tenant, slug, users[call % len(users)], k=10)
-            return args.calls / (time.perf_counter() - started)
+            impressions.flush()  # the flusher thread's share of the work is counted too
+            return args.calls / (time.perf_counter() - started), args.calls / (time.process_time() - cpu)
         finally:
             feedback.route, feedback.record_impression = shipped_route, shipped_record
 
     for slug in ("plain", "tested"):  # warm: scorers loaded, caches filled
         timed(slug, bare=False)
-    results = {"bare": [], "hooks": [], "experiment": []}
-    for _ in range(args.rounds):
-        results["bare"].append(timed("plain", bare=True))
-        results["hooks"].append(timed("plain", bare=False))
-        results["experiment"].append(timed("tested", bare=False))
-    reference = statistics.median(results["bare"])
+    results = {"bare": [], "hooks": [], "bare (tested)": [], "experiment": []}
+    runs = {
+        "bare": ("plain", True),
+        "hooks": ("plain", False),
+        "bare (tested)": ("tested", True),
+        "experiment": ("tested", False),
+    }
+    order = list(runs)
+    for round_number in range(args.rounds):
+        # Each round starts with another variant, so no variant always runs first (or last).
+        for name in order[round_number % 4 :] + order[: round_number % 4]:
+            results[name].append(timed(*runs[name]))
     print(f"recommend() in-process, {args.items} items, {args.rounds} rounds of {args.calls} calls (median):")
-    for name, values in results.items():
-        rate = statistics.median(values)
-        print(f"  {name:<11} {rate:8.0f} calls/s   {rate / reference:6.3f} × bare")
+    for name, reference in (("bare", "bare"), ("hooks", "bare"), ("bare (tested)", "bare (tested)"),
+                            ("experiment", "bare (tested)")):  # fmt: skip
+        wall, cpu = (statistics.median(run[i] for run in results[name]) for i in (0, 1))
+        wall_ratio = wall / statistics.median(run[0] for run in results[reference])
+        cpu_ratio = cpu / statistics.median(run[1] for run in results[reference])
+        print(
+            f"  {name:<14} {wall:6.0f} calls/s wall {wall_ratio:6.3f} × {reference:<14}"
+            f" {cpu:6.0f} calls per CPU-second {cpu_ratio:6.3f} ×"
+        )
 
 
 if __name__ == "__main__":

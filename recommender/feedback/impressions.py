@@ -17,7 +17,6 @@ import atexit
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 from collections import deque
@@ -39,8 +38,8 @@ _flush_lock = threading.Lock()
 
 
 def new_recommendation_id() -> str:
-    """An opaque, unguessable id (128 random bits); its impression row binds it to the tenant."""
-    return ID_PREFIX + secrets.token_urlsafe(16)
+    """An opaque, unguessable id (128 bits from the OS's CSPRNG); its impression row binds it to the tenant."""
+    return ID_PREFIX + os.urandom(16).hex()
 
 
 def record(*, tenant_id, config_id, version_number, experiment_id, arm, user_id, item_ids) -> str:
@@ -49,15 +48,24 @@ def record(*, tenant_id, config_id, version_number, experiment_id, arm, user_id,
     _queue.append(
         (tenant_id, recommendation_id, time.time(), config_id, version_number, experiment_id, arm, user_id, item_ids)
     )
-    if _flusher["pid"] != os.getpid():
+    if _flusher["thread"] is None:
         _start_flusher()
     return recommendation_id
 
 
+def _forget_flusher_after_fork():
+    # After a fork (gunicorn, Celery prefork) the parent's thread is gone: each process starts its own,
+    # and what the parent had queued is the parent's to send.
+    _flusher.update(pid=None, thread=None)
+    _queue.clear()
+
+
+os.register_at_fork(after_in_child=_forget_flusher_after_fork)
+
+
 def _start_flusher():
-    # After a fork (gunicorn, Celery prefork) the parent's thread is gone: each process starts its own.
     with _start_lock:
-        if _flusher["pid"] == os.getpid():
+        if _flusher["thread"] is not None:
             return
         thread = threading.Thread(target=_flush_forever, name="impression-flusher", daemon=True)
         _flusher.update(pid=os.getpid(), thread=thread)
@@ -99,9 +107,8 @@ def _send(entries):
 
             store_impressions(entries)
         else:
-            payloads = [json.dumps(entry) for entry in entries]
-            for start in range(0, len(payloads), 1000):
-                client.rpush(REDIS_LIST, *payloads[start : start + 1000])
+            # One JSON array per 500 impressions: a single encode call is about twice as fast as one per entry.
+            client.rpush(REDIS_LIST, *[json.dumps(entries[i : i + 500]) for i in range(0, len(entries), 500)])
     except Exception as exc:  # Redis or (embedded) the database is away: keep them for the next flush
         _queue.extendleft(reversed(entries))
         overflow = len(_queue) - settings.FEEDBACK["BUFFER_LIMIT"]
@@ -117,8 +124,10 @@ def discard_queued():
     _queue.clear()
 
 
-def drain(store, batch=5000, limit=1_000_000) -> int:
+def drain(store, batch=20, limit=1_000_000) -> int:
     """Move impressions from the Redis list into the database with ``store(entries)``; returns how many.
+
+    Each list element holds up to 500 impressions; ``batch`` elements are stored at a time.
 
     Read, stored, then trimmed: a crash in between stores a batch twice at worst, and the
     unique recommendation_id makes the second copy a no-op.
@@ -131,9 +140,10 @@ def drain(store, batch=5000, limit=1_000_000) -> int:
         raw = client.lrange(REDIS_LIST, 0, batch - 1)
         if not raw:
             break
-        store([tuple(json.loads(item)) for item in raw])
+        entries = [tuple(entry) for payload in raw for entry in json.loads(payload)]
+        store(entries)
         client.ltrim(REDIS_LIST, len(raw), -1)
-        moved += len(raw)
+        moved += len(entries)
     return moved
 
 
