@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import APIException, ValidationError
 
+from core.errors import DomainError
 from recommender.portal.charts import band_chart, line_chart
 from recommender.portal.problems import problem_message
 from recommender.training.models import ModelConfig
@@ -181,7 +182,7 @@ def experiment_create(request):
             arms=v["arms"],
             alpha=v["alpha"],
         )
-    except APIException as exc:
+    except (APIException, DomainError) as exc:
         messages.error(request, problem_message(exc))
         return _experiments_page(request, form)
     messages.success(request, f"Experiment “{experiment.name}” is running.")
@@ -209,7 +210,7 @@ def experiment(request, pk):
 def experiment_stop(request, pk):
     try:
         services.stop_experiment(actor=request.actor, experiment=_experiment_of(request, pk))
-    except APIException as exc:
+    except (APIException, DomainError) as exc:
         messages.error(request, problem_message(exc))
     else:
         messages.success(request, "Stopped: the deployed version serves everyone again.")
@@ -221,7 +222,7 @@ def experiment_stop(request, pk):
 def experiment_promote(request, pk):
     try:
         found = services.promote_winner(actor=request.actor, experiment=_experiment_of(request, pk))
-    except APIException as exc:
+    except (APIException, DomainError) as exc:
         messages.error(request, problem_message(exc))
     else:
         messages.success(request, f"“{found.promoted_arm.name}” is deployed and the experiment is stopped.")

@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
+from core.errors import Conflict, InvalidInput
 from recommender.data.privacy import tenant_keys
 from recommender.training.models import ModelConfig
 from recommender.training.services.deployments import deploy_version
 from tenants import audit
-from tenants.api.errors import Conflict
 from tenants.models import Tenant
 from tenants.redis_client import get_redis
 
@@ -219,16 +218,17 @@ def start_experiment(*, actor, name, config, metric, arms, alpha=0.05) -> Experi
         problems["arms"] = [f"The splits sum to {sum(arm['split'] for arm in arms)}%; they must sum to 100%."]
     elif sum(1 for arm in arms if arm.get("is_control")) != 1:
         problems["arms"] = ['Exactly one arm must be the control ("control": true).']
-    arm_problems = [{} for _ in arms]
+    arm_problems = {}
     for index, arm in enumerate(arms):
         if arm["version"].config_id != arm["config"].pk:
-            arm_problems[index]["version"] = [
+            arm_problems[str(index)] = {}
+            arm_problems[str(index)]["version"] = [
                 f"Version {arm['version'].number} is a version of model '{arm['version'].config.slug}', "
                 f"not of '{arm['config'].slug}'."
             ]
     if len({arm["name"] for arm in arms}) != len(arms):
         problems["arms"] = ["Arm names must differ."]
-    if any(arm_problems):
+    if arm_problems:
         problems.setdefault("arms", arm_problems)
     running = (
         Experiment.objects.for_tenant(actor.tenant).filter(config=config, status=Experiment.Status.RUNNING).first()
@@ -236,7 +236,7 @@ def start_experiment(*, actor, name, config, metric, arms, alpha=0.05) -> Experi
     if running is not None:
         problems["model"] = [f"Experiment '{running.name}' already runs on model '{config.slug}'; stop it first."]
     if problems:
-        raise ValidationError(problems)
+        raise InvalidInput.for_fields(problems)
     experiment = Experiment.objects.create(
         tenant=actor.tenant, name=name, config=config, metric=metric, alpha=alpha, salt=secrets.token_hex(8),
         created_by=actor.user if getattr(actor.user, "pk", None) else None,

