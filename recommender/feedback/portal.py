@@ -136,7 +136,9 @@ def _parse_arms(text, model):
             raise ValidationError({"arms": [f"Line {index + 1}: write “name version split”, e.g. “control 1 50”."]})
         name, version, split = fields
         slug, _, number = version.rpartition(":")
-        arm = {"name": name, "model": slug or model, "version": number, "split": split, "control": index == 0}
+        if not (number.isdigit() and split.isdigit()):
+            raise ValidationError({"arms": [f"Line {index + 1}: the version and the split are whole numbers."]})
+        arm = {"name": name, "model": slug or model, "version": int(number), "split": int(split), "control": index == 0}
         arms.append(arm)
     return arms
 

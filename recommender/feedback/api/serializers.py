@@ -52,6 +52,9 @@ class MetricsQuerySerializer(serializers.Serializer):
     experiment = serializers.IntegerField(required=False, min_value=1, help_text="Only this experiment's arms.")
 
     def validate(self, attrs):
+        for name in ("start", "end", "model", "experiment", "bucket"):
+            if name in self.initial_data and not self.initial_data.get(name):
+                raise serializers.ValidationError({name: ["Give a value, or leave the parameter out."]})
         end = attrs.get("end") or timezone.now()
         start = attrs.get("start") or end - timedelta(hours=24)
         # Points start on whole buckets (a 1h point at 14:00, not at 14:07).
