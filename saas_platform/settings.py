@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "recommender.serving",
     "recommender.data",
     "recommender.portal",
+    "recommender.feedback",
 ]
 
 MIDDLEWARE = [
@@ -300,6 +301,10 @@ CELERY_BEAT_SCHEDULE = {
     "flush-usage-counters": {"task": "tenants.tasks.flush_usage", "schedule": 60.0},
     "sweep-kept-uploads": {"task": "recommender.data.tasks.sweep_kept_uploads", "schedule": 3600.0},
     "expire-batch-files": {"task": "recommender.serving.tasks.expire_batch_files", "schedule": 3600.0},
+    "aggregate-feedback": {
+        "task": "recommender.feedback.tasks.aggregate",
+        "schedule": float(env_int("FEEDBACK_AGGREGATE_SECONDS", 300)),
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -352,6 +357,18 @@ PLATFORM = {
         # the plan's training_time_limit_seconds.
         "MEMORY_BUDGET_MB": env_int("TRAINING_MEMORY_BUDGET_MB", 1536),
     },
+}
+
+# Closing the loop (recommender.feedback): impressions, attribution and online metrics.
+FEEDBACK = {
+    # Seconds between two sends of a process's queued impressions to Redis (what a crash may lose).
+    "FLUSH_SECONDS": env_int("FEEDBACK_FLUSH_SECONDS", 1),
+    # Impressions a process keeps queued while Redis is down; older ones are dropped beyond.
+    "BUFFER_LIMIT": env_int("FEEDBACK_BUFFER_LIMIT", 100_000),
+    # How long after an answer an event naming its recommendation_id is attributed to it.
+    "ATTRIBUTION_HOURS": env_int("FEEDBACK_ATTRIBUTION_HOURS", 24),
+    # Days raw impressions are kept (at least ATTRIBUTION_HOURS); metric buckets follow each tenant's retention.
+    "IMPRESSION_DAYS": env_int("FEEDBACK_IMPRESSION_DAYS", 7),
 }
 
 LOGGING = {

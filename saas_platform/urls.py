@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("recommender.training.api.urls")),
     path("", include("recommender.serving.api.urls")),
     path("", include("recommender.data.api.urls")),
+    path("", include("recommender.feedback.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -17,6 +17,7 @@ MAX_ID_LENGTH = 256
 MAX_EVENT_TYPE_LENGTH = 64
 MAX_TITLE_LENGTH = 500
 MAX_CATEGORY_LENGTH = 100
+MAX_RECOMMENDATION_ID_LENGTH = 64
 
 
 class Dataset(TenantOwnedModel):
@@ -133,6 +134,8 @@ class Interaction(TenantOwnedModel):
     event_type = models.CharField(max_length=MAX_EVENT_TYPE_LENGTH, blank=True, default="")
     value = models.FloatField(null=True, blank=True)
     event_id = models.CharField(max_length=MAX_ID_LENGTH, null=True, blank=True)
+    # The recommendation_id of the answer this event followed, as sent (checked by recommender.feedback).
+    recommendation_id = models.CharField(max_length=MAX_RECOMMENDATION_ID_LENGTH, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -141,6 +144,12 @@ class Interaction(TenantOwnedModel):
             # index instead of inserting at random, and it gives the training frame its order.
             models.Index(fields=["dataset", "id"], name="data_interaction_dataset_id"),
             models.Index(fields=["tenant", "user_id"], name="data_interaction_tenant_user"),
+            # Only events that name a recommendation are indexed: attribution looks them up by id.
+            models.Index(
+                fields=["tenant", "recommendation_id"],
+                condition=Q(recommendation_id__isnull=False),
+                name="data_interaction_recommended",
+            ),
         ]
         constraints = [
             # A retried event with the same id is stored once.

@@ -341,6 +341,9 @@ def erase_end_user(*, actor, raw_user_id) -> dict:
     features_deleted = EndUser.objects.for_tenant(tenant).filter(user_id=user_key).delete()[0]
     if features_deleted:
         Dataset.objects.for_tenant(tenant).filter(kind=Dataset.Kind.USERS).update(row_count=F("row_count") - 1)
+    from recommender.feedback.models import Impression  # what was shown to them goes too
+
+    Impression.objects.for_tenant(tenant).filter(user_id=user_key).delete()
     digest = keys.digest(user_key)
     ErasedUser.objects.update_or_create(tenant=tenant, user_digest=digest, defaults={"erased_at": timezone.now()})
     counts = {

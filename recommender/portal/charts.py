@@ -138,3 +138,53 @@ def line_chart(x_values, series, *, title, from_zero=True):
         "names": list(series),
         "rows": [(x, [values[i] for values in series.values()]) for i, x in enumerate(x_values)],
     }
+
+
+def band_chart(x_values, series, *, title):
+    """Lines with a shaded confidence band each: ``series`` maps a name to ``[(value, (low, high)), ...]``.
+
+    A point without data is ``None`` (no line there, and no band); rates run from zero.
+    """
+    present = [
+        bound
+        for points in series.values()
+        for point in points
+        if point is not None
+        for bound in (point[0], *(point[1] or ()))
+    ]
+    low, high, ticks = _axis(0, max(present, default=1))
+    last = max(len(x_values) - 1, 1)
+
+    def x_of(i):
+        return LEFT + PLOT_WIDTH * i / last
+
+    lines = []
+    for index, (name, points) in enumerate(series.items()):
+        shown = [(i, point) for i, point in enumerate(points) if point is not None]
+        centre = [(round(x_of(i), 1), round(_scale(value, low, high), 1)) for i, (value, _) in shown]
+        upper = [(round(x_of(i), 1), round(_scale(bounds[1], low, high), 1)) for i, (_, bounds) in shown if bounds]
+        lower = [(round(x_of(i), 1), round(_scale(bounds[0], low, high), 1)) for i, (_, bounds) in shown if bounds]
+        lines.append(
+            {
+                "name": name,
+                "index": index,
+                "points": " ".join(f"{x},{y}" for x, y in centre),
+                "band": " ".join(f"{x},{y}" for x, y in [*upper, *reversed(lower)]),
+                "dots": centre if len(centre) <= 40 else [],
+            }
+        )
+    return {
+        **_frame(title, _y_ticks(low, high, ticks)),
+        "lines": lines,
+        "x_labels": _x_labels(x_values, x_of),
+        "names": list(series),
+        "rows": [
+            (x, [None if points[i] is None else _band_label(points[i]) for points in series.values()])
+            for i, x in enumerate(x_values)
+        ],
+    }
+
+
+def _band_label(point):
+    value, bounds = point
+    return f"{value:.4f} ({bounds[0]:.4f}–{bounds[1]:.4f})" if bounds else f"{value:.4f}"

@@ -36,5 +36,6 @@ urlpatterns = [
     path("runs/<int:pk>/cancel/", models.model_run_cancel, name="model_run_cancel"),
     path("runs/<int:pk>/retry/", models.model_run_retry, name="model_run_retry"),
     path("try/", tryit.try_it, name="try_it"),
+    path("", include("recommender.feedback.portal_urls")),
     path("", include("tenants.portal.urls")),
 ]

@@ -87,17 +87,21 @@ def _write_batch(job, user_ids, out, header=True):
     """Write each user's recommendations to the text stream ``out``."""
     writer = csv.writer(out) if job.file_format == BatchJob.Format.CSV else None
     if writer and header:
-        writer.writerow(["user_id", "rank", "item_id", "score", "fallback"])
+        writer.writerow(["user_id", "rank", "item_id", "score", "fallback", "recommendation_id"])
     for user_id in user_ids:
         answer = recommend(job.tenant, job.config.slug, str(user_id), k=job.k)
         fallback = (answer["fallback"] or {}).get("reason", "")
         if writer:
             for rank, item in enumerate(answer["items"], start=1):
                 writer.writerow(
-                    [spreadsheet_safe(user_id), rank, spreadsheet_safe(item["item_id"]), item["score"], fallback]
-                )
+                    [
+                        spreadsheet_safe(user_id), rank, spreadsheet_safe(item["item_id"]), item["score"], fallback,
+                        answer["recommendation_id"],
+                    ]
+                )  # fmt: skip
         else:
-            out.write(json.dumps({"user_id": user_id, "items": answer["items"], "fallback": fallback}) + "\n")
+            line = {"user_id": user_id, "items": answer["items"], "fallback": fallback}
+            out.write(json.dumps({**line, "recommendation_id": answer["recommendation_id"]}) + "\n")
     out.flush()
     out.detach()  # hand the file back to the caller open
 
@@ -106,7 +110,7 @@ def _write_session_batch(job, sessions, out, header=True):
     """Like ``_write_batch``, one anonymous session per ``session_id`` instead of one user."""
     writer = csv.writer(out) if job.file_format == BatchJob.Format.CSV else None
     if writer and header:
-        writer.writerow(["session_id", "rank", "item_id", "score", "fallback"])
+        writer.writerow(["session_id", "rank", "item_id", "score", "fallback", "recommendation_id"])
     for session in sessions:
         answer = recommend_session(job.tenant, job.config.slug, session["item_ids"], k=job.k)
         fallback = (answer["fallback"] or {}).get("reason", "")
@@ -114,10 +118,14 @@ def _write_session_batch(job, sessions, out, header=True):
         if writer:
             for rank, item in enumerate(answer["items"], start=1):
                 writer.writerow(
-                    [spreadsheet_safe(session_id), rank, spreadsheet_safe(item["item_id"]), item["score"], fallback]
-                )
+                    [
+                        spreadsheet_safe(session_id), rank, spreadsheet_safe(item["item_id"]), item["score"], fallback,
+                        answer["recommendation_id"],
+                    ]
+                )  # fmt: skip
         else:
             record = {"session_id": session_id, "items": answer["items"], "fallback": fallback}
+            record["recommendation_id"] = answer["recommendation_id"]
             out.write(json.dumps({**record, "session": answer["session"]}) + "\n")
     out.flush()
     out.detach()

@@ -88,6 +88,11 @@ def served_model(tenant, slug):
     return ServedModel(config_id, slug, dataset_id, version_id, number, scorer, recipe)
 
 
+def version_scorer(version_id, artifact_path):
+    """The loaded scorer of any version (an experiment arm), from the same bounded cache."""
+    return _scorer_for(version_id, artifact_path)
+
+
 def forget_all():
     """Empty this process's serving caches: deployments, loaded versions and tenant facts (tests)."""
     clear_every_cache()

@@ -13,6 +13,7 @@ from core.errors import InvalidInput
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from recommender.data.privacy import tenant_keys
+from recommender.feedback import serving as feedback
 
 from . import selectors
 from .cache import TtlCache
@@ -118,16 +119,19 @@ def _answer(served, user_id, items, fallback, **extra):
         "model": served.slug,
         "version": served.version_number,
         "user_id": user_id,
-        "items": [{"item_id": item_id, "score": round(score, 6)} for item_id, score in items],
+        "items": [
+            {"item_id": item_id, "score": None if score is None else round(float(score), 6)} for item_id, score in items
+        ],
         "fallback": fallback,
         "request_id": uuid.uuid4().hex,
+        "recommendation_id": feedback.record_impression(served, user_id, items),
         **extra,
     }
 
 
 def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), categories=(), explain=False):
-    """Top ``k`` items for ``user_id`` from the deployed version of ``slug``."""
-    served = served_model(tenant, slug)
+    """Top ``k`` items for ``user_id`` from the deployed version of ``slug`` (or the user's experiment arm)."""
+    served = feedback.route(tenant, slug, user_id)
     require_operation(slug, served.recipe, "recommend")
     stored_id, erased = _stored_user(tenant, user_id)
     if erased:
@@ -155,9 +159,16 @@ def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), cat
     except ml.UnknownUser:
         items = _fallback(tenant, served, k, excluded, allowed)
         return _answer(served, user_id, items, {"kind": "popularity", "reason": "unknown_user"})
+    items, explored = feedback.explore(tenant, served.config_id, items, k, excluded=excluded | seen, allowed=allowed)
     answer = _answer(served, user_id, items, None)
+    for entry in answer["items"]:
+        if entry["item_id"] in explored:
+            entry["explored"] = True
     if explain:
         for entry in answer["items"]:
+            if entry.get("explored"):  # new to the model: nothing in the history supports it yet
+                entry["because"] = []
+                continue
             because = served.scorer.explain(stored_id, entry["item_id"], seen, n=3)
             entry["because"] = [{"item_id": item_id, "weight": round(weight, 6)} for item_id, weight in because]
     return answer
@@ -193,7 +204,7 @@ def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_
     reads the latest events only; a session with no usable item gets the
     popularity fallback, flagged ``empty_session``.
     """
-    served = served_model(tenant, slug)
+    served = feedback.route(tenant, slug, None)
     require_operation(slug, served.recipe, "recommend")
     item_ids = [str(item_id) for item_id in item_ids]
     if timestamps:
@@ -221,7 +232,7 @@ def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_
 
 def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
     """Top ``k`` items like ``item_id``."""
-    served = served_model(tenant, slug)
+    served = feedback.route(tenant, slug, None)
     require_operation(slug, served.recipe, "similar_items")
     excluded, allowed = _filters(tenant, set(), False, exclude, categories)
     excluded.add(item_id)
@@ -240,7 +251,7 @@ def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
 
 def rank(tenant, slug, user_id, item_ids):
     """``item_ids`` ordered best first for ``user_id``; items the model does not know go last."""
-    served = served_model(tenant, slug)
+    served = feedback.route(tenant, slug, user_id)
     require_operation(slug, served.recipe, "rank")
     stored_id, erased = _stored_user(tenant, user_id)
     fallback, scores = None, None
@@ -265,12 +276,7 @@ def rank(tenant, slug, user_id, item_ids):
     order = sorted(
         range(len(item_ids)), key=lambda i: (scores[i] is None, -(scores[i] if scores[i] is not None else 0), i)
     )
-    items = [(item_ids[i], scores[i]) for i in order]
-    answer = _answer(served, user_id, [], fallback)
-    answer["items"] = [
-        {"item_id": item_id, "score": None if score is None else round(float(score), 6)} for item_id, score in items
-    ]
-    return answer
+    return _answer(served, user_id, [(item_ids[i], scores[i]) for i in order], fallback)
 
 
 def predict(tenant, slug, rows):

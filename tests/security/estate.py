@@ -73,6 +73,15 @@ class Estate:
             role=Role.ANALYST,
             expires_at=timezone.now() + timedelta(days=7),
         )
+        arms = [
+            {"name": "control", "version": 1, "split": 50, "control": True},
+            {"name": "b", "version": 1, "split": 50},
+        ]
+        response = world.client.post(
+            "/api/v1/experiments", {"name": f"{MARKER}a-a", "model": self.slug, "arms": arms}, format="json"
+        )
+        assert response.status_code == 201, response.content
+        self.experiment_id = response.json()["id"]
 
     def objects(self):
         """Kind → the value a URL kwarg takes for A's object of that kind."""
@@ -88,6 +97,7 @@ class Estate:
             "invitation": self.invitation.pk,
             "item": self.item_id,
             "end-user": self.user_id,
+            "experiment": self.experiment_id,
         }
 
 

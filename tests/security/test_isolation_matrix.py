@@ -46,6 +46,8 @@ PK_KINDS = {
     "run": "run",
     "model_run": "run",
     "batch-job": "batch-job",
+    "experiment": "experiment",
+    "feedback_experiment": "experiment",
 }
 # Routes whose keywords are capabilities, not tenant-owned objects: knowing the token is the authorisation.
 TOKEN_ROUTES = {
@@ -63,6 +65,7 @@ MISSING = {
     "api-key": 2_000_000_005,
     "membership": 2_000_000_006,
     "invitation": 2_000_000_020,
+    "experiment": 2_000_000_021,
     "version": 999,
     "model": "zz-missing-model",
     "item": "zz-missing-item",
@@ -269,6 +272,7 @@ BODY_REFERENCES = {
     ("post", "/api/v1/models", "dataset"): "dataset",
     ("patch", "/api/v1/models/{slug}", "dataset"): "dataset",
     ("post", "/api/v1/events", "dataset"): "dataset",
+    ("post", "/api/v1/experiments", "model"): "model",
 }
 # Property names that would name an object if a request body carried them.
 REFERENCE_NAMES = {
@@ -296,10 +300,12 @@ def test_foreign_ids_in_request_bodies_are_refused_like_missing_ones(estate, b_e
     objects = estate.objects()
     before = snapshot(tenant_a.tenant)
     event = {"user_id": "b", "item_id": "b"}
+    arms = [{"name": "a", "version": 1, "split": 50, "control": True}, {"name": "b", "version": 1, "split": 50}]
     bodies = {
         ("post", "/api/v1/models", "dataset"): lambda ref: {"name": "b2", "slug": "b-two", "dataset": ref},
         ("patch", "/api/v1/models/{slug}", "dataset"): lambda ref: {"dataset": ref},
         ("post", "/api/v1/events", "dataset"): lambda ref: {"dataset": ref, "events": [event]},
+        ("post", "/api/v1/experiments", "model"): lambda ref: {"name": "b", "model": ref, "arms": arms},
     }
     for (method, path, field), kind in BODY_REFERENCES.items():
         url = path.replace("{slug}", "b-model")
@@ -367,6 +373,7 @@ TASKS_WITHOUT_TENANT_ARGUMENT = {
     "tenants.tasks.flush_usage": "a sweep over all counters, no arguments",
     "recommender.data.tasks.sweep_kept_uploads": "a sweep over all kept uploads, no arguments",
     "recommender.serving.tasks.expire_batch_files": "a sweep over all batch files, no arguments",
+    "recommender.feedback.tasks.aggregate": "a sweep over all tenants' impressions and experiments, no arguments",
 }
 # Which of A's objects the second argument of a ``(tenant_id, object_id)`` task names.
 TASK_OBJECTS = {

@@ -193,7 +193,9 @@ class EventsRequestSerializer(serializers.Serializer):
     events = serializers.ListField(
         min_length=1,
         max_length=MAX_BATCH,
-        help_text="Objects with user_id, item_id and optional event_type, value, timestamp, event_id.",
+        help_text=(
+            "Objects with user_id, item_id and optional event_type, value, timestamp, event_id, recommendation_id."
+        ),
     )
     dataset = serializers.IntegerField(
         required=False, help_text="An interactions dataset; else the tenant's 'events' dataset."

@@ -93,15 +93,17 @@ def insert_interactions(dataset, rows: pd.DataFrame) -> MergeResult:
             event_type=event_type,
             value=_none_if_nan(value),
             event_id=event_id,
+            recommendation_id=_none_if_nan(recommendation_id),
             created_at=now,
         )
-        for user_id, item_id, moment, event_type, value, event_id in zip(
+        for user_id, item_id, moment, event_type, value, event_id, recommendation_id in zip(
             fresh["user_id"],
             fresh["item_id"],
             _datetimes(fresh["timestamp"]),
             fresh["event_type"],
             fresh["value"],
             fresh["event_id"],
+            fresh["recommendation_id"] if "recommendation_id" in fresh.columns else [None] * len(fresh),
             strict=True,
         )
     ]
@@ -239,6 +241,7 @@ STAGE_COLUMNS = {
         ("event_type", "text"),
         ("value", "float8"),
         ("event_id", "text"),
+        ("recommendation_id", "text"),
     ],
     Dataset.Kind.ITEMS: [
         ("seq", "bigint"),
@@ -302,9 +305,10 @@ class PostgresStaging(Staging):
                 on_conflict = "ON CONFLICT DO NOTHING" if self.has_event_ids else ""
                 cursor.execute(
                     f"""INSERT INTO {Interaction._meta.db_table}
-                        (tenant_id, dataset_id, user_id, item_id, "timestamp", event_type, value, event_id, created_at)
+                        (tenant_id, dataset_id, user_id, item_id, "timestamp", event_type, value, event_id,
+                         recommendation_id, created_at)
                         SELECT %s, %s, user_id, item_id, to_timestamp("timestamp"), COALESCE(event_type, ''),
-                               value, event_id, now()
+                               value, event_id, recommendation_id, now()
                         FROM {self.table} ORDER BY user_id, seq {on_conflict}""",  # noqa: S608 - our own names
                     [tenant_id, dataset_id],
                 )
@@ -533,11 +537,12 @@ def staging_for(dataset, fields=(), columns_fixed=True) -> Staging:
     """The fastest loader the database offers for rows of ``dataset`` that set ``fields``.
 
     Interactions go straight into their table when no row can carry an event id (which may conflict
-    and needs the staged merge): the file sets no ``event_id`` and cannot add one later
-    (``columns_fixed``: a header or schema, not JSON Lines).
+    and needs the staged merge) or a recommendation id (a column the binary COPY does not write): the
+    file sets neither and cannot add one later (``columns_fixed``: a header or schema, not JSON Lines).
     """
     if connection.vendor != "postgresql":
         return FileStaging(dataset)
-    if dataset.kind == Dataset.Kind.INTERACTIONS and columns_fixed and "event_id" not in fields:
+    direct = "event_id" not in fields and "recommendation_id" not in fields
+    if dataset.kind == Dataset.Kind.INTERACTIONS and columns_fixed and direct:
         return InteractionCopy(dataset)
     return PostgresStaging(dataset)

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..models import MAX_CATEGORY_LENGTH, MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH, MAX_TITLE_LENGTH, Dataset
+from ..models import (
+    MAX_CATEGORY_LENGTH,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_RECOMMENDATION_ID_LENGTH,
+    MAX_TITLE_LENGTH,
+    Dataset,
+)
 from .problems import UNSTORABLE, UNSTORABLE_REASON, ChunkCheck, ImportFailed, RowError, shown, storable
 from .values import (
     as_text,
@@ -155,7 +162,7 @@ class RowValidator:
 
 class InteractionValidator(RowValidator):
     required = ("user_id", "item_id")
-    known = ("timestamp", "event_type", "value", "event_id")
+    known = ("timestamp", "event_type", "value", "event_id", "recommendation_id")
 
     def clean(self, frame, check):
         users = self._ids(frame, "user_id", check)
@@ -171,8 +178,11 @@ class InteractionValidator(RowValidator):
         check.flag("value", bad_values, lambda value: f"{shown(value)} is not a number", self._column(frame, "value"))
         event_types = self._bounded_text(frame, "event_type", check, MAX_EVENT_TYPE_LENGTH)
         event_ids = self._bounded_text(frame, "event_id", check, MAX_ID_LENGTH)
+        # Any text is accepted: an id that names no recommendation of this tenant only goes unattributed.
+        recommendation_ids = self._bounded_text(frame, "recommendation_id", check, MAX_RECOMMENDATION_ID_LENGTH)
         good = ~check.bad
         event_ids = event_ids[good]
+        recommendation_ids = recommendation_ids[good]
         # Text stays in Arrow form: the COPY path hands it to Arrow's CSV writer without Python strings.
         return pd.DataFrame(
             {
@@ -182,6 +192,7 @@ class InteractionValidator(RowValidator):
                 "event_type": event_types[good],
                 "value": values[good],
                 "event_id": event_ids.where(event_ids != ""),
+                "recommendation_id": recommendation_ids.where(recommendation_ids != ""),
             }
         )
 

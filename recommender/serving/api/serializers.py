@@ -118,6 +118,7 @@ class ScoredItemSerializer(serializers.Serializer):
     item_id = serializers.CharField()
     score = serializers.FloatField(allow_null=True)
     because = serializers.ListField(child=serializers.DictField(), required=False)
+    explored = serializers.BooleanField(required=False, help_text="A new item shown by the model's exploration.")
 
 
 class FallbackSerializer(serializers.Serializer):
@@ -145,6 +146,7 @@ class RecommendationResponseSerializer(serializers.Serializer):
         required=False,
         help_text="Session recommendations: events received, events_used, unknown_items, left_out, max_history.",
     )
+    recommendation_id = serializers.CharField(help_text="Send it back on the events that follow (attribution).")
 
 
 class PredictResponseSerializer(serializers.Serializer):

@@ -63,6 +63,7 @@ class RecommendationsView(ServingView):
                     "items": [{"item_id": "sku-1", "score": 0.91}, {"item_id": "sku-7", "score": 0.84}],
                     "fallback": None,
                     "request_id": "5f0c6b0e9a8c4a5e8d2e0b7f1c3a9d21",
+                    "recommendation_id": "rec_3f9c2a7d5e1b4c8a9f0e6d2b7a1c5e83",
                 },
             )
         ],

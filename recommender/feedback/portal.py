@@ -1,0 +1,231 @@
+"""Portal pages of the feedback app: online metrics with their settings, and experiments.
+
+Writes go through the same serializers and services as the API, so the portal
+refuses exactly what the API refuses, with the same words.
+"""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+from rest_framework.exceptions import APIException, ValidationError
+
+from core.errors import DomainError
+from recommender.portal.charts import band_chart, line_chart
+from recommender.portal.problems import problem_message
+from recommender.training.models import ModelConfig
+from tenants.models import Role
+from tenants.portal.access import portal_view
+
+from . import selectors, services
+from .api.serializers import ExperimentCreateSerializer, FeedbackSettingsSerializer
+from .models import Experiment
+
+RANGES = {"1d": (timedelta(days=1), "15m"), "7d": (timedelta(days=7), "1h"), "30d": (timedelta(days=30), "1d")}
+
+
+class FeedbackSettingsForm(forms.Form):
+    click_event_types = forms.CharField(help_text="Comma-separated event types that count as a click.")
+    conversion_event_types = forms.CharField(help_text="Comma-separated event types that count as a conversion.")
+    revenue_event_types = forms.CharField(required=False, help_text="Event types whose value is revenue.")
+    estimated_window_minutes = forms.IntegerField(min_value=1, max_value=1440)
+    metrics_retention_days = forms.IntegerField(min_value=1, max_value=3650, label="Keep metrics for (days)")
+
+
+class ExperimentForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    model = forms.SlugField()
+    metric = forms.ChoiceField(choices=Experiment.Metric.choices)
+    arms = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One arm a line: name, version, split in percent (the first line is the control), "
+        "e.g. “control 1 50”. To compare models, write model:version.",
+    )
+
+
+def _svg(kind, chart):
+    """A chart's figure as HTML (the templates under portal/charts draw the geometry charts.py computed)."""
+    return mark_safe(render_to_string(f"portal/charts/{kind}.html", chart))  # noqa: S308 - our own template
+
+
+def _types(text):
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _series_name(entry):
+    name = f"{entry['model']} v{entry['version']}"
+    return f"{name} · {entry['arm']}" if entry["arm"] else name
+
+
+def _metrics_page(request, settings_form=None):
+    chosen = request.GET.get("range") if request.GET.get("range") in RANGES else "1d"
+    span, bucket = RANGES[chosen]
+    end = timezone.now()
+    data = selectors.metric_series(tenant=request.tenant, start=end - span, end=end, bucket=bucket)
+    series = data["series"][:4]  # four colours: the busiest series are the first four by name
+    labels = [point["start"][5:16].replace("T", " ") for point in series[0]["points"]] if series else []
+    charts = []
+    if series:
+        charts = [
+            ("line", line_chart(labels, {_series_name(e): [p["impressions"] for p in e["points"]] for e in series},
+                                title="Impressions")),
+            ("band", band_chart(labels, {_series_name(e): [(p["ctr"], p["ctr_ci95"]) if p["impressions"] else None
+                                                           for p in e["points"]] for e in series},
+                                title="Click-through rate")),
+            ("band", band_chart(labels, {_series_name(e): [(p["conversion_rate"], p["conversion_rate_ci95"])
+                                                           if p["impressions"] else None for p in e["points"]]
+                                         for e in series}, title="Conversion rate (attributed)")),
+            ("line", line_chart(labels, {_series_name(e): [p["revenue_per_mille"] for p in e["points"]]
+                                         for e in series}, title="Revenue per 1,000 impressions (attributed)")),
+        ]  # fmt: skip
+    found = services.feedback_settings(request.tenant)
+    initial = {
+        "click_event_types": ", ".join(found.click_event_types),
+        "conversion_event_types": ", ".join(found.conversion_event_types),
+        "revenue_event_types": ", ".join(found.revenue_event_types),
+        "estimated_window_minutes": found.estimated_window_minutes,
+        "metrics_retention_days": found.metrics_retention_days,
+    }
+    context = {
+        "range": chosen,
+        "ranges": list(RANGES),
+        "series": [{**entry, "name": _series_name(entry)} for entry in data["series"]],
+        "charts": [_svg(kind, chart) for kind, chart in charts],
+        "settings_form": settings_form or FeedbackSettingsForm(initial=initial),
+    }
+    return render(request, "portal/feedback/metrics.html", context)
+
+
+@portal_view()
+def online_metrics(request):
+    """Impressions, CTR, conversion rate and revenue per model, version and arm, with the attribution settings."""
+    return _metrics_page(request)
+
+
+@portal_view(Role.ANALYST)
+@require_POST
+def feedback_settings_update(request):
+    """Change which events count; the recent buckets are recomputed with the new rules by the next aggregation."""
+    form = FeedbackSettingsForm(request.POST)
+    if not form.is_valid():
+        return _metrics_page(request, settings_form=form)
+    values = {
+        **form.cleaned_data,
+        **{name: _types(form.cleaned_data[name])
+           for name in ("click_event_types", "conversion_event_types", "revenue_event_types")},
+    }  # fmt: skip
+    checked = FeedbackSettingsSerializer(data=values, partial=True)
+    if not checked.is_valid():
+        messages.error(request, problem_message(ValidationError(checked.errors)))
+        return _metrics_page(request, settings_form=form)
+    services.update_feedback_settings(actor=request.actor, **checked.validated_data)
+    messages.success(request, "Saved. Metrics of the last day are recomputed with these rules within minutes.")
+    return redirect("portal:feedback_metrics")
+
+
+def _parse_arms(text, model):
+    arms = []
+    for index, line in enumerate(part for part in text.splitlines() if part.strip()):
+        fields = line.split()
+        if len(fields) != 3:
+            raise ValidationError({"arms": [f"Line {index + 1}: write “name version split”, e.g. “control 1 50”."]})
+        name, version, split = fields
+        slug, _, number = version.rpartition(":")
+        if not (number.isdigit() and split.isdigit()):
+            raise ValidationError({"arms": [f"Line {index + 1}: the version and the split are whole numbers."]})
+        arm = {"name": name, "model": slug or model, "version": int(number), "split": int(split), "control": index == 0}
+        arms.append(arm)
+    return arms
+
+
+@portal_view()
+def experiments(request):
+    """The tenant's experiments, and the form that starts one."""
+    return _experiments_page(request, ExperimentForm())
+
+
+def _experiments_page(request, form):
+    context = {
+        "experiments": selectors.experiments_of(request.tenant),
+        "form": form,
+        "models": ModelConfig.objects.for_tenant(request.tenant).order_by("slug"),
+    }
+    return render(request, "portal/feedback/experiments.html", context)
+
+
+@portal_view(Role.ANALYST)
+@require_POST
+def experiment_create(request):
+    """Start an experiment with the API's checks (splits sum to 100, versions of the model, no overlap)."""
+    form = ExperimentForm(request.POST)
+    if not form.is_valid():
+        return _experiments_page(request, form)
+    q = form.cleaned_data
+    try:
+        body = {
+            "name": q["name"],
+            "model": q["model"],
+            "metric": q["metric"],
+            "arms": _parse_arms(q["arms"], q["model"]),
+        }
+        checked = ExperimentCreateSerializer(data=body, context={"tenant": request.tenant})
+        checked.is_valid(raise_exception=True)
+        v = checked.validated_data
+        experiment = services.start_experiment(
+            actor=request.actor,
+            name=v["name"],
+            config=v["config"],
+            metric=v["metric"],
+            arms=v["arms"],
+            alpha=v["alpha"],
+        )
+    except (APIException, DomainError) as exc:
+        messages.error(request, problem_message(exc))
+        return _experiments_page(request, form)
+    messages.success(request, f"Experiment “{experiment.name}” is running.")
+    return redirect("portal:feedback_experiment", pk=experiment.pk)
+
+
+def _experiment_of(request, pk):
+    return get_object_or_404(selectors.experiments_of(request.tenant), pk=pk)
+
+
+@portal_view()
+def experiment(request, pk):
+    """An experiment's arms against the control by both tests, the decision, its rates over time."""
+    found = _experiment_of(request, pk)
+    results = selectors.experiment_results(experiment=found)
+    starts, rates = selectors.cumulative_rates(experiment=found)
+    labels = [start.strftime("%m-%d %H:%M") for start in starts]
+    title = f"{found.get_metric_display()} so far, per arm"
+    chart = _svg("band", band_chart(labels, rates, title=title)) if starts else None
+    return render(request, "portal/feedback/experiment.html", {"experiment": found, "results": results, "chart": chart})
+
+
+@portal_view(Role.ANALYST)
+@require_POST
+def experiment_stop(request, pk):
+    try:
+        services.stop_experiment(actor=request.actor, experiment=_experiment_of(request, pk))
+    except (APIException, DomainError) as exc:
+        messages.error(request, problem_message(exc))
+    else:
+        messages.success(request, "Stopped: the deployed version serves everyone again.")
+    return redirect("portal:feedback_experiment", pk=pk)
+
+
+@portal_view(Role.ANALYST)
+@require_POST
+def experiment_promote(request, pk):
+    try:
+        found = services.promote_winner(actor=request.actor, experiment=_experiment_of(request, pk))
+    except (APIException, DomainError) as exc:
+        messages.error(request, problem_message(exc))
+    else:
+        messages.success(request, f"“{found.promoted_arm.name}” is deployed and the experiment is stopped.")
+    return redirect("portal:feedback_experiment", pk=pk)

@@ -1,0 +1,228 @@
+"""Reads of the feedback app: serving's experiment routes, metric series, experiment results and checks."""
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.db.models import Count
+
+from recommender.training.models import ModelConfig
+
+from . import statistics
+from .models import Experiment, ExperimentArm, ExplorationPolicy, Impression, MetricBucket
+
+MAX_POINTS = 2000
+BUCKET_SIZES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
+SUMMED = ("impressions", "items_shown", "clicked", "clicks", "converted", "conversions", "revenue",
+          "estimated_conversions", "estimated_revenue")  # fmt: skip
+
+
+def exploration_of(*, tenant, config) -> ExplorationPolicy:
+    """The model's exploration policy; weight 0 (none) when never set."""
+    return ExplorationPolicy.objects.for_tenant(tenant).filter(config=config).first() or ExplorationPolicy(
+        tenant=tenant, config=config
+    )
+
+
+def experiments_of(tenant):
+    return Experiment.objects.for_tenant(tenant).select_related("config", "promoted_arm")
+
+
+def running_experiment_routes(*, tenant, config_id):
+    """What serving needs to route a running experiment of ``config_id`` (see serving.route), or None."""
+    experiment = (
+        Experiment.objects.for_tenant(tenant).filter(config_id=config_id, status=Experiment.Status.RUNNING).first()
+    )
+    if experiment is None:
+        return None
+    routes, last = [], -1
+    arms = ExperimentArm.objects.for_tenant(tenant).filter(experiment=experiment).select_related("config", "version")
+    for arm in arms.order_by("position"):
+        last += arm.split
+        routes.append((last, arm.name, arm.config_id, arm.config.slug, arm.config.dataset_id, arm.version_id,
+                       arm.version.number, arm.version.artifact_path, arm.version.recipe))  # fmt: skip
+    return experiment.pk, experiment.salt, routes
+
+
+def _rates(values):
+    impressions = values["impressions"]
+    ctr_ci = statistics.wilson_interval(values["clicked"], impressions)
+    conversion_ci = statistics.wilson_interval(values["converted"], impressions)
+    return {
+        **{name: (round(values[name], 6) if isinstance(values[name], float) else values[name]) for name in SUMMED},
+        "ctr": values["clicked"] / impressions if impressions else None,
+        "ctr_ci95": list(ctr_ci) if ctr_ci else None,
+        "conversion_rate": values["converted"] / impressions if impressions else None,
+        "conversion_rate_ci95": list(conversion_ci) if conversion_ci else None,
+        "revenue_per_mille": 1000 * values["revenue"] / impressions if impressions else None,
+        "estimated_revenue_per_mille": 1000 * values["estimated_revenue"] / impressions if impressions else None,
+    }
+
+
+def metric_series(*, tenant, start: datetime, end: datetime, bucket: str, model=None, experiment=None) -> dict:
+    """Online metrics per model, version and arm, in buckets of ``bucket`` from ``start`` to ``end``.
+
+    Rates are over impressions (answers shown): CTR is the share of impressions with an attributed
+    click, conversion rate the share with an attributed conversion; each has a 95% Wilson interval.
+    """
+    size = BUCKET_SIZES[bucket]
+    rows = MetricBucket.objects.for_tenant(tenant).filter(start__gte=start, start__lt=end)
+    if model is not None:
+        rows = rows.filter(config=model)
+    if experiment is not None:
+        rows = rows.filter(experiment=experiment)
+    slugs = dict(ModelConfig.objects.for_tenant(tenant).values_list("pk", "slug"))
+    series = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(SUMMED, 0)))
+    totals = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
+    for row in rows.values("start", "config_id", "version_number", "experiment_id", "arm", *SUMMED):
+        key = (row["config_id"], row["version_number"], row["experiment_id"], row["arm"])
+        index = int((row["start"] - start) / size)
+        for name in SUMMED:
+            series[key][index][name] += row[name]
+            totals[key][name] += row[name]
+    points = int((end - start) / size) + (1 if (end - start) % size else 0)
+    answer = []
+    for key in sorted(series, key=lambda key: (slugs.get(key[0], ""), key[1] or 0, key[2] or 0, key[3])):
+        config_id, number, experiment_id, arm = key
+        answer.append(
+            {
+                "model": slugs.get(config_id),
+                "version": number,
+                "experiment": experiment_id,
+                "arm": arm or None,
+                "totals": _rates(totals[key]),
+                "points": [
+                    {
+                        "start": (start + index * size).isoformat(),
+                        **_rates(series[key].get(index) or dict.fromkeys(SUMMED, 0)),
+                    }
+                    for index in range(points)
+                ],
+            }
+        )
+    return {"start": start.isoformat(), "end": end.isoformat(), "bucket": bucket, "series": answer}
+
+
+def _arm_looks(experiment, metric, with_starts=False):
+    """Per arm, cumulative (successes, impressions) after each 15-minute bucket of the experiment."""
+    numerator = "clicked" if metric == Experiment.Metric.CTR else "converted"
+    rows = (
+        MetricBucket.objects.for_tenant(experiment.tenant)
+        .filter(experiment=experiment)
+        .values("start", "arm", numerator, "impressions")
+        .order_by("start")
+    )
+    per_bucket = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for row in rows:
+        per_bucket[row["start"]][row["arm"]][0] += row[numerator]
+        per_bucket[row["start"]][row["arm"]][1] += row["impressions"]
+    running = defaultdict(lambda: [0, 0])
+    looks = []
+    for start in sorted(per_bucket):
+        for arm, (successes, trials) in per_bucket[start].items():
+            running[arm][0] += successes
+            running[arm][1] += trials
+        looks.append({arm: tuple(counts) for arm, counts in running.items()})
+    return (sorted(per_bucket), looks) if with_starts else looks
+
+
+def cumulative_rates(*, experiment):
+    """``(bucket starts, {arm: [(rate, (low, high)) or None, ...]})``: each arm's rate so far, for charts."""
+    starts, looks = _arm_looks(experiment, experiment.metric, with_starts=True)
+    names = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment)
+                 .order_by("position").values_list("name", flat=True))  # fmt: skip
+    rates = {name: [] for name in names}
+    for look in looks:
+        for name in names:
+            successes, trials = look.get(name, (0, 0))
+            interval = statistics.wilson_interval(successes, trials)
+            rates[name].append((successes / trials, interval) if trials else None)
+    return starts, rates
+
+
+def experiment_results(*, experiment) -> dict:
+    """Each arm's counts and rate, and each arm against the control by both tests, with the decision.
+
+    The decision goes by the always-valid sequential test (mSPRT), so the results may be read at any
+    time without inflating false positives; the fixed-horizon z test is reported beside it.
+    """
+    arms = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment)
+                .select_related("config", "version").order_by("position"))  # fmt: skip
+    control = next(arm for arm in arms if arm.is_control)
+    looks = _arm_looks(experiment, experiment.metric)
+    final = looks[-1] if looks else {}
+    users = users_per_arm(experiment=experiment)
+    alpha = experiment.alpha
+    shown = []
+    for arm in arms:
+        successes, trials = final.get(arm.name, (0, 0))
+        interval = statistics.wilson_interval(successes, trials, 1 - alpha)
+        entry = {
+            "name": arm.name, "model": arm.config.slug, "version": arm.version.number, "split": arm.split,
+            "control": arm.is_control, "users": users.get(arm.name, 0), "impressions": trials,
+            "successes": successes, "rate": successes / trials if trials else None,
+            "rate_ci": list(interval) if interval else None,
+        }  # fmt: skip
+        if not arm.is_control:
+            x_a, n_a = final.get(control.name, (0, 0))
+            z_test = statistics.two_proportion_z_test(x_a, n_a, successes, trials, 1 - alpha)
+            sequence = [(*look.get(control.name, (0, 0)), *look.get(arm.name, (0, 0))) for look in looks]
+            p_sequential = statistics.always_valid_p(sequence)
+            entry["versus_control"] = {
+                "difference": z_test.difference if z_test else None,
+                "fixed_horizon": None if z_test is None else {
+                    "test": "two-proportion z test (two-sided, pooled)",
+                    "z": z_test.z, "p_value": z_test.p_value, "ci": [z_test.ci_low, z_test.ci_high],
+                    "significant": z_test.p_value < alpha,
+                },
+                "sequential": {
+                    "test": f"mSPRT, normal mixture tau={statistics.MSPRT_TAU}, a look every 15 minutes",
+                    "always_valid_p": p_sequential, "significant": p_sequential < alpha,
+                },
+            }  # fmt: skip
+        shown.append(entry)
+    return {
+        "metric": experiment.metric,
+        "alpha": alpha,
+        "arms": shown,
+        "decision": _decision(shown, control.name),
+        "sample_ratio": {
+            "p_value": experiment.srm_p_value,
+            "alert": experiment.srm_alert,
+            "checked_at": experiment.srm_checked_at,
+        },  # fmt: skip
+    }
+
+
+def _decision(arms, control_name):
+    """The winner by the sequential test: the best arm significantly above the control, else the control
+    when every other arm is significantly below it, else none yet."""
+    challengers = [arm for arm in arms if not arm["control"]]
+    significant = [arm for arm in challengers if arm["versus_control"]["sequential"]["significant"]]
+    better = [arm for arm in significant if arm["versus_control"]["difference"] > 0]
+    statistic = "sequential (mSPRT always-valid p-value)"
+    if better:
+        winner = max(better, key=lambda arm: arm["versus_control"]["difference"])
+        return {"winner": winner["name"], "statistic": statistic, "reason": f"'{winner['name']}' beats the control."}
+    worse = [arm for arm in significant if arm["versus_control"]["difference"] < 0]
+    if challengers and len(worse) == len(challengers):
+        return {"winner": control_name, "statistic": statistic, "reason": "Every other arm is worse than the control."}
+    return {"winner": None, "statistic": statistic, "reason": "No arm differs significantly from the control yet."}
+
+
+def users_per_arm(*, experiment) -> dict:
+    """Distinct users each arm served (from the impressions kept, FEEDBACK_IMPRESSION_DAYS)."""
+    rows = (
+        Impression.objects.for_tenant(experiment.tenant)
+        .filter(experiment=experiment)
+        .exclude(user_id="")
+        .values("arm")
+        .annotate(users=Count("user_id", distinct=True))
+    )
+    return {row["arm"]: row["users"] for row in rows}
+
+
+def sample_ratio_check(*, experiment):
+    """The chi-square test of the users per arm against the split (None without users)."""
+    arms = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment).order_by("position"))
+    users = users_per_arm(experiment=experiment)
+    return statistics.sample_ratio_mismatch([users.get(arm.name, 0) for arm in arms], [arm.split for arm in arms])
