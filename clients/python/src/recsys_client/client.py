@@ -86,6 +86,18 @@ OPERATIONS: dict[str, str] = {
     "users_destroy": "erase_user",
     "data_settings_retrieve": "get_data_settings",
     "data_settings_partial_update": "update_data_settings",
+    "feedback_settings_retrieve": "get_feedback_settings",
+    "feedback_settings_partial_update": "update_feedback_settings",
+    "metrics_retrieve": "online_metrics",
+    "experiments_list": "list_experiments",
+    "experiments_create": "create_experiment",
+    "experiments_retrieve": "get_experiment",
+    "experiments_partial_update": "update_experiment",
+    "experiments_results_retrieve": "experiment_results",
+    "experiments_stop_create": "stop_experiment",
+    "experiments_promote_create": "promote_experiment",
+    "models_exploration_retrieve": "get_exploration",
+    "models_exploration_update": "set_exploration",
     "recipes_list": "list_recipes",
     "models_list": "list_models",
     "models_create": "create_model",
@@ -477,6 +489,79 @@ class Client:
     def update_data_settings(self, *, pseudonymize_user_ids: bool) -> DataSettings:
         body = {"pseudonymize_user_ids": pseudonymize_user_ids}
         return DataSettings.from_api(self._call("PATCH", "data-settings", json=body))
+
+    # --- feedback: attribution settings, online metrics, experiments, exploration -----------------
+    # These answer the API's JSON as plain dicts (see docs/api.md, "From a recommendation to a purchase").
+
+    def get_feedback_settings(self) -> dict[str, Any]:
+        """Which event types count as a click, a conversion and revenue; the estimation window; retention."""
+        return dict(self._call("GET", "feedback-settings"))
+
+    def update_feedback_settings(self, **changes: Any) -> dict[str, Any]:
+        """Change any of ``click_event_types``, ``conversion_event_types``, ``revenue_event_types``,
+        ``estimated_window_minutes``, ``metrics_retention_days``."""
+        return dict(self._call("PATCH", "feedback-settings", json=changes))
+
+    def online_metrics(
+        self,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        bucket: str = "1h",
+        model: str | None = None,
+        experiment: int | None = None,
+    ) -> dict[str, Any]:
+        """Impressions, CTR, conversion rate and revenue per 1,000 impressions by model, version and arm."""
+        params = {"start": start, "end": end, "bucket": bucket, "model": model, "experiment": experiment}
+        return dict(self._call("GET", "metrics", params={k: v for k, v in params.items() if v is not None}))
+
+    def list_experiments(self) -> Listing[dict[str, Any]]:
+        """Every experiment, newest first."""
+
+        def pages() -> Iterator[dict[str, Any]]:
+            offset = 0
+            while True:
+                page = self._call("GET", "experiments", params={"limit": PAGE_SIZE, "offset": offset})
+                results = page.get("results", [])
+                yield from results
+                offset += len(results)
+                if not results or offset >= page.get("count", 0):
+                    return
+
+        return Listing(pages)
+
+    def create_experiment(
+        self, *, name: str, model: str, arms: Sequence[dict[str, Any]], metric: str = "ctr", alpha: float = 0.05
+    ) -> dict[str, Any]:
+        """Start an A/B/n test on ``model``'s traffic; ``arms``: ``{name, version, split, control[, model]}``."""
+        body = {"name": name, "model": model, "arms": list(arms), "metric": metric, "alpha": alpha}
+        return dict(self._call("POST", "experiments", json=body))
+
+    def get_experiment(self, experiment_id: int) -> dict[str, Any]:
+        return dict(self._call("GET", f"experiments/{int(experiment_id)}"))
+
+    def update_experiment(self, experiment_id: int, **changes: Any) -> dict[str, Any]:
+        """Rename an experiment (its split cannot change while it runs)."""
+        return dict(self._call("PATCH", f"experiments/{int(experiment_id)}", json=changes))
+
+    def experiment_results(self, experiment_id: int) -> dict[str, Any]:
+        """Each arm's rates, the two-proportion test, the always-valid (mSPRT) test and the sample-ratio check."""
+        return dict(self._call("GET", f"experiments/{int(experiment_id)}/results"))
+
+    def stop_experiment(self, experiment_id: int) -> dict[str, Any]:
+        return dict(self._call("POST", f"experiments/{int(experiment_id)}/stop"))
+
+    def promote_experiment(self, experiment_id: int) -> dict[str, Any]:
+        """Deploy the winning arm's version (audited)."""
+        return dict(self._call("POST", f"experiments/{int(experiment_id)}/promote"))
+
+    def get_exploration(self, slug: str | ModelConfig) -> dict[str, Any]:
+        return dict(self._call("GET", f"models/{_segment(_id(slug))}/exploration"))
+
+    def set_exploration(self, slug: str | ModelConfig, *, weight: float, max_item_age_days: int) -> dict[str, Any]:
+        """Give ``weight`` (0-1) of the slots to catalogue items newer than ``max_item_age_days``."""
+        body = {"weight": weight, "max_item_age_days": max_item_age_days}
+        return dict(self._call("PUT", f"models/{_segment(_id(slug))}/exploration", json=body))
 
     # --- models, training and versions ----------------------------------------------------------
 
