@@ -46,12 +46,19 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     interactions, items, label = load_data(args)
     # The baseline first, so every other row reads against it.
-    recipes = args.recipes.split(",") if args.recipes else sorted(
-        (recipe.name for recipe in list_recipes() if recipe.task == "recommendation"),
-        key=lambda name: (name != "popularity", name))
+    recipes = (
+        args.recipes.split(",")
+        if args.recipes
+        else sorted(
+            (recipe.name for recipe in list_recipes() if recipe.task == "recommendation"),
+            key=lambda name: (name != "popularity", name),
+        )
+    )
     print(f"# Data: {label}")
-    print(f"# {len(interactions)} interactions, {interactions.user_id.nunique()} users, "
-          f"{interactions.item_id.nunique()} items; k={args.k}, seed={args.seed}\n")
+    print(
+        f"# {len(interactions)} interactions, {interactions.user_id.nunique()} users, "
+        f"{interactions.item_id.nunique()} items; k={args.k}, seed={args.seed}\n"
+    )
     results = []
     chosen = args.protocols.split(",") if args.protocols else [name for name, _, _ in PROTOCOLS]
     for protocol, options, candidates in (entry for entry in PROTOCOLS if entry[0] in chosen):
@@ -78,13 +85,20 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="interactions file; without it a synthetic dataset is generated")
     parser.add_argument("--sep", default=",", help="field separator: a string, or TAB / COMMA / SPACE")
-    parser.add_argument("--columns", help="names of the file's columns in order, from user,item,rating,timestamp "
-                                          "(the file then has no header); default: a header with user_id,item_id")
+    parser.add_argument(
+        "--columns",
+        help="names of the file's columns in order, from user,item,rating,timestamp "
+        "(the file then has no header); default: a header with user_id,item_id",
+    )
     parser.add_argument("--min-rating", type=float, help="keep only rows whose rating is at least this")
     parser.add_argument("--recipes", help="comma-separated recipe names (default: every recommendation recipe)")
     parser.add_argument("--protocols", help="comma-separated protocol names (default: all three)")
-    parser.add_argument("--synthetic", choices=("taste", "order"), default="taste",
-                        help="generated data without --data: taste clusters (no order) or planted order")
+    parser.add_argument(
+        "--synthetic",
+        choices=("taste", "order"),
+        default="taste",
+        help="generated data without --data: taste clusters (no order) or planted order",
+    )
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", help="also write all reports to this JSON file")
@@ -93,17 +107,29 @@ def parse_args(argv):
 
 def load_data(args):
     if args.data is None and args.synthetic == "order":
-        synthetic = generate_sequential_interactions(n_users=2000, n_items=1000, n_clusters=20, mean_items_per_user=30,
-                                                     order_strength=0.8, seed=args.seed)
-        return synthetic.interactions, synthetic.items, (
-            "SYNTHETIC WITH PLANTED ORDER (recommender.ml.synthetic.generate_sequential_interactions: 2000 users, "
-            "1000 items, 20 taste clusters in a chain, order_strength=0.8, Zipf popularity) - not real-world data")
+        synthetic = generate_sequential_interactions(
+            n_users=2000, n_items=1000, n_clusters=20, mean_items_per_user=30, order_strength=0.8, seed=args.seed
+        )
+        return (
+            synthetic.interactions,
+            synthetic.items,
+            (
+                "SYNTHETIC WITH PLANTED ORDER (recommender.ml.synthetic.generate_sequential_interactions: 2000 users, "
+                "1000 items, 20 taste clusters in a chain, order_strength=0.8, Zipf popularity) - not real-world data"
+            ),
+        )
     if args.data is None:
-        synthetic = generate_interactions(n_users=2000, n_items=1000, n_clusters=20, mean_items_per_user=30,
-                                          taste_strength=0.7, seed=args.seed)
-        return synthetic.interactions, synthetic.items, (
-            "SYNTHETIC (recommender.ml.synthetic.generate_interactions: 2000 users, 1000 items, 20 taste "
-            "clusters, Zipf popularity, taste_strength=0.7) - not real-world data")
+        synthetic = generate_interactions(
+            n_users=2000, n_items=1000, n_clusters=20, mean_items_per_user=30, taste_strength=0.7, seed=args.seed
+        )
+        return (
+            synthetic.interactions,
+            synthetic.items,
+            (
+                "SYNTHETIC (recommender.ml.synthetic.generate_interactions: 2000 users, 1000 items, 20 taste "
+                "clusters, Zipf popularity, taste_strength=0.7) - not real-world data"
+            ),
+        )
     separator = SEPARATORS.get(args.sep, args.sep)
     engine = "python" if len(separator) > 1 else "c"
     if args.columns:

@@ -55,12 +55,18 @@ def bare_keras_neumf(users, items, n_users, n_items, params, epochs, seed):
     user_in = keras.Input(shape=(), dtype="int32")
     item_in = keras.Input(shape=(), dtype="int32")
     normal = keras.initializers.RandomNormal(stddev=0.01)
-    gmf = keras.layers.Multiply()([
-        keras.layers.Embedding(n_users, params["gmf_dim"], embeddings_initializer=normal)(user_in),
-        keras.layers.Embedding(n_items, params["gmf_dim"], embeddings_initializer=normal)(item_in)])
-    hidden = keras.layers.Concatenate()([
-        keras.layers.Embedding(n_users, params["mlp_dim"], embeddings_initializer=normal)(user_in),
-        keras.layers.Embedding(n_items, params["mlp_dim"], embeddings_initializer=normal)(item_in)])
+    gmf = keras.layers.Multiply()(
+        [
+            keras.layers.Embedding(n_users, params["gmf_dim"], embeddings_initializer=normal)(user_in),
+            keras.layers.Embedding(n_items, params["gmf_dim"], embeddings_initializer=normal)(item_in),
+        ]
+    )
+    hidden = keras.layers.Concatenate()(
+        [
+            keras.layers.Embedding(n_users, params["mlp_dim"], embeddings_initializer=normal)(user_in),
+            keras.layers.Embedding(n_items, params["mlp_dim"], embeddings_initializer=normal)(item_in),
+        ]
+    )
     for units in params["mlp_layers"]:
         hidden = keras.layers.Dense(units, activation="relu")(hidden)
     output = keras.layers.Dense(1)(keras.layers.Concatenate()([gmf, hidden]))
@@ -79,8 +85,10 @@ def training_overhead(epochs: int, repeats: int, seed: int) -> None:
     users = np.searchsorted(user_codes, pairs.user_id).astype(np.int32)
     items = np.searchsorted(item_codes, pairs.item_id).astype(np.int32)
     params = get_recipe("neumf").validate({"epochs": epochs})
-    print(f"NeuMF training: {len(pairs)} positives x (1 + {params['negatives']} negatives), {epochs} epochs, "
-          f"batch {params['batch_size']}, layers {list(params['mlp_layers'])}; {os.cpu_count()} CPU cores")
+    print(
+        f"NeuMF training: {len(pairs)} positives x (1 + {params['negatives']} negatives), {epochs} epochs, "
+        f"batch {params['batch_size']}, layers {list(params['mlp_layers'])}; {os.cpu_count()} CPU cores"
+    )
     # A throwaway run pays TensorFlow's one-off start-up costs before anything is timed.
     bare_keras_neumf(users[:512], items[:512], len(user_codes), len(item_codes), params, 1, seed)
     bare_times, recipe_times = [], []
@@ -114,11 +122,17 @@ def serving_latency(seed: int) -> None:
         "popularity": PopularityScorer("popularity", *csr, rng.random(CATALOGUE)),
         "ease": ItemItemScorer("ease", *csr, *keep_largest_per_row(normal(CATALOGUE, CATALOGUE), 200)),
         "neumf": NeuMFScorer(
-            "neumf", *csr, gmf_user=normal(100, params["gmf_dim"]), gmf_item=normal(CATALOGUE, params["gmf_dim"]),
-            mlp_user=normal(100, params["mlp_dim"]), mlp_item=normal(CATALOGUE, params["mlp_dim"]),
+            "neumf",
+            *csr,
+            gmf_user=normal(100, params["gmf_dim"]),
+            gmf_item=normal(CATALOGUE, params["gmf_dim"]),
+            mlp_user=normal(100, params["mlp_dim"]),
+            mlp_item=normal(CATALOGUE, params["mlp_dim"]),
             kernels=[normal(a, b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:], strict=True)],
             biases=[normal(b) for b in layer_sizes[1:]],
-            output_kernel=normal(params["gmf_dim"] + layer_sizes[-1], 1), output_bias=normal(1)),
+            output_kernel=normal(params["gmf_dim"] + layer_sizes[-1], 1),
+            output_bias=normal(1),
+        ),
         "two_tower": EmbeddingScorer("two_tower", *csr, normal(100, 64), normal(CATALOGUE, 64)),
     }
     print(f"recommend(user, k=10) over {CATALOGUE:,} items, {HISTORY} seen items excluded, {CALLS} calls each:")
@@ -129,8 +143,10 @@ def serving_latency(seed: int) -> None:
             scorer.recommend(user_ids[call % 100], k=10)
             timings.append(time.perf_counter() - started)
         timings.sort()
-        print(f"  {name:<11} median {statistics.median(timings) * 1e3:.3f} ms   "
-              f"p95 {timings[int(0.95 * CALLS)] * 1e3:.3f} ms   (target median < 1 ms)")
+        print(
+            f"  {name:<11} median {statistics.median(timings) * 1e3:.3f} ms   "
+            f"p95 {timings[int(0.95 * CALLS)] * 1e3:.3f} ms   (target median < 1 ms)"
+        )
     print()
 
 
@@ -148,16 +164,21 @@ def main(argv=None) -> int:
     # Serving runs first, as in a web worker: before TensorFlow is loaded, whose
     # idle thread pools would otherwise compete with numpy for the cores.
     assert "tensorflow" not in sys.modules
-    print(f"BLAS threads: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset (one per core)')}; "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work skews timings)")
+    print(
+        f"BLAS threads: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset (one per core)')}; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work skews timings)"
+    )
     serving_latency(args.seed)
     if args.serving_only:
         return 0
     if "OPENBLAS_NUM_THREADS" not in os.environ:
         # Multi-threaded BLAS on small per-request products mostly adds tail
         # latency; show the single-threaded figures recommended for web workers.
-        subprocess.run([sys.executable, __file__, "--serving-only", "--seed", str(args.seed)],
-                       env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}, check=True)
+        subprocess.run(
+            [sys.executable, __file__, "--serving-only", "--seed", str(args.seed)],
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+            check=True,
+        )
     training_overhead(args.epochs, args.repeats, args.seed)
     return 0
 

@@ -24,8 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDER_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     (
         "recommender/ml",
-        ("django", "rest_framework", "celery", "tenants", "core", "saas_platform", "recommender.data",
-         "recommender.training", "recommender.serving", "recommender.portal"),
+        (
+            "django",
+            "rest_framework",
+            "celery",
+            "tenants",
+            "core",
+            "saas_platform",
+            "recommender.data",
+            "recommender.training",
+            "recommender.serving",
+            "recommender.portal",
+        ),
         "the model library imports no framework and no app",
     ),
     ("core", ("tenants", "recommender"), "core is plumbing below every app"),

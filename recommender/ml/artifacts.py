@@ -44,8 +44,9 @@ def save_artifact(trained, directory, *, metrics: dict | None = None, extra: dic
     scorer: Scorer = trained.scorer
     arrays, meta = scorer.to_state()
     _write_atomically(directory / SCORER_ARRAYS, lambda handle: np.savez(handle, **arrays))
-    _write_atomically(directory / SCORER_META, lambda handle: handle.write(
-        json.dumps({"kind": scorer.kind, "meta": meta}).encode()))
+    _write_atomically(
+        directory / SCORER_META, lambda handle: handle.write(json.dumps({"kind": scorer.kind, "meta": meta}).encode())
+    )
     files = [SCORER_ARRAYS, SCORER_META]
     if trained.keras_model is not None:
         trained.keras_model.save(directory / KERAS_MODEL)
@@ -62,11 +63,13 @@ def save_artifact(trained, directory, *, metrics: dict | None = None, extra: dic
         "id_mappings": _id_summary(scorer),
         "data_snapshot": _jsonable(trained.snapshot),
         "library_versions": _library_versions(),
-        "files": {name: {"sha256": _sha256(directory / name), "bytes": (directory / name).stat().st_size}
-                  for name in files},
+        "files": {
+            name: {"sha256": _sha256(directory / name), "bytes": (directory / name).stat().st_size} for name in files
+        },
     }
-    _write_atomically(directory / MANIFEST, lambda handle: handle.write(
-        json.dumps(manifest, indent=2, sort_keys=True).encode()))
+    _write_atomically(
+        directory / MANIFEST, lambda handle: handle.write(json.dumps(manifest, indent=2, sort_keys=True).encode())
+    )
     return directory
 
 

@@ -85,7 +85,7 @@ def predict_in_batches(model: keras.Model, inputs: list[np.ndarray], batch_size:
     """Call the model directly (no ``predict`` overhead) over batches of its positional inputs."""
     outputs = []
     for start in range(0, len(inputs[0]), batch_size):
-        batch = [value[start:start + batch_size] for value in inputs]
+        batch = [value[start : start + batch_size] for value in inputs]
         outputs.append(keras.ops.convert_to_numpy(model(batch if len(batch) > 1 else batch[0], training=False)))
     return np.concatenate(outputs, axis=0)
 
@@ -124,6 +124,7 @@ def frozen_table(values: np.ndarray, name: str) -> keras.layers.Embedding:
 
 def in_batch_dataset(inputs: dict, batch_size: int) -> tf.data.Dataset:
     """Batches whose label for row i is i, the target of an in-batch softmax."""
+
     def add_labels(batch):
         first = next(iter(batch.values()))
         return batch, tf.range(tf.shape(first)[0])

@@ -54,23 +54,38 @@ def generate_interactions(
         chosen = rng.choice(n_items, size=counts[user], replace=False, p=preference)
         start = _EPOCH_2024 + rng.uniform(0, 300) * SECONDS_PER_DAY
         times = start + np.cumsum(rng.exponential(SECONDS_PER_DAY, counts[user]))
-        rows.append(pd.DataFrame({"user_id": f"u{user}", "item_id": [f"i{item}" for item in chosen],
-                                  "timestamp": times, "value": 1.0, "event_type": "view"}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "user_id": f"u{user}",
+                    "item_id": [f"i{item}" for item in chosen],
+                    "timestamp": times,
+                    "value": 1.0,
+                    "event_type": "view",
+                }
+            )
+        )
     interactions = pd.concat(rows, ignore_index=True)
     extra_genre = rng.integers(0, n_clusters, n_items)
     has_extra = rng.random(n_items) < 0.3
-    items = pd.DataFrame({
-        "item_id": [f"i{item}" for item in range(n_items)],
-        "title": [f"Item {item}" for item in range(n_items)],
-        "categories": [f"genre{cluster}|genre{extra}" if both else f"genre{cluster}"
-                       for cluster, extra, both in zip(item_cluster, extra_genre, has_extra, strict=True)],
-        "year": rng.integers(1980, 2025, n_items),
-    })
-    users = pd.DataFrame({
-        "user_id": [f"u{user}" for user in range(n_users)],
-        # A noisy view of the user's taste, as a sign-up survey might give.
-        "segment": [f"s{cluster if rng.random() < 0.6 else rng.integers(n_clusters)}" for cluster in primary],
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{item}" for item in range(n_items)],
+            "title": [f"Item {item}" for item in range(n_items)],
+            "categories": [
+                f"genre{cluster}|genre{extra}" if both else f"genre{cluster}"
+                for cluster, extra, both in zip(item_cluster, extra_genre, has_extra, strict=True)
+            ],
+            "year": rng.integers(1980, 2025, n_items),
+        }
+    )
+    users = pd.DataFrame(
+        {
+            "user_id": [f"u{user}" for user in range(n_users)],
+            # A noisy view of the user's taste, as a sign-up survey might give.
+            "segment": [f"s{cluster if rng.random() < 0.6 else rng.integers(n_clusters)}" for cluster in primary],
+        }
+    )
     return SyntheticInteractions(interactions=interactions, items=items, users=users)
 
 
@@ -83,13 +98,15 @@ def generate_churn_table(n_rows: int = 2000, noise: float = 0.05, seed: int = 0)
     spend[rng.random(n_rows) < 0.1] = np.nan
     churned = (tenure < 6) & (plan == "basic")
     churned ^= rng.random(n_rows) < noise
-    return pd.DataFrame({
-        "tenure_months": tenure,
-        "plan": plan,
-        "monthly_spend": spend,
-        "region": rng.choice(["north", "south", "east", "west", None], n_rows),
-        "churned": churned,
-    })
+    return pd.DataFrame(
+        {
+            "tenure_months": tenure,
+            "plan": plan,
+            "monthly_spend": spend,
+            "region": rng.choice(["north", "south", "east", "west", None], n_rows),
+            "churned": churned,
+        }
+    )
 
 
 def generate_regression_table(n_rows: int = 2000, noise: float = 0.5, seed: int = 0) -> pd.DataFrame:
@@ -98,7 +115,7 @@ def generate_regression_table(n_rows: int = 2000, noise: float = 0.5, seed: int 
     x1, x2 = rng.uniform(-2, 2, n_rows), rng.uniform(-2, 2, n_rows)
     group = rng.choice(["a", "b", "c"], n_rows)
     offset = np.select([group == "a", group == "b"], [0.0, 2.0], -1.5)
-    target = 3 * x1 - 2 * x2 ** 2 + offset + rng.normal(0, noise, n_rows)
+    target = 3 * x1 - 2 * x2**2 + offset + rng.normal(0, noise, n_rows)
     return pd.DataFrame({"x1": x1, "x2": x2, "group": group, "target": target})
 
 
@@ -142,13 +159,24 @@ def generate_sequential_interactions(
             cluster = int(chain[cluster]) if rng.random() < order_strength else int(rng.integers(n_clusters))
         start = _EPOCH_2024 + rng.uniform(0, 300) * SECONDS_PER_DAY
         times = start + np.cumsum(rng.exponential(SECONDS_PER_DAY, len(chosen)))
-        rows.append(pd.DataFrame({"user_id": f"u{user}", "item_id": [f"i{item}" for item in chosen],
-                                  "timestamp": times, "value": 1.0, "event_type": "view"}))
-    items = pd.DataFrame({
-        "item_id": [f"i{item}" for item in range(n_items)],
-        "title": [f"Item {item}" for item in range(n_items)],
-        "categories": [f"genre{cluster}" for cluster in item_cluster],
-    })
+        rows.append(
+            pd.DataFrame(
+                {
+                    "user_id": f"u{user}",
+                    "item_id": [f"i{item}" for item in chosen],
+                    "timestamp": times,
+                    "value": 1.0,
+                    "event_type": "view",
+                }
+            )
+        )
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{item}" for item in range(n_items)],
+            "title": [f"Item {item}" for item in range(n_items)],
+            "categories": [f"genre{cluster}" for cluster in item_cluster],
+        }
+    )
     users = pd.DataFrame({"user_id": [f"u{user}" for user in range(n_users)]})
     return SyntheticInteractions(interactions=pd.concat(rows, ignore_index=True), items=items, users=users)
 

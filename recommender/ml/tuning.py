@@ -33,8 +33,12 @@ class TuningResult:
     trials: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"best_params": _jsonable(self.best_params), "best_score": self.best_score, "metric": self.metric,
-                "trials": [{"params": _jsonable(trial["params"]), "score": trial["score"]} for trial in self.trials]}
+        return {
+            "best_params": _jsonable(self.best_params),
+            "best_score": self.best_score,
+            "metric": self.metric,
+            "trials": [{"params": _jsonable(trial["params"]), "score": trial["score"]} for trial in self.trials],
+        }
 
 
 def tune(
@@ -68,8 +72,17 @@ def tune(
     rng = np.random.default_rng(seed)
     trials = []
     for params in _distinct_samples(space, n_trials, rng):
-        report = evaluate(recipe_name, params, interactions=interactions, items=items, users=users, table=table,
-                          target=target, k=k, seed=seed)
+        report = evaluate(
+            recipe_name,
+            params,
+            interactions=interactions,
+            items=items,
+            users=users,
+            table=table,
+            target=target,
+            k=k,
+            seed=seed,
+        )
         trials.append({"params": params, "score": report.metrics[metric]})
     best = _best_trial(trials, lower_is_better=lower_is_better(metric))
     return TuningResult(best_params=best["params"], best_score=best["score"], metric=metric, trials=trials)

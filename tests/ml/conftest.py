@@ -18,8 +18,9 @@ FAST_MLP = {"epochs": 30, "batch_size": 32}
 
 @pytest.fixture(scope="session")
 def planted():
-    return generate_interactions(n_users=500, n_items=200, n_clusters=8, mean_items_per_user=20,
-                                 taste_strength=0.8, seed=7)
+    return generate_interactions(
+        n_users=500, n_items=200, n_clusters=8, mean_items_per_user=20, taste_strength=0.8, seed=7
+    )
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +45,14 @@ def trained_neumf(small_planted):
 
 @pytest.fixture(scope="session")
 def trained_two_tower(small_planted):
-    return train("two_tower", {"epochs": 2, "batch_size": 64}, interactions=small_planted.interactions,
-                 items=small_planted.items, users=small_planted.users, seed=1)
+    return train(
+        "two_tower",
+        {"epochs": 2, "batch_size": 64},
+        interactions=small_planted.interactions,
+        items=small_planted.items,
+        users=small_planted.users,
+        seed=1,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -65,5 +72,4 @@ def trained_classifier(churn_table):
 
 @pytest.fixture(scope="session")
 def trained_regressor(regression_table):
-    return train("mlp_regressor", {"epochs": 3, "activation": "tanh"}, table=regression_table, target="target",
-                 seed=1)
+    return train("mlp_regressor", {"epochs": 3, "activation": "tanh"}, table=regression_table, target="target", seed=1)

@@ -62,8 +62,9 @@ def test_search_space_is_accepted_only_when_allowed():
 
 
 def test_search_space_bounds_are_checked():
-    errors = errors_for("two_tower", {"embedding_dim": {"min": 1, "max": 64}, "dropout": {"choices": [2.0]}},
-                        allow_search_space=True)
+    errors = errors_for(
+        "two_tower", {"embedding_dim": {"min": 1, "max": 64}, "dropout": {"choices": [2.0]}}, allow_search_space=True
+    )
     assert "between 2 and 1024" in errors["embedding_dim"]
     assert "between 0 and 0.9" in errors["dropout"]
 

@@ -37,8 +37,9 @@ def test_two_tower_numpy_matches_keras(trained_two_tower):
 def test_classifier_numpy_matches_keras(trained_classifier, churn_table):
     scorer = trained_classifier.scorer
     rows = churn_table.drop(columns=["churned"]).head(200)
-    expected = keras.ops.convert_to_numpy(keras.ops.softmax(
-        trained_classifier.keras_model(encode_frame(scorer.encoder, rows), training=False)))
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.softmax(trained_classifier.keras_model(encode_frame(scorer.encoder, rows), training=False))
+    )
     predictions = scorer.predict(rows.to_dict("records"))
     actual = np.array([[p["probabilities"][str(label)] for label in scorer.classes] for p in predictions])
     assert np.max(np.abs(actual - expected)) < TOLERANCE

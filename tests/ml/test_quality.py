@@ -21,10 +21,13 @@ def test_neumf_same_seed_same_metrics(planted, neumf_report):
     assert again.metrics == neumf_report.metrics
 
 
-@pytest.mark.parametrize("recipe, params, with_features", [
-    ("ease", {}, False),
-    ("two_tower", FAST_TWO_TOWER, True),
-])
+@pytest.mark.parametrize(
+    "recipe, params, with_features",
+    [
+        ("ease", {}, False),
+        ("two_tower", FAST_TWO_TOWER, True),
+    ],
+)
 def test_recipe_beats_popularity(planted, recipe, params, with_features):
     features = {"items": planted.items, "users": planted.users} if with_features else {}
     report = evaluate(recipe, params, interactions=planted.interactions, protocol="leave_last_out", **features)

@@ -8,8 +8,12 @@ from recommender.ml import DataError, InvalidParams, TrainingCallbacks, Training
 
 def test_on_epoch_called_once_per_epoch_with_loss(small_planted):
     calls = []
-    trained = train("neumf", {"epochs": 3}, interactions=small_planted.interactions,
-                    callbacks=TrainingCallbacks(on_epoch=lambda epoch, total, logs: calls.append((epoch, total, logs))))
+    trained = train(
+        "neumf",
+        {"epochs": 3},
+        interactions=small_planted.interactions,
+        callbacks=TrainingCallbacks(on_epoch=lambda epoch, total, logs: calls.append((epoch, total, logs))),
+    )
     assert [(epoch, total) for epoch, total, _ in calls] == [(1, 3), (2, 3), (3, 3)]
     assert all(isinstance(logs["loss"], float) for _, _, logs in calls)
     assert [entry["epoch"] for entry in trained.history] == [1, 2, 3]
@@ -18,24 +22,32 @@ def test_on_epoch_called_once_per_epoch_with_loss(small_planted):
 
 def test_cancellation_between_epochs(small_planted):
     epochs_seen = []
-    callbacks = TrainingCallbacks(on_epoch=lambda epoch, total, logs: epochs_seen.append(epoch),
-                                  should_cancel=lambda: len(epochs_seen) >= 2)
+    callbacks = TrainingCallbacks(
+        on_epoch=lambda epoch, total, logs: epochs_seen.append(epoch), should_cancel=lambda: len(epochs_seen) >= 2
+    )
     with pytest.raises(TrainingCancelled) as caught:
-        train("two_tower", {"epochs": 10, "batch_size": 64}, interactions=small_planted.interactions,
-              callbacks=callbacks)
+        train(
+            "two_tower", {"epochs": 10, "batch_size": 64}, interactions=small_planted.interactions, callbacks=callbacks
+        )
     assert epochs_seen == [1, 2] and caught.value.epoch == 2
 
 
 def test_cancellation_before_start_for_closed_form_recipe(small_planted):
     with pytest.raises(TrainingCancelled):
-        train("ease", {}, interactions=small_planted.interactions,
-              callbacks=TrainingCallbacks(should_cancel=lambda: True))
+        train(
+            "ease", {}, interactions=small_planted.interactions, callbacks=TrainingCallbacks(should_cancel=lambda: True)
+        )
 
 
 def test_classifier_logs_validation_metrics(churn_table):
     logs = []
-    train("mlp_classifier", {"epochs": 2}, table=churn_table, target="churned",
-          callbacks=TrainingCallbacks(on_epoch=lambda epoch, total, entry: logs.append(entry)))
+    train(
+        "mlp_classifier",
+        {"epochs": 2},
+        table=churn_table,
+        target="churned",
+        callbacks=TrainingCallbacks(on_epoch=lambda epoch, total, entry: logs.append(entry)),
+    )
     assert {"loss", "val_loss", "val_accuracy"} <= set(logs[0])
 
 
@@ -45,11 +57,14 @@ def test_invalid_params_raised_inside_train(small_planted):
     assert "epochs" in caught.value.errors
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"interactions": pd.DataFrame({"user": ["a"], "item_id": ["x"]})}, "missing required column(s) user_id"),
-    ({"interactions": pd.DataFrame({"user_id": ["a", "a"], "item_id": ["x", "y"]})}, "at least 2 users"),
-    ({"interactions": None}, "needs an interactions table"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"interactions": pd.DataFrame({"user": ["a"], "item_id": ["x"]})}, "missing required column(s) user_id"),
+        ({"interactions": pd.DataFrame({"user_id": ["a", "a"], "item_id": ["x", "y"]})}, "at least 2 users"),
+        ({"interactions": None}, "needs an interactions table"),
+    ],
+)
 def test_interaction_data_errors(kwargs, message):
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         train("ease", {}, **kwargs)
@@ -79,11 +94,13 @@ def test_table_data_errors(churn_table):
 
 
 def test_time_decay_favours_recent_items():
-    interactions = pd.DataFrame({
-        "user_id": ["a", "b", "c", "d"],
-        "item_id": ["old", "old", "new", "other"],
-        "timestamp": pd.to_datetime(["2020-01-01", "2020-01-02", "2024-01-01", "2023-12-31"]),
-    })
+    interactions = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d"],
+            "item_id": ["old", "old", "new", "other"],
+            "timestamp": pd.to_datetime(["2020-01-01", "2020-01-02", "2024-01-01", "2023-12-31"]),
+        }
+    )
     plain = train("popularity", {}, interactions=interactions).scorer
     decayed = train("popularity", {"half_life_days": 30}, interactions=interactions).scorer
     assert plain.recommend("z", k=1)[0][0] == "old"

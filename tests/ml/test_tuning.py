@@ -6,8 +6,9 @@ from recommender.ml import InvalidParams, tune
 
 
 def test_tune_ease_over_l2(planted):
-    result = tune("ease", {"l2": {"min": 1.0, "max": 2000.0, "log": True}}, interactions=planted.interactions,
-                  n_trials=4, seed=1)
+    result = tune(
+        "ease", {"l2": {"min": 1.0, "max": 2000.0, "log": True}}, interactions=planted.interactions, n_trials=4, seed=1
+    )
     assert result.metric == "ndcg@10"
     assert len(result.trials) == 4
     scores = [trial["score"] for trial in result.trials]
@@ -23,8 +24,14 @@ def test_tune_stops_when_the_space_is_exhausted(planted):
 
 
 def test_tune_minimises_lower_is_better_metrics(regression_table):
-    result = tune("mlp_regressor", {"epochs": 3, "hidden_layers": {"choices": [[8], [32, 16]]}},
-                  table=regression_table, target="target", n_trials=2, seed=3)
+    result = tune(
+        "mlp_regressor",
+        {"epochs": 3, "hidden_layers": {"choices": [[8], [32, 16]]}},
+        table=regression_table,
+        target="target",
+        n_trials=2,
+        seed=3,
+    )
     assert result.metric == "rmse"
     assert result.best_score == min(trial["score"] for trial in result.trials)
 

@@ -27,10 +27,22 @@ def _shared_params(epochs: int) -> tuple[Param, ...]:
         Param("learning_rate", "float", 0.001, min=1e-6, max=1.0, help="Optimizer learning rate."),
         Param("epochs", "int", epochs, min=1, max=1000, help="Maximum passes over the training rows."),
         Param("batch_size", "int", 64, min=1, max=65536, help="Rows per gradient step."),
-        Param("validation_fraction", "float", 0.1, min=0.0, max=0.5,
-              help="Share of rows held out to report validation metrics and stop early; 0 trains on all rows."),
-        Param("early_stopping_patience", "int", 5, min=0, max=1000,
-              help="Stop after this many epochs without validation-loss improvement; 0 never stops early."),
+        Param(
+            "validation_fraction",
+            "float",
+            0.1,
+            min=0.0,
+            max=0.5,
+            help="Share of rows held out to report validation metrics and stop early; 0 trains on all rows.",
+        ),
+        Param(
+            "early_stopping_patience",
+            "int",
+            5,
+            min=0,
+            max=1000,
+            help="Stop after this many epochs without validation-loss improvement; 0 never stops early.",
+        ),
     )
 
 
@@ -62,15 +74,18 @@ class _MlpRecipe(Recipe):
         validation = None
         if n_validation:
             validation = keras_support.batched(features[validation_rows], targets[validation_rows], 4096)
-        keras_support.fit_epochs(model, reporter, epoch_data, validation_data=validation,
-                                 patience=params["early_stopping_patience"])
+        keras_support.fit_epochs(
+            model, reporter, epoch_data, validation_data=validation, patience=params["early_stopping_patience"]
+        )
         dense = [model.get_layer(f"hidden_{layer}") for layer in range(len(params["hidden_layers"]))]
         dense.append(model.get_layer("output"))
         scorer = PredictorScorer(
-            self.name, encoder=encoder,
+            self.name,
+            encoder=encoder,
             kernels=[np.asarray(layer.get_weights()[0]) for layer in dense],
             biases=[np.asarray(layer.get_weights()[1]) for layer in dense],
-            activation=params["activation"], **scorer_fields,
+            activation=params["activation"],
+            **scorer_fields,
         )
         return FitResult(scorer=scorer, history=reporter.history, keras_model=model)
 
@@ -95,8 +110,9 @@ class _MlpRecipe(Recipe):
                 hidden = keras.layers.Dropout(params["dropout"], name=f"dropout_{layer}")(hidden)
         units, loss, metrics = self._output(scorer_fields)
         model = keras.Model(inputs, keras.layers.Dense(units, name="output")(hidden), name=self.name)
-        model.compile(optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=loss,
-                      metrics=metrics)
+        model.compile(
+            optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=loss, metrics=metrics
+        )
         return model
 
 
@@ -104,8 +120,13 @@ class MlpClassifier(_MlpRecipe):
     name = "mlp_classifier"
     description = "Feed-forward network predicting a class and its probabilities from table columns."
     params = _shared_params(epochs=50) + (
-        Param("class_weight", "choice", "none", choices=("none", "balanced"),
-              help="'balanced' weights each class inversely to its frequency, for rare classes."),
+        Param(
+            "class_weight",
+            "choice",
+            "none",
+            choices=("none", "balanced"),
+            help="'balanced' weights each class inversely to its frequency, for rare classes.",
+        ),
     )
 
     @property
@@ -126,8 +147,11 @@ class MlpClassifier(_MlpRecipe):
     def _output(self, scorer_fields):
         import keras
 
-        return (len(scorer_fields["classes"]), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        return (
+            len(scorer_fields["classes"]),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
 
 
 class MlpRegressor(_MlpRecipe):

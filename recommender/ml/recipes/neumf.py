@@ -31,16 +31,28 @@ class NeuMF(Recipe):
     min_interactions = 20_000
     params = (
         Param("gmf_dim", "int", 8, min=1, max=512, help="Size of the GMF user and item embeddings."),
-        Param("mlp_dim", "int", 32, min=1, max=512,
-              help="Size of the MLP user and item embeddings (the first MLP layer sees twice this)."),
+        Param(
+            "mlp_dim",
+            "int",
+            32,
+            min=1,
+            max=512,
+            help="Size of the MLP user and item embeddings (the first MLP layer sees twice this).",
+        ),
         Param("mlp_layers", "int_list", (32, 16, 8), min=1, max=2048, help="Hidden layer sizes of the MLP tower."),
         Param("dropout", "float", 0.0, min=0.0, max=0.9, help="Dropout after each MLP hidden layer."),
         Param("learning_rate", "float", 0.001, min=1e-6, max=1.0, help="Adam learning rate."),
         Param("epochs", "int", 20, min=1, max=500, help="Passes over the positives (negatives are redrawn each pass)."),
         Param("batch_size", "int", 256, min=8, max=65536, help="Examples per gradient step."),
         Param("negatives", "int", 4, min=1, max=100, help="Sampled unseen items per positive interaction."),
-        Param("l2", "float", 0.0, min=0.0, max=1.0,
-              help="L2 penalty on the embeddings used in each batch and on dense kernels."),
+        Param(
+            "l2",
+            "float",
+            0.0,
+            min=0.0,
+            max=1.0,
+            help="L2 penalty on the embeddings used in each batch and on dense kernels.",
+        ),
     )
 
     def fit(self, data, params, *, seed, callbacks):
@@ -103,34 +115,47 @@ def build_model(n_users: int, n_items: int, params: dict):
     def embedding(count, dim, name):
         # activity_regularizer penalises only the rows looked up in a batch,
         # which keeps the gradient sparse (a kernel penalty would touch every row).
-        return keras.layers.Embedding(count, dim, name=name, activity_regularizer=penalty(),
-                                      embeddings_initializer=keras.initializers.RandomNormal(stddev=0.01))
+        return keras.layers.Embedding(
+            count,
+            dim,
+            name=name,
+            activity_regularizer=penalty(),
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.01),
+        )
 
     user = keras.Input(shape=(), dtype="int32", name="user")
     item = keras.Input(shape=(), dtype="int32", name="item")
-    gmf = keras.layers.Multiply(name="gmf")([
-        embedding(n_users, params["gmf_dim"], "gmf_user")(user),
-        embedding(n_items, params["gmf_dim"], "gmf_item")(item),
-    ])
-    hidden = keras.layers.Concatenate(name="mlp_input")([
-        embedding(n_users, params["mlp_dim"], "mlp_user")(user),
-        embedding(n_items, params["mlp_dim"], "mlp_item")(item),
-    ])
+    gmf = keras.layers.Multiply(name="gmf")(
+        [
+            embedding(n_users, params["gmf_dim"], "gmf_user")(user),
+            embedding(n_items, params["gmf_dim"], "gmf_item")(item),
+        ]
+    )
+    hidden = keras.layers.Concatenate(name="mlp_input")(
+        [
+            embedding(n_users, params["mlp_dim"], "mlp_user")(user),
+            embedding(n_items, params["mlp_dim"], "mlp_item")(item),
+        ]
+    )
     for layer, units in enumerate(params["mlp_layers"]):
-        hidden = keras.layers.Dense(units, activation="relu", kernel_regularizer=penalty(),
-                                    name=f"mlp_dense_{layer}")(hidden)
+        hidden = keras.layers.Dense(units, activation="relu", kernel_regularizer=penalty(), name=f"mlp_dense_{layer}")(
+            hidden
+        )
         if params["dropout"] > 0:
             hidden = keras.layers.Dropout(params["dropout"], name=f"mlp_dropout_{layer}")(hidden)
     fused = keras.layers.Concatenate(name="fused")([gmf, hidden])
     logit = keras.layers.Dense(1, name="prediction")(fused)
     model = keras.Model([user, item], logit, name="neumf")
-    model.compile(optimizer=make_optimizer("adam", params["learning_rate"]),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=make_optimizer("adam", params["learning_rate"]),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+    )
     return model
 
 
 def export_scorer(recipe_name: str, model, data) -> NeuMFScorer:
     """Copy the trained weights into a numpy scorer that reproduces the model's logits."""
+
     def weights(name):
         return [np.asarray(w) for w in model.get_layer(name).get_weights()]
 
@@ -138,9 +163,16 @@ def export_scorer(recipe_name: str, model, data) -> NeuMFScorer:
     dense = [weights(f"mlp_dense_{layer}") for layer in range(n_layers)]
     output_kernel, output_bias = weights("prediction")
     return NeuMFScorer(
-        recipe_name, data.user_ids, data.item_ids, *data.user_history_csr(),
-        gmf_user=weights("gmf_user")[0], gmf_item=weights("gmf_item")[0],
-        mlp_user=weights("mlp_user")[0], mlp_item=weights("mlp_item")[0],
-        kernels=[kernel for kernel, _ in dense], biases=[bias for _, bias in dense],
-        output_kernel=output_kernel, output_bias=output_bias,
+        recipe_name,
+        data.user_ids,
+        data.item_ids,
+        *data.user_history_csr(),
+        gmf_user=weights("gmf_user")[0],
+        gmf_item=weights("gmf_item")[0],
+        mlp_user=weights("mlp_user")[0],
+        mlp_item=weights("mlp_item")[0],
+        kernels=[kernel for kernel, _ in dense],
+        biases=[bias for _, bias in dense],
+        output_kernel=output_kernel,
+        output_bias=output_bias,
     )

@@ -23,8 +23,14 @@ class Popularity(Recipe):
     description = "Recommends the most interacted-with items to everyone; optional time decay."
     supports = frozenset({"recommend", "rank"})
     params = (
-        Param("half_life_days", "float", 0.0, min=0.0, max=3650.0,
-              help="An interaction this many days older than the newest one counts half; 0 turns decay off."),
+        Param(
+            "half_life_days",
+            "float",
+            0.0,
+            min=0.0,
+            max=3650.0,
+            help="An interaction this many days older than the newest one counts half; 0 turns decay off.",
+        ),
     )
 
     def estimate(self, shape, params):

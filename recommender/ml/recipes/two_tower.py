@@ -36,15 +36,33 @@ class TwoTower(Recipe):
         Param("output_dim", "int", 64, min=2, max=1024, help="Size of the normalised tower outputs."),
         Param("temperature", "float", 0.05, min=0.001, max=10.0, help="Softmax temperature for cosine logits."),
         Param("logq_correction", "bool", True, help="Subtract log item frequency from in-batch logits."),
-        Param("id_dropout", "float", 0.1, min=0.0, max=1.0,
-              help="Share of training examples whose item id is hidden (only with item features)."),
+        Param(
+            "id_dropout",
+            "float",
+            0.1,
+            min=0.0,
+            max=1.0,
+            help="Share of training examples whose item id is hidden (only with item features).",
+        ),
         Param("dropout", "float", 0.0, min=0.0, max=0.9, help="Dropout after each hidden layer."),
         Param("learning_rate", "float", 0.001, min=1e-6, max=1.0, help="Adam learning rate."),
         Param("epochs", "int", 20, min=1, max=500, help="Passes over the distinct user-item pairs."),
-        Param("batch_size", "int", 512, min=8, max=65536,
-              help="Pairs per step; each pair's negatives are the batch's other items."),
-        Param("text_buckets", "int", 4096, min=0, max=1 << 20,
-              help="Hash buckets for the words of item titles, descriptions and categories; 0 ignores item text."),
+        Param(
+            "batch_size",
+            "int",
+            512,
+            min=8,
+            max=65536,
+            help="Pairs per step; each pair's negatives are the batch's other items.",
+        ),
+        Param(
+            "text_buckets",
+            "int",
+            4096,
+            min=0,
+            max=1 << 20,
+            help="Hash buckets for the words of item titles, descriptions and categories; 0 ignores item text.",
+        ),
     )
 
     def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
@@ -86,7 +104,10 @@ class TwoTower(Recipe):
         item_ids = np.where(trained_items, np.arange(data.n_items) + 1, UNKNOWN_ITEM_ID).astype(np.int32)
         all_items = np.arange(data.n_items, dtype=np.int32)
         scorer = EmbeddingScorer(
-            self.name, data.user_ids, data.item_ids, *data.user_history_csr(),
+            self.name,
+            data.user_ids,
+            data.item_ids,
+            *data.user_history_csr(),
             user_vectors=keras_support.predict_in_batches(user_tower, [np.arange(data.n_users, dtype=np.int32)]),
             item_vectors=keras_support.predict_in_batches(item_tower, [all_items, item_ids]),
         )
@@ -161,6 +182,8 @@ def build_model(n_users, n_items, user_features, item_features, params, item_tex
         user_tower(inputs["user"]), item_tower([inputs["item"], inputs["item_id"]]), inputs["item_log_q"]
     )
     model = keras.Model(inputs, logits, name="two_tower")
-    model.compile(optimizer=make_optimizer("adam", params["learning_rate"]),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=make_optimizer("adam", params["learning_rate"]),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     return user_tower, item_tower, model
