@@ -42,6 +42,23 @@ def _pending_invitation(stock):
     return [invitation.pk]
 
 
+def _experiment(stock):
+    """A running A/A experiment on the stock's model (started once, through the API)."""
+    from recommender.feedback.models import Experiment
+
+    existing = Experiment.objects.for_tenant(stock.world.tenant).filter(config=stock.config).first()
+    if existing is None:
+        arms = [
+            {"name": "control", "version": 1, "split": 50, "control": True},
+            {"name": "b", "version": 1, "split": 50},
+        ]
+        body = {"name": "a-a", "model": stock.config.slug, "arms": arms}
+        response = stock.world.client.post("/api/v1/experiments", body, format="json")
+        assert response.status_code == 201, response.content
+        return [response.json()["id"]]
+    return [existing.pk]
+
+
 # (URL name, its arguments from a tenant's stock, the least role that may open it)
 PAGES = [
     ("portal:dashboard", None, Role.VIEWER),
@@ -61,6 +78,9 @@ PAGES = [
     ("portal:model_run", lambda stock: [stock.run.pk], Role.VIEWER),
     ("portal:model_run_status", lambda stock: [stock.run.pk], Role.VIEWER),
     ("portal:try_it", None, Role.VIEWER),
+    ("portal:feedback_metrics", None, Role.VIEWER),
+    ("portal:feedback_experiments", None, Role.VIEWER),
+    ("portal:feedback_experiment", _experiment, Role.VIEWER),
     ("portal:members", None, Role.VIEWER),
     ("portal:usage", None, Role.VIEWER),
     ("portal:api_keys", None, Role.ADMIN),
@@ -81,6 +101,10 @@ ACTIONS = [
     ("portal:model_delete", lambda stock: [stock.config.slug], Role.ANALYST),
     ("portal:model_run_cancel", lambda stock: [stock.run.pk], Role.ANALYST),
     ("portal:model_run_retry", lambda stock: [stock.run.pk], Role.ANALYST),
+    ("portal:feedback_settings_update", None, Role.ANALYST),
+    ("portal:feedback_experiment_create", None, Role.ANALYST),
+    ("portal:feedback_experiment_stop", _experiment, Role.ANALYST),
+    ("portal:feedback_experiment_promote", _experiment, Role.ANALYST),
     ("portal:api_key_revoke", lambda stock: [stock.world.api_key.pk], Role.ADMIN),
     ("portal:member_invite", None, Role.ADMIN),
     ("portal:member_role", _owner_membership, Role.ADMIN),

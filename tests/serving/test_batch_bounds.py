@@ -73,5 +73,5 @@ def test_a_small_job_of_one_tenant_is_not_queued_behind_another_tenants_large_on
     for job in jobs:
         with default_storage.open(job.file_path, "rb") as stored:
             lines = stored.read().decode().splitlines()
-        assert lines[0] == "user_id,rank,item_id,score,fallback"
+        assert lines[0] == "user_id,rank,item_id,score,fallback,recommendation_id"
         assert len({line.split(",")[0] for line in lines[1:]}) == 40, "every user once, in one file"
