@@ -16,7 +16,7 @@ from recommender.data.models import MAX_ID_LENGTH, Dataset, ImportJob
 from recommender.ml.metrics import metric_names
 from recommender.serving.api.serializers import MAX_RANK_ITEMS, MAX_SESSION_ITEMS
 from recommender.training.models import AutoDeploy, ModelConfig
-from recommender.training.services.configs import DATASET_KIND_FOR_TASK, default_metric
+from recommender.training.services.configs import default_metric
 
 
 class SerializerCheckedForm(forms.Form):
@@ -174,7 +174,7 @@ class ModelConfigForm(forms.Form):
         self.chosen_recipe = ml.get_recipe(recipe)
         self.fields["recipe"].choices = [(r.name, f"{r.name} ({r.task})") for r in ml.list_recipes()]
         self.fields["recipe"].initial = self.chosen_recipe.name
-        wanted_kind = DATASET_KIND_FOR_TASK[self.chosen_recipe.task]
+        wanted_kind = self.chosen_recipe.dataset_kind
         self.fields["dataset"].queryset = datasets.filter(kind=wanted_kind)
         self.fields["dataset"].help_text = f"The {self.chosen_recipe.name} recipe trains on {wanted_kind} data."
         self.fields["auto_deploy_metric"].choices = [

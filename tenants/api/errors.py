@@ -29,9 +29,6 @@ from core.errors import (
 logger = logging.getLogger(__name__)
 
 
-# The domain errors keep their historical names here for the API layer; services import them from core.errors.
-ServiceUnavailable = Unavailable
-
 # Each kind of domain error answers one status; the most specific class is listed first.
 _DOMAIN_STATUS = (
     (NotFound, status.HTTP_404_NOT_FOUND),

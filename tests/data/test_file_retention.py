@@ -12,12 +12,12 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from core.errors import Conflict
 from recommender.data.models import ImportJob
 from recommender.data.retention import sweep_kept_uploads
 from recommender.data.services import rerun_import
 from recommender.serving.batch import expire_batch_files
 from recommender.serving.models import BatchJob
-from tenants.api.errors import Conflict
 from tenants.audit import Actor
 from tenants.portal.services import delete_tenant
 from tenants.selectors import forget_cached_key

@@ -7,7 +7,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from tenants.api.errors import PayloadTooLarge
+from core.errors import PayloadTooLarge
 from tenants.audit import Actor
 from tenants.scoping import TenantAPIView, TenantScopedAPIView, TenantScopedViewSet
 

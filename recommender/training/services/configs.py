@@ -30,9 +30,6 @@ class QuotaError(QuotaExceeded):
     """The tenant's plan does not allow this."""
 
 
-DATASET_KIND_FOR_TASK = {"recommendation": "interactions", "prediction": "tabular"}
-
-
 def default_metric(recipe_name):
     """The metric that decides 'if better' auto-deploys when the config names none."""
     return ml.get_recipe(recipe_name).default_metric
@@ -47,7 +44,7 @@ def _validated(recipe_name, params, dataset):
         clean_params = recipe.validate(params or {}, allow_search_space=True)
     except ml.InvalidParams as exc:
         raise ConfigError({f"params.{field}": reason for field, reason in exc.errors.items()}) from exc
-    wanted_kind = DATASET_KIND_FOR_TASK[recipe.task]
+    wanted_kind = recipe.dataset_kind
     if dataset.kind != wanted_kind:
         raise ConfigError(
             {"dataset": f"The {recipe.name} recipe trains on a {wanted_kind} dataset; '{dataset}' is {dataset.kind}."}

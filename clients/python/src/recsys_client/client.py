@@ -260,21 +260,20 @@ class Client:
     def _get(self, model: type[M], path: str, **kwargs: Any) -> M:
         return model.from_api(self._call("GET", path, **kwargs))
 
+    def _results(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every result of a paginated list as the API answers it, fetched ``PAGE_SIZE`` at a time by offset."""
+        offset = 0
+        while True:
+            page = self._call("GET", path, params={**(params or {}), "limit": PAGE_SIZE, "offset": offset})
+            results = page.get("results", [])
+            yield from results
+            offset += len(results)
+            if not results or offset >= page.get("count", 0):
+                return
+
     def _list(self, model: type[M], path: str, params: dict[str, Any] | None = None) -> Listing[M]:
-        """Every object of a paginated list, fetched ``PAGE_SIZE`` at a time by offset."""
-
-        def pages() -> Iterator[M]:
-            offset = 0
-            while True:
-                page = self._call("GET", path, params={**(params or {}), "limit": PAGE_SIZE, "offset": offset})
-                results = page.get("results", [])
-                for result in results:
-                    yield model.from_api(result)
-                offset += len(results)
-                if not results or offset >= page.get("count", 0):
-                    return
-
-        return Listing(pages)
+        """Every object of a paginated list, as ``model`` instances."""
+        return Listing(lambda: (model.from_api(result) for result in self._results(path, params)))
 
     # --- tenant, keys and usage -----------------------------------------------------------------
 
@@ -517,18 +516,7 @@ class Client:
 
     def list_experiments(self) -> Listing[dict[str, Any]]:
         """Every experiment, newest first."""
-
-        def pages() -> Iterator[dict[str, Any]]:
-            offset = 0
-            while True:
-                page = self._call("GET", "experiments", params={"limit": PAGE_SIZE, "offset": offset})
-                results = page.get("results", [])
-                yield from results
-                offset += len(results)
-                if not results or offset >= page.get("count", 0):
-                    return
-
-        return Listing(pages)
+        return Listing(lambda: self._results("experiments"))
 
     def create_experiment(
         self, *, name: str, model: str, arms: Sequence[dict[str, Any]], metric: str = "ctr", alpha: float = 0.05
