@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -49,7 +50,12 @@ def save_artifact(trained, directory, *, metrics: dict | None = None, extra: dic
     )
     files = [SCORER_ARRAYS, SCORER_META]
     if trained.keras_model is not None:
-        trained.keras_model.save(directory / KERAS_MODEL)
+        with warnings.catch_warnings():
+            # Keras's saver reads each TensorFlow variable with ``np.array``; TensorFlow's
+            # ``__array__`` lacks numpy 2's ``copy`` keyword, so numpy warns once per weight.
+            # The weights are written correctly; the cause is upstream (TensorFlow 2.20).
+            warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy keyword")
+            trained.keras_model.save(directory / KERAS_MODEL)
         files.append(KERAS_MODEL)
     manifest = {
         "format_version": FORMAT_VERSION,

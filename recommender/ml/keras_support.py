@@ -37,6 +37,16 @@ def configure(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+def to_numpy(value) -> np.ndarray:
+    """A tensor's or variable's values as a numpy array.
+
+    ``keras.ops.convert_to_numpy`` calls ``np.array`` on TensorFlow variables, whose
+    ``__array__`` predates numpy 2's ``copy`` keyword and so warns on every call;
+    ``np.asarray`` reads the same values without asking for a copy.
+    """
+    return np.asarray(value)
+
+
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
     optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     return optimizers[name](learning_rate=learning_rate)

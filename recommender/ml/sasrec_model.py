@@ -164,5 +164,5 @@ def export_blocks(model: SasrecModel) -> list[dict]:
         for part, layer in (("q", block.query), ("k", block.key), ("v", block.value), ("o", block.output_projection),
                             ("1", block.feed_forward_in), ("2", block.feed_forward_out)):  # fmt: skip
             arrays[f"w{part}"], arrays[f"b{part}"] = layer.kernel, layer.bias
-        exported.append({name: keras.ops.convert_to_numpy(value) for name, value in arrays.items()})
+        exported.append({name: np.asarray(value) for name, value in arrays.items()})
     return exported

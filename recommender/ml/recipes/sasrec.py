@@ -138,7 +138,7 @@ class Sasrec(Recipe):
             return keras_support.batched(batch, labels[order], params["batch_size"], weights[order])
 
         keras_support.fit_epochs(model, reporter, epoch_data)
-        to_numpy = keras_support.keras.ops.convert_to_numpy
+        to_numpy = keras_support.to_numpy
         sequence_indptr, sequence_indices = ordered_histories(
             data.user_index, data.item_index, data.timestamps, data.n_users, max_history
         )
