@@ -91,6 +91,23 @@ def test_make_run_is_not_in_debug_and_serves_its_static_files(embedded):
     assert requests.get(f"{base}{stylesheet}", timeout=30).status_code == 200
 
 
+def test_make_run_starts_without_warnings(embedded):
+    """What a person sees on the terminal and in the worker's log: no warning from the platform or its libraries."""
+    _, base, tmp_path = embedded
+    assert requests.get(f"{base}/accounts/login/", timeout=30).status_code == 200
+    worker_log = tmp_path / "var" / "worker.log"
+    wait_until(lambda: worker_log.exists() and "ready." in worker_log.read_text(), timeout=120, interval=0.5)
+    # Celery's advice against running the worker as root is right, and only root sees it (as CI runs): not noise.
+    root_advice = ("SecurityWarning", "ROOT_DISCOURAGED") if os.geteuid() == 0 else ()
+    for log in (tmp_path / "run.log", worker_log):
+        noisy = [
+            line
+            for line in log.read_text().splitlines()
+            if "warning" in line.lower() and not any(mark in line for mark in root_advice)
+        ]
+        assert not noisy, f"{log.name}: {noisy[:5]}"
+
+
 @pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_one_signal_to_make_run_stops_every_process_it_started(embedded, sent):
     process, _, tmp_path = embedded
