@@ -28,6 +28,7 @@ PLAN_LIMITS = [
     ("max_concurrent_trainings", "Training runs at once"),
     ("training_time_limit_seconds", "Seconds a training run may take"),
     ("api_requests_per_minute", "API requests a minute per key"),
+    ("max_concurrent_imports", "Imports at once"),
     ("max_upload_bytes", "Bytes of one upload"),
     ("max_storage_bytes", "Bytes of uploads stored at once"),
     ("max_request_body_bytes", "Bytes of one JSON request body"),

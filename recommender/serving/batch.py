@@ -13,12 +13,13 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import QuotaExceeded
 from core.queueing import NOT_QUEUED, send_on_commit
 from tenants import audit
-from tenants.turns import lock_tenant, may_start, next_turn, wait_for_a_turn
+from tenants.turns import has_a_turn, lock_tenant, next_turn, wait_for_a_turn
 
 from .models import BatchJob
 from .selectors import user_ids_of
@@ -132,15 +133,22 @@ def _write_session_batch(job, sessions, out, header=True):
 
 
 def _start(tenant_id, job_id):
-    """Start a queued job if its tenant runs fewer batch jobs than its plan allows at once; returns the job
-    (running, with its users fixed) or None when it must wait for a turn."""
+    """Start a queued job if its tenant has a turn (``tenants.turns.has_a_turn``: within its plan's batch
+    jobs at once, and no other tenant running fewer is waiting); returns the job (running, with its users
+    fixed) or None when it must wait for a turn."""
     with transaction.atomic():
         tenant = lock_tenant(tenant_id)
         job = BatchJob.objects.for_tenant(tenant).select_for_update().filter(pk=job_id).first() if tenant else None
         if job is None or job.status != BatchJob.Status.QUEUED:
             return job
-        running = BatchJob.objects.for_tenant(tenant).filter(status=BatchJob.Status.RUNNING).count()
-        if not may_start(running, tenant.plan.max_concurrent_batch_jobs):
+        turn = has_a_turn(
+            tenant=tenant,
+            jobs=BatchJob.objects,
+            limit_field="max_concurrent_batch_jobs",
+            waiting=Q(status=BatchJob.Status.QUEUED),
+            running=Q(status=BatchJob.Status.RUNNING),
+        )
+        if not turn:
             return None
         if not job.sessions:
             job.user_ids = job.user_ids or user_ids_of(job.config.dataset)

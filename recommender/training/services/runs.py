@@ -25,6 +25,7 @@ from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
 from tenants.models import Tenant
+from tenants.turns import has_a_turn, lock_tenant
 
 from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
 from ..selectors import runs_in_last_day
@@ -152,11 +153,12 @@ def claim_run(tenant_id, run_id, worker_name):
     """Mark a queued run as running on this worker, under row locks.
 
     Returns CLAIMED, ALREADY_HANDLED (a duplicate or re-delivered message, or
-    an unknown/foreign id) or MUST_WAIT (the tenant is at its concurrency limit).
+    an unknown/foreign id) or MUST_WAIT (the tenant has no turn: it is at its plan's runs at once, or
+    another tenant running fewer runs has one waiting; see ``tenants.turns``).
     """
     with transaction.atomic():
         # Locking the tenant row serialises claims of one tenant across workers.
-        tenant = Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
+        tenant = lock_tenant(tenant_id)
         run = (
             TrainingRun.objects.for_tenant(tenant).select_for_update().filter(pk=run_id).first()
             if tenant is not None
@@ -164,8 +166,14 @@ def claim_run(tenant_id, run_id, worker_name):
         )
         if run is None or run.status != RunStatus.QUEUED:
             return ALREADY_HANDLED
-        running = TrainingRun.objects.for_tenant(tenant).filter(status=RunStatus.RUNNING).count()
-        if running >= tenant.plan.max_concurrent_trainings:
+        turn = has_a_turn(
+            tenant=tenant,
+            jobs=TrainingRun.objects,
+            limit_field="max_concurrent_trainings",
+            waiting=Q(status=RunStatus.QUEUED),
+            running=Q(status=RunStatus.RUNNING),
+        )
+        if not turn:
             # The task sends itself again to wait: its message is alive, so resend_lost_runs leaves it be.
             run.sent_at = timezone.now()
             run.save(update_fields=["sent_at"])
