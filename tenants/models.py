@@ -31,7 +31,8 @@ class Plan(models.Model):
         default=2, help_text="Imports running at once; more wait their turn without holding a worker."
     )
     max_storage_bytes = models.PositiveBigIntegerField(
-        default=20 * 1024**3, help_text="Uploads stored at once (queued, running, or failed and kept for a rerun)."
+        default=20 * 1024**3,
+        help_text="Bytes stored at once: uploads (queued, running, or kept for a rerun), batch files and models.",
     )
 
     def __str__(self):

@@ -24,12 +24,13 @@ from django.utils import timezone
 from core.errors import Conflict, InvalidInput, PayloadTooLarge, QuotaExceeded
 from core.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 from tenants import audit
+from tenants.quotas import check_storage
 
 from .limits import FeatureKeyBound, learn_keys, learned_keys
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
 from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
-from .retention import delete_kept_uploads, stored_upload_bytes
+from .retention import delete_kept_uploads
 
 EVENT_STREAM_NAME = "events"
 
@@ -93,12 +94,8 @@ def start_import(*, actor, dataset, upload, options):
         )
     if not upload.size:
         raise InvalidInput.for_fields({"file": "The file is empty."})
-    kept = stored_upload_bytes(actor.tenant)
-    if kept + upload.size > plan.max_storage_bytes:
-        raise PayloadTooLarge(
-            f"The file is {upload.size} bytes and {kept} bytes of uploads are stored; the {plan.name} plan "
-            f"stores up to {plan.max_storage_bytes} bytes. Wait for running imports, or delete failed ones."
-        )
+    # Everything the tenant stores counts (uploads, batch files, trained models), checked before storing.
+    check_storage(actor.tenant, adding=upload.size, what=f"The file is {upload.size} bytes. ", error=PayloadTooLarge)
     # Never a name the caller chose: a random one in the tenant's own folder.
     path = default_storage.save(f"tenants/{actor.tenant.pk}/uploads/{uuid.uuid4().hex}", upload)
     job = ImportJob.objects.create(

@@ -19,6 +19,7 @@ from django.utils import timezone
 from core.errors import QuotaExceeded
 from core.queueing import NOT_QUEUED, send_on_commit
 from tenants import audit
+from tenants.quotas import check_storage
 from tenants.turns import has_a_turn, lock_tenant, next_turn, wait_for_a_turn
 
 from .models import BatchJob
@@ -43,7 +44,7 @@ def _count_users(config, user_ids):
 
 
 def request_batch(*, actor, config, user_ids=None, sessions=None, k=10, file_format=BatchJob.Format.CSV):
-    """Queue a batch job for ``config`` within the plan's batch quotas (jobs a day, users a job); it runs on a
+    """Queue a batch job for ``config`` within the plan's batch quotas (jobs a day, users a job, storage); it runs on a
     worker in turns with other tenants' jobs (see ``tenants.turns``). ``sessions`` (``[{session_id,
     item_ids}]``) scores anonymous sessions instead of users; each counts as a user against the quota."""
     from .tasks import run_batch
@@ -54,6 +55,7 @@ def request_batch(*, actor, config, user_ids=None, sessions=None, k=10, file_for
         today = BatchJob.objects.for_tenant(tenant).filter(created_at__gte=timezone.now() - timedelta(days=1))
         if today.count() >= plan.max_batch_jobs_per_day:
             raise QuotaExceeded(f"The {plan.name} plan allows {plan.max_batch_jobs_per_day} batch jobs a day.")
+        check_storage(tenant, what="No batch job was queued. ")
         users = len(sessions) if sessions else _count_users(config, user_ids)
         if users > plan.max_batch_users:
             raise QuotaExceeded(
@@ -199,7 +201,11 @@ def execute_batch(tenant_id, job_id):
         )
         raise
     BatchJob.objects.filter(pk=job.pk).update(
-        status=BatchJob.Status.SUCCEEDED, users_done=job.users_total, file_path=path, finished_at=timezone.now()
+        status=BatchJob.Status.SUCCEEDED,
+        users_done=job.users_total,
+        file_path=path,
+        file_bytes=default_storage.size(path),
+        finished_at=timezone.now(),
     )
 
 
