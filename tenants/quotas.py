@@ -80,6 +80,7 @@ PLATFORM_LIMITS = [
     ("DECOMPRESSION_RATIO", "Times its size a gzip file may decompress to"),
     ("LINE_BYTES", "Bytes of one line of a file"),
     ("FIELD_BYTES", "Bytes of one value of a file"),
+    ("WAITING_IMPORTS", "Imports queued or running at once"),
 ]
 
 

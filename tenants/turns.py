@@ -30,8 +30,12 @@ def lock_tenant(tenant_id):
     """The tenant, with its plan, locked until the transaction ends (None when it is gone).
 
     Counting a tenant's running jobs and starting one under this lock keeps the per-tenant limit under races.
+    Only the tenant's row is locked (``of``): the plan's row is shared by every tenant on the plan, and
+    locking it made each tenant's claims wait for every other's. ``no_key``: the tenant's key never
+    changes here, so rows being inserted for the tenant (their foreign-key checks) are not held up.
     """
-    return Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
+    tenants = Tenant.objects.select_for_update(no_key=True, of=("self",)).select_related("plan")
+    return tenants.filter(pk=tenant_id).first()
 
 
 def may_start(running_count, limit):

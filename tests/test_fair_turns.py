@@ -7,8 +7,13 @@ call what a worker calls on each message, with the real database; the last one f
 tenants at a real worker.
 """
 
+import os
+import threading
+from pathlib import Path
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
 
 from recommender.data import tasks as data_tasks
 from recommender.data.importing.runner import run_import
@@ -16,7 +21,8 @@ from recommender.data.models import Dataset, ImportJob
 from recommender.training.models import RunStatus, TrainingRun
 from recommender.training.services import runs
 from recommender.training.services.runs import claim_run
-from tenants.models import Plan
+from tenants.models import Plan, Tenant
+from tenants.turns import lock_tenant
 
 from .factories import make_interactions_dataset
 from .worker import wait_until
@@ -158,3 +164,65 @@ def test_one_tenants_many_imports_do_not_queue_another_tenants_small_one_behind_
     # B ran one at a time: each of its imports started after the one before had finished.
     b_jobs = sorted((finished[pk] for pk in large), key=lambda job: job.started_at)
     assert all(before.finished_at <= after.started_at for before, after in zip(b_jobs, b_jobs[1:], strict=False))
+    # The worker yields the CPU to web processes on the same cores (WORKER_NICENESS, default 10).
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) == 10
+
+
+@pytest.mark.django_db
+def test_a_tenants_backlog_of_imports_is_bounded_before_anything_is_stored(tenant_a, settings):
+    settings.PLATFORM = {**settings.PLATFORM, "LIMITS": {**settings.PLATFORM["LIMITS"], "WAITING_IMPORTS": 2}}
+    waiting = [_queue_import(tenant_a) for _ in range(2)]
+    dataset = Dataset.objects.create(tenant=tenant_a.tenant, name="more", kind="interactions")
+    uploads = Path(settings.MEDIA_ROOT, f"tenants/{tenant_a.tenant.pk}/uploads")
+    stored = set(uploads.iterdir())
+    refused = tenant_a.client.post(
+        f"/api/v1/datasets/{dataset.pk}/imports",
+        {"file": SimpleUploadedFile("clicks.csv", _clicks(20).encode())},
+        format="multipart",
+    )
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert error["code"] == "quota_exceeded" and error["details"] == {"limit": 2, "used": 2}
+    assert error["message"].startswith("2 imports of this organisation are queued or running; at most 2")
+    assert set(uploads.iterdir()) == stored and ImportJob.objects.filter(tenant=tenant_a.tenant).count() == 2
+    ImportJob.objects.filter(pk=waiting[0]).update(status=ImportJob.Status.SUCCEEDED)
+    assert _queue_import(tenant_a)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claiming_a_turn_never_waits_for_another_tenant_on_the_same_plan(tenant_a, tenant_b):
+    """lock_tenant locked the plan's row too (select_related): every tenant of a plan waited for each other's."""
+    assert tenant_a.tenant.plan_id == tenant_b.tenant.plan_id
+    held, release, outcome = threading.Event(), threading.Event(), {}
+
+    def hold_a():
+        try:
+            with transaction.atomic():
+                lock_tenant(tenant_a.tenant.pk)
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def lock_b():
+        try:
+            with transaction.atomic():
+                outcome["plan"] = Plan.objects.select_for_update(nowait=True).get(pk=tenant_b.tenant.plan_id).pk
+                outcome["b"] = Tenant.objects.select_for_update(nowait=True).get(pk=tenant_b.tenant.pk).pk
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_a)
+    holder.start()
+    try:
+        assert held.wait(30)
+        other = threading.Thread(target=lock_b)
+        other.start()
+        other.join(30)
+    finally:
+        release.set()
+        holder.join(30)
+    assert "error" not in outcome, f"another tenant's lock held up tenant B: {outcome.get('error')}"
+    assert outcome == {"plan": tenant_b.tenant.plan_id, "b": tenant_b.tenant.pk}

@@ -25,6 +25,7 @@ from core.errors import Conflict, InvalidInput, PayloadTooLarge, QuotaExceeded
 from core.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 from tenants import audit
 from tenants.quotas import check_storage
+from tenants.turns import lock_tenant
 
 from .limits import FeatureKeyBound, learn_keys, learned_keys
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
@@ -83,9 +84,26 @@ def _enqueue_import(job):
     ImportJob.objects.filter(pk=job.pk).update(sent_at=timezone.now())
 
 
+def _check_waiting_imports(tenant):
+    """Refuse one more import while the tenant has ``WAITING_IMPORTS`` queued or running (call under its lock)."""
+    limit = settings.PLATFORM["LIMITS"]["WAITING_IMPORTS"]
+    waiting = ImportJob.objects.for_tenant(tenant).filter(
+        status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
+    )
+    count = waiting.count()
+    if count >= limit:
+        raise QuotaExceeded(
+            f"{count} imports of this organisation are queued or running; at most {limit} may be at once "
+            "(LIMIT_WAITING_IMPORTS). Send this file when some have finished.",
+            details={"limit": limit, "used": count},
+        )
+
+
 @transaction.atomic
 def start_import(*, actor, dataset, upload, options):
     """Store an upload privately and queue its import into ``dataset``; the import runs on a worker."""
+    # Counted under the tenant's row lock, so concurrent uploads cannot pass the bound together.
+    _check_waiting_imports(lock_tenant(actor.tenant.pk))
     plan = actor.tenant.plan
     if upload.size > plan.max_upload_bytes:
         raise PayloadTooLarge(
@@ -120,6 +138,7 @@ def rerun_import(*, actor, job):
         raise Conflict("Only a failed import can be run again.")
     if not job.file_path or not default_storage.exists(job.file_path):
         raise Conflict("The uploaded file of this import is gone; upload it again.")
+    _check_waiting_imports(lock_tenant(job.tenant_id))
     again = ImportJob.objects.create(
         tenant=job.tenant,
         dataset=job.dataset,

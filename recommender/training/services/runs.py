@@ -103,7 +103,7 @@ def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trig
     with transaction.atomic():
         # Counted under the tenant's row lock: eight requests racing for the last run of the day each
         # counted one left and two got through.
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        tenant = lock_tenant(tenant.pk)
         if runs_in_last_day(tenant) >= tenant.plan.max_training_runs_per_day:
             raise QuotaError(f"Your plan allows {tenant.plan.max_training_runs_per_day} training runs a day.")
         # A run stores a model version's files: refused while the tenant's storage is full.
