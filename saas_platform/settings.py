@@ -308,6 +308,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers run at this lower CPU priority (nice), so where web processes share cores with them (the embedded
+# set-up, a host running both) a request is answered before a training or import step: measured in
+# tests/reliability/test_noisy_neighbour.py (docs/benchmarks.md). 0 leaves the priority as it is.
+WORKER_NICENESS = env_int("WORKER_NICENESS", 10)
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- Platform ------------------------------------------------------------------------------------------
@@ -334,6 +338,9 @@ PLATFORM = {
         "FIELD_BYTES": env_int("LIMIT_FIELD_BYTES", 64 * 1024),
         # Users a batch job scores per turn on a worker before other tenants' jobs get theirs (tenants.turns).
         "BATCH_SLICE_USERS": env_int("LIMIT_BATCH_SLICE_USERS", 500),
+        # Imports of one tenant queued or running at once: more are refused (each waiting one is sent again
+        # every TURN_WAIT_SECONDS while its tenant has no turn, so an unbounded backlog would busy the workers).
+        "WAITING_IMPORTS": env_int("LIMIT_WAITING_IMPORTS", 20),
     },
     # A sliced job whose tenant already runs its plan's number at once is sent again after this long.
     "TURN_WAIT_SECONDS": env_int("TURN_WAIT_SECONDS", 5),

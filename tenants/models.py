@@ -27,8 +27,12 @@ class Plan(models.Model):
     max_batch_jobs_per_day = models.PositiveIntegerField(default=20, help_text="Batch recommendation files.")
     max_batch_users = models.PositiveIntegerField(default=100_000, help_text="Users one batch job may score.")
     max_concurrent_batch_jobs = models.PositiveIntegerField(default=1)
+    max_concurrent_imports = models.PositiveIntegerField(
+        default=2, help_text="Imports running at once; more wait their turn without holding a worker."
+    )
     max_storage_bytes = models.PositiveBigIntegerField(
-        default=20 * 1024**3, help_text="Uploads stored at once (queued, running, or failed and kept for a rerun)."
+        default=20 * 1024**3,
+        help_text="Bytes stored at once: uploads (queued, running, or kept for a rerun), batch files and models.",
     )
 
     def __str__(self):
@@ -64,6 +68,7 @@ SELF_SERVICE_LIMITS = {
     "max_batch_jobs_per_day": 5,
     "max_batch_users": 10_000,
     "max_concurrent_batch_jobs": 1,
+    "max_concurrent_imports": 1,
     "max_storage_bytes": 1024**3,
 }
 

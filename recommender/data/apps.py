@@ -10,8 +10,10 @@ class DataConfig(AppConfig):
     verbose_name = "Data"
 
     def ready(self):
-        from tenants.quotas import register_quota
+        from tenants.quotas import register_quota, register_storage
 
         from .quotas import stored_row_count
+        from .retention import stored_upload_bytes
 
         register_quota("rows", "max_rows", stored_row_count)
+        register_storage("uploads", stored_upload_bytes)

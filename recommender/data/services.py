@@ -24,12 +24,14 @@ from django.utils import timezone
 from core.errors import Conflict, InvalidInput, PayloadTooLarge, QuotaExceeded
 from core.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 from tenants import audit
+from tenants.quotas import check_storage
+from tenants.turns import lock_tenant
 
 from .limits import FeatureKeyBound, learn_keys, learned_keys
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction
 from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
-from .retention import delete_kept_uploads, stored_upload_bytes
+from .retention import delete_kept_uploads
 
 EVENT_STREAM_NAME = "events"
 
@@ -82,9 +84,26 @@ def _enqueue_import(job):
     ImportJob.objects.filter(pk=job.pk).update(sent_at=timezone.now())
 
 
+def _check_waiting_imports(tenant):
+    """Refuse one more import while the tenant has ``WAITING_IMPORTS`` queued or running (call under its lock)."""
+    limit = settings.PLATFORM["LIMITS"]["WAITING_IMPORTS"]
+    waiting = ImportJob.objects.for_tenant(tenant).filter(
+        status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
+    )
+    count = waiting.count()
+    if count >= limit:
+        raise QuotaExceeded(
+            f"{count} imports of this organisation are queued or running; at most {limit} may be at once "
+            "(LIMIT_WAITING_IMPORTS). Send this file when some have finished.",
+            details={"limit": limit, "used": count},
+        )
+
+
 @transaction.atomic
 def start_import(*, actor, dataset, upload, options):
     """Store an upload privately and queue its import into ``dataset``; the import runs on a worker."""
+    # Counted under the tenant's row lock, so concurrent uploads cannot pass the bound together.
+    _check_waiting_imports(lock_tenant(actor.tenant.pk))
     plan = actor.tenant.plan
     if upload.size > plan.max_upload_bytes:
         raise PayloadTooLarge(
@@ -93,12 +112,8 @@ def start_import(*, actor, dataset, upload, options):
         )
     if not upload.size:
         raise InvalidInput.for_fields({"file": "The file is empty."})
-    kept = stored_upload_bytes(actor.tenant)
-    if kept + upload.size > plan.max_storage_bytes:
-        raise PayloadTooLarge(
-            f"The file is {upload.size} bytes and {kept} bytes of uploads are stored; the {plan.name} plan "
-            f"stores up to {plan.max_storage_bytes} bytes. Wait for running imports, or delete failed ones."
-        )
+    # Everything the tenant stores counts (uploads, batch files, trained models), checked before storing.
+    check_storage(actor.tenant, adding=upload.size, what=f"The file is {upload.size} bytes. ", error=PayloadTooLarge)
     # Never a name the caller chose: a random one in the tenant's own folder.
     path = default_storage.save(f"tenants/{actor.tenant.pk}/uploads/{uuid.uuid4().hex}", upload)
     job = ImportJob.objects.create(
@@ -123,6 +138,7 @@ def rerun_import(*, actor, job):
         raise Conflict("Only a failed import can be run again.")
     if not job.file_path or not default_storage.exists(job.file_path):
         raise Conflict("The uploaded file of this import is gone; upload it again.")
+    _check_waiting_imports(lock_tenant(job.tenant_id))
     again = ImportJob.objects.create(
         tenant=job.tenant,
         dataset=job.dataset,

@@ -13,12 +13,14 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import QuotaExceeded
 from core.queueing import NOT_QUEUED, send_on_commit
 from tenants import audit
-from tenants.turns import lock_tenant, may_start, next_turn, wait_for_a_turn
+from tenants.quotas import check_storage
+from tenants.turns import has_a_turn, lock_tenant, next_turn, wait_for_a_turn
 
 from .models import BatchJob
 from .selectors import user_ids_of
@@ -42,7 +44,7 @@ def _count_users(config, user_ids):
 
 
 def request_batch(*, actor, config, user_ids=None, sessions=None, k=10, file_format=BatchJob.Format.CSV):
-    """Queue a batch job for ``config`` within the plan's batch quotas (jobs a day, users a job); it runs on a
+    """Queue a batch job for ``config`` within the plan's batch quotas (jobs a day, users a job, storage); it runs on a
     worker in turns with other tenants' jobs (see ``tenants.turns``). ``sessions`` (``[{session_id,
     item_ids}]``) scores anonymous sessions instead of users; each counts as a user against the quota."""
     from .tasks import run_batch
@@ -53,6 +55,7 @@ def request_batch(*, actor, config, user_ids=None, sessions=None, k=10, file_for
         today = BatchJob.objects.for_tenant(tenant).filter(created_at__gte=timezone.now() - timedelta(days=1))
         if today.count() >= plan.max_batch_jobs_per_day:
             raise QuotaExceeded(f"The {plan.name} plan allows {plan.max_batch_jobs_per_day} batch jobs a day.")
+        check_storage(tenant, what="No batch job was queued. ")
         users = len(sessions) if sessions else _count_users(config, user_ids)
         if users > plan.max_batch_users:
             raise QuotaExceeded(
@@ -132,15 +135,22 @@ def _write_session_batch(job, sessions, out, header=True):
 
 
 def _start(tenant_id, job_id):
-    """Start a queued job if its tenant runs fewer batch jobs than its plan allows at once; returns the job
-    (running, with its users fixed) or None when it must wait for a turn."""
+    """Start a queued job if its tenant has a turn (``tenants.turns.has_a_turn``: within its plan's batch
+    jobs at once, and no other tenant running fewer is waiting); returns the job (running, with its users
+    fixed) or None when it must wait for a turn."""
     with transaction.atomic():
         tenant = lock_tenant(tenant_id)
         job = BatchJob.objects.for_tenant(tenant).select_for_update().filter(pk=job_id).first() if tenant else None
         if job is None or job.status != BatchJob.Status.QUEUED:
             return job
-        running = BatchJob.objects.for_tenant(tenant).filter(status=BatchJob.Status.RUNNING).count()
-        if not may_start(running, tenant.plan.max_concurrent_batch_jobs):
+        turn = has_a_turn(
+            tenant=tenant,
+            jobs=BatchJob.objects,
+            limit_field="max_concurrent_batch_jobs",
+            waiting=Q(status=BatchJob.Status.QUEUED),
+            running=Q(status=BatchJob.Status.RUNNING),
+        )
+        if not turn:
             return None
         if not job.sessions:
             job.user_ids = job.user_ids or user_ids_of(job.config.dataset)
@@ -191,7 +201,11 @@ def execute_batch(tenant_id, job_id):
         )
         raise
     BatchJob.objects.filter(pk=job.pk).update(
-        status=BatchJob.Status.SUCCEEDED, users_done=job.users_total, file_path=path, finished_at=timezone.now()
+        status=BatchJob.Status.SUCCEEDED,
+        users_done=job.users_total,
+        file_path=path,
+        file_bytes=default_storage.size(path),
+        finished_at=timezone.now(),
     )
 
 

@@ -28,6 +28,7 @@ class BatchJob(TenantOwnedModel):
     users_total = models.PositiveIntegerField(default=0)
     users_done = models.PositiveIntegerField(default=0)
     file_path = models.CharField(max_length=300, blank=True)
+    file_bytes = models.PositiveBigIntegerField(default=0, help_text="Size of the file, for the storage quota.")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,8 +1,10 @@
 """Reads serving needs beyond the data app's selectors: popularity for fallbacks, users for batches."""
 
-from django.db.models import Count
+from django.db.models import Count, Sum
 
 from recommender.data.models import ErasedUser, Interaction
+
+from .models import BatchJob
 
 
 def popular_items(dataset, limit=1000):
@@ -30,3 +32,9 @@ def user_ids_of(dataset):
 def erased_user_digests(tenant):
     """Digests of the tenant's erased end users (see ``TenantKeys.digest``)."""
     return set(ErasedUser.objects.for_tenant(tenant).values_list("user_digest", flat=True))
+
+
+def batch_file_bytes(tenant) -> int:
+    """Bytes of the tenant's stored batch files (until they expire or an erasure deletes them)."""
+    total = BatchJob.objects.for_tenant(tenant).exclude(file_path="").aggregate(total=Sum("file_bytes"))
+    return total["total"] or 0

@@ -9,9 +9,10 @@ class TrainingConfig(AppConfig):
     label = "training"
 
     def ready(self):
-        from tenants.quotas import register_quota
+        from tenants.quotas import register_quota, register_storage
 
-        from .selectors import model_count, runs_in_last_day
+        from .selectors import artifact_bytes, model_count, runs_in_last_day
 
         register_quota("models", "max_models", model_count)
         register_quota("training_runs_per_day", "max_training_runs_per_day", runs_in_last_day)
+        register_storage("trained models", artifact_bytes)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.db.models import Sum
 from django.utils import timezone
 
 from .models import ModelConfig, ModelVersion, TrainingRun
@@ -37,3 +38,9 @@ def model_count(tenant):
 def runs_in_last_day(tenant):
     """Training runs requested in the last 24 hours, for the plan's ``max_training_runs_per_day``."""
     return TrainingRun.objects.for_tenant(tenant).filter(queued_at__gte=timezone.now() - timedelta(days=1)).count()
+
+
+def artifact_bytes(tenant) -> int:
+    """Bytes of the tenant's stored model artifacts (every version's files)."""
+    total = ModelVersion.objects.for_tenant(tenant).exclude(artifact_path="").aggregate(total=Sum("artifact_bytes"))
+    return total["total"] or 0

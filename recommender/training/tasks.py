@@ -6,21 +6,18 @@ message whose worker dies is delivered again; the run's row lock makes that safe
 
 from celery import shared_task
 
-from .services import runs
+from tenants.turns import wait_for_a_turn
 
-# How long a run waits before asking again when its tenant is at its concurrency limit.
-WAIT_FOR_SLOT_SECONDS = 5
+from .services import runs
 
 
 @shared_task(name="recommender.training.tasks.run_training", acks_late=True, reject_on_worker_lost=True, bind=True)
 def run_training(self, tenant_id, run_id):
-    """Train one run; re-queue it shortly when the tenant already trains its maximum."""
+    """Train one run; send it again a little later when its tenant has no turn (``tenants.turns``)."""
     outcome = runs.execute_run(tenant_id, run_id, worker_name=self.request.hostname)
     if outcome == runs.MUST_WAIT:
         hard, soft = self.request.timelimit or (None, None)
-        self.apply_async(
-            args=[tenant_id, run_id], countdown=WAIT_FOR_SLOT_SECONDS, soft_time_limit=soft, time_limit=hard
-        )
+        wait_for_a_turn(self, tenant_id, run_id, soft_time_limit=soft, time_limit=hard)
     return outcome
 
 

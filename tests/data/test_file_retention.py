@@ -18,6 +18,7 @@ from recommender.data.retention import sweep_kept_uploads
 from recommender.data.services import rerun_import
 from recommender.serving.batch import expire_batch_files
 from recommender.serving.models import BatchJob
+from recommender.training.models import TrainingRun
 from tenants.audit import Actor
 from tenants.portal.services import delete_tenant
 from tenants.selectors import forget_cached_key
@@ -144,3 +145,49 @@ def test_deleting_an_organisation_removes_its_storage_folder(
     with django_capture_on_commit_callbacks(execute=True):
         delete_tenant(actor=Actor(tenant=served.tenant, user=served.owner), confirmation=served.tenant.slug)
     assert not any(path.is_file() for path in folder.rglob("*")), list(folder.rglob("*"))
+
+
+def test_the_storage_quota_counts_uploads_batch_files_and_models_and_refuses_work_before_it_starts(
+    served, make_dataset, upload, django_capture_on_commit_callbacks
+):
+    model = served.client.get("/api/v1/models/recs/versions").json()["results"][0]
+    plan = served.tenant.plan
+    plan.max_storage_bytes = 10**9
+    plan.save()
+    forget_cached_key()
+    batch = _batch_file(served, django_capture_on_commit_callbacks, ["u1", "u2"])
+    assert batch.file_bytes == default_storage.size(batch.file_path) > 0
+    _failed_upload(served, make_dataset, upload)  # kept for a rerun
+    used = len(BAD) + batch.file_bytes + model["artifact_bytes"]
+    quotas = served.client.get("/api/v1/usage").json()["quotas"]
+    assert quotas["storage_bytes"] == {"used": used, "limit": 10**9}
+
+    plan.max_storage_bytes = used  # full
+    plan.save()
+    forget_cached_key()
+    stored = (
+        f"The organisation stores {used} bytes ({batch.file_bytes} bytes of batch files are stored; "
+        f"{model['artifact_bytes']} bytes of trained models are stored; {len(BAD)} bytes of uploads are stored); "
+        f"the standard plan stores up to {used} bytes."
+    )
+    jobs_before = _jobs(served)
+    training = served.client.post("/api/v1/models/recs/train", {}, format="json")
+    assert training.status_code == 429 and training.json()["error"]["code"] == "quota_exceeded"
+    assert training.json()["error"]["message"].startswith(f"No training run was queued. {stored}")
+    another = served.client.post("/api/v1/models/recs/batch-recommendations", {"user_ids": ["u1"]}, format="json")
+    assert another.status_code == 429 and another.json()["error"]["message"].startswith(
+        f"No batch job was queued. {stored}"
+    )
+    response, _ = upload(served, make_dataset(served, name="more"), BAD)
+    assert response.status_code == 413 and response.json()["error"]["details"]["used"] == used
+    assert _jobs(served) == jobs_before, "nothing was queued"
+
+    # An expired batch file no longer counts: there is room again.
+    expire_batch_files(now=timezone.now() + timedelta(hours=settings.PLATFORM["RETENTION"]["BATCH_FILE_HOURS"] + 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert served.client.post("/api/v1/models/recs/train", {}, format="json").status_code == 202
+
+
+def _jobs(world):
+    """How many training runs and batch jobs the tenant has."""
+    return TrainingRun.objects.filter(tenant=world.tenant).count(), BatchJob.objects.filter(tenant=world.tenant).count()

@@ -96,14 +96,18 @@ def production_env(redis_url, **extra):
 class Gunicorn:
     """``gunicorn saas_platform.wsgi`` on a free loopback port, its log in a file."""
 
-    def __init__(self, tmp_path, env, workers=1):
+    def __init__(self, tmp_path, env, workers=1, access_log=False):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"gunicorn-{self.port}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        # With access_log, each request's path, status and microseconds in the server (access_times reads them).
+        self.access_path = tmp_path / f"gunicorn-{self.port}-access.log" if access_log else None
+        logging = ["--access-logfile", str(self.access_path), "--access-logformat", "%(U)s %(s)s %(D)s"]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "saas_platform.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(workers), "--timeout", "60", "--log-level", "warning"],
+             "--workers", str(workers), "--timeout", "60", "--log-level", "warning",
+             *(logging if access_log else [])],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         wait_until(self._up, 90, interval=0.2, message="gunicorn to answer /health")
@@ -118,6 +122,11 @@ class Gunicorn:
 
     def log(self):
         return self.log_path.read_text(errors="replace")
+
+    def access_times(self, path_prefix):
+        """Seconds the server spent on each request whose path starts with ``path_prefix``, in log order."""
+        lines = self.access_path.read_text().splitlines() if self.access_path else []
+        return [int(line.split()[2]) / 1e6 for line in lines if line.startswith(path_prefix)]
 
     def stop(self):
         stop_process_group(self.process)

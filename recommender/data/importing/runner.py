@@ -18,10 +18,11 @@ import threading
 
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from tenants import audit
+from tenants.turns import has_a_turn, lock_tenant, wait_for_a_turn
 
 from ..limits import NESTED_FEATURES, learn_keys, schema_problem
 from ..models import Dataset, ImportJob
@@ -84,10 +85,38 @@ def run_import(job_id, *, tenant_id=None):
             logger.info("Import job %s is being carried out by another worker; this delivery is dropped", job.pk)
             return job
         job.refresh_from_db()
+        if job.status == ImportJob.Status.QUEUED and not _claim_turn(job):
+            from ..tasks import run_import as task
+
+            wait_for_a_turn(task, job.tenant_id, job.pk)
+            return job
         if not job.is_finished:
             ImportRun(job).execute()
     job.refresh_from_db()
     return job
+
+
+def _claim_turn(job):
+    """Mark a queued job running if its tenant has a turn (``tenants.turns``: within the plan's imports at
+    once, and no other tenant running fewer imports has one waiting); else note it was sent again."""
+    with transaction.atomic():
+        tenant = lock_tenant(job.tenant_id)
+        turn = tenant is not None and has_a_turn(
+            tenant=tenant,
+            jobs=ImportJob.objects,
+            limit_field="max_concurrent_imports",
+            waiting=Q(status=ImportJob.Status.QUEUED),
+            running=Q(status=ImportJob.Status.RUNNING),
+        )
+        now = timezone.now()
+        if not turn:
+            # Its message is alive (sent again to wait): resend_lost_imports leaves it be.
+            ImportJob.objects.filter(pk=job.pk).update(sent_at=now)
+            return False
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
+            status=ImportJob.Status.RUNNING, started_at=now
+        )
+    return True
 
 
 def reap_orphaned_imports():

@@ -25,6 +25,8 @@ from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
 from tenants.models import Tenant
+from tenants.quotas import check_storage
+from tenants.turns import has_a_turn, lock_tenant
 
 from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
 from ..selectors import runs_in_last_day
@@ -93,7 +95,7 @@ def _enqueue(run):
 
 
 def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trigger.MANUAL):
-    """Queue a training run of ``config``, within the plan's daily quota."""
+    """Queue a training run of ``config``, within the plan's daily quota and storage quota."""
     tenant = actor.tenant
     if tuning_trials > TRAINING["MAX_TUNING_TRIALS"]:
         raise RunError(f"At most {TRAINING['MAX_TUNING_TRIALS']} tuning trials are allowed.")
@@ -101,9 +103,11 @@ def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trig
     with transaction.atomic():
         # Counted under the tenant's row lock: eight requests racing for the last run of the day each
         # counted one left and two got through.
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        tenant = lock_tenant(tenant.pk)
         if runs_in_last_day(tenant) >= tenant.plan.max_training_runs_per_day:
             raise QuotaError(f"Your plan allows {tenant.plan.max_training_runs_per_day} training runs a day.")
+        # A run stores a model version's files: refused while the tenant's storage is full.
+        check_storage(tenant, what="No training run was queued. ")
         run = TrainingRun.objects.create(
             tenant=tenant,
             config=config,
@@ -152,11 +156,12 @@ def claim_run(tenant_id, run_id, worker_name):
     """Mark a queued run as running on this worker, under row locks.
 
     Returns CLAIMED, ALREADY_HANDLED (a duplicate or re-delivered message, or
-    an unknown/foreign id) or MUST_WAIT (the tenant is at its concurrency limit).
+    an unknown/foreign id) or MUST_WAIT (the tenant has no turn: it is at its plan's runs at once, or
+    another tenant running fewer runs has one waiting; see ``tenants.turns``).
     """
     with transaction.atomic():
         # Locking the tenant row serialises claims of one tenant across workers.
-        tenant = Tenant.objects.select_for_update().select_related("plan").filter(pk=tenant_id).first()
+        tenant = lock_tenant(tenant_id)
         run = (
             TrainingRun.objects.for_tenant(tenant).select_for_update().filter(pk=run_id).first()
             if tenant is not None
@@ -164,8 +169,14 @@ def claim_run(tenant_id, run_id, worker_name):
         )
         if run is None or run.status != RunStatus.QUEUED:
             return ALREADY_HANDLED
-        running = TrainingRun.objects.for_tenant(tenant).filter(status=RunStatus.RUNNING).count()
-        if running >= tenant.plan.max_concurrent_trainings:
+        turn = has_a_turn(
+            tenant=tenant,
+            jobs=TrainingRun.objects,
+            limit_field="max_concurrent_trainings",
+            waiting=Q(status=RunStatus.QUEUED),
+            running=Q(status=RunStatus.RUNNING),
+        )
+        if not turn:
             # The task sends itself again to wait: its message is alive, so resend_lost_runs leaves it be.
             run.sent_at = timezone.now()
             run.save(update_fields=["sent_at"])
@@ -281,13 +292,57 @@ def _explain_failure(exc, run):
     from celery.exceptions import SoftTimeLimitExceeded
 
     if isinstance(exc, SoftTimeLimitExceeded):
-        limit = run.tenant.plan.training_time_limit_seconds
-        return f"Training took longer than your plan's limit of {limit} s. Use fewer epochs or a smaller model."
+        return _over_time_message(run)
     if isinstance(exc, ml.DataError):
         return f"The data cannot be trained on: {exc}"
     if isinstance(exc, ml.InvalidParams):
         return f"The model's parameters are invalid: {exc}"
     return f"Training failed unexpectedly ({type(exc).__name__}: {exc}). Retry; if it fails again, contact support."
+
+
+# Of a run over its time limit, a recipe is suggested instead when its estimate is under this share of the
+# run's recipe's (the estimate of the run's recipe fitted the limit, and the run still went over it).
+FASTER_SHARE = 0.5
+
+
+def _over_time_message(run):
+    """Why a run stopped at its plan's time limit, and what would fit: fewer epochs at the pace the run
+    went, and the recipes estimated to train this data in well under the time of the run's recipe."""
+    limit = run.tenant.plan.training_time_limit_seconds
+    at = TrainingRun.objects.filter(pk=run.pk).values("stage", "current_epoch", "total_epochs").first() or {}
+    stage, epoch, epochs = at.get("stage", ""), at.get("current_epoch", 0), at.get("total_epochs", 0)
+    where = f" while {stage}" + (f" (epoch {epoch} of {epochs})" if epochs else "") if stage else ""
+    message = f"Training took longer than your plan's limit of {limit} s{where}, so it stopped."
+    advice = []
+    configured = (run.params or {}).get("epochs")
+    if epochs and stage in ("evaluating", "training") and isinstance(configured, int):
+        # A run trains twice: on the evaluation split, then on all the data; each is about half its time.
+        done = (epoch / epochs) / 2 + (0.5 if stage == "training" else 0)
+        fitting_epochs = int(configured * done * 0.8)  # a fifth kept back: data loading and saving take time too
+        if 0 < fitting_epochs < configured:
+            advice.append(f"epochs={fitting_epochs} (of {configured}) would fit at the pace this run went")
+    faster = _faster_recipes(run)
+    if faster:
+        advice.append(f"{', '.join(faster)} {'is' if len(faster) == 1 else 'are'} estimated to train this data "
+                      f"in under half the time of {run.recipe}")  # fmt: skip
+    if not advice:
+        return f"{message} Use fewer epochs or a smaller model, or a plan with a longer limit."
+    return f"{message} What would fit: {'; '.join(advice)}."
+
+
+def _faster_recipes(run):
+    """Recommendation recipes that fit the budget with an estimate under FASTER_SHARE of the run's recipe's."""
+    config = run.config
+    if run.recipe == ml.AUTO or config.dataset.kind != "interactions":
+        return []
+    recipe = ml.get_recipe(run.recipe)
+    if recipe.task != "recommendation":
+        return []
+    shape = ml.DataShape(**data_selectors.interactions_shape(config.dataset))
+    params = recipe.validate({name: value for name, value in (run.params or {}).items() if not isinstance(value, dict)})
+    own = recipe.estimate(shape, params).seconds
+    fitting = ml.recipes_that_fit(shape, training_budget(run.tenant.plan))
+    return [name for name, estimate in fitting if name != recipe.name and estimate.seconds < FASTER_SHARE * own]
 
 
 def _train_and_version(run, prefix):
