@@ -7,6 +7,7 @@ frames from ``recommender.data.frames``.
 """
 
 import weakref
+from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count, Max, Q
@@ -102,7 +103,7 @@ def seen_item_ids(tenant, user_id, dataset=None) -> set[str]:
 _NUMBERED_SEEN_ITEMS_SQL = _SEEN_ITEMS_SQL.replace("%s", "$1", 1).replace("%s", "$2", 1)
 _PREPARE_SEEN_ITEMS = f"PREPARE serving_seen_items (bigint, text) AS {_NUMBERED_SEEN_ITEMS_SQL}"
 _EXECUTE_SEEN_ITEMS = "EXECUTE serving_seen_items (%s, %s)"
-_prepared_on = weakref.WeakSet()  # this process's database connections that have the statement
+_prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()  # this process's database connections that have the statement
 
 
 def _seen_items_in_one_round_trip(tenant_id, user_id):
@@ -118,8 +119,9 @@ def _seen_items_in_one_round_trip(tenant_id, user_id):
       transaction mode between web processes and PostgreSQL would not keep it:
       docs/operations.md.)
     """
-    checked_first = connection.connection is None or connection.health_check_done
-    connection.health_check_done = True
+    # django-stubs does not declare health_check_done (Django 4.1's connection health checks) yet.
+    checked_first = connection.connection is None or connection.health_check_done  # type: ignore[attr-defined]
+    connection.health_check_done = True  # type: ignore[attr-defined]
     try:
         return _execute_seen_items(tenant_id, user_id)
     except (OperationalError, InterfaceError):

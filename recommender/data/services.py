@@ -224,7 +224,7 @@ def _batch_frame(records):
 
 
 def _first_problem_per_index(check, not_objects):
-    firsts = {}
+    firsts: dict[int, dict[str, object]] = {}
     for error in check.errors():
         firsts.setdefault(error.line, {"index": error.line, "field": error.column, "reason": error.reason})
     return sorted([*firsts.values(), *not_objects], key=lambda rejection: rejection["index"])

@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count
 
@@ -71,8 +72,10 @@ def metric_series(*, tenant, start: datetime, end: datetime, bucket: str, model=
     if experiment is not None:
         rows = rows.filter(experiment=experiment)
     slugs = dict(ModelConfig.objects.for_tenant(tenant).values_list("pk", "slug"))
-    series = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(SUMMED, 0)))
-    totals = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
+    series: defaultdict[tuple[Any, ...], defaultdict[int, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: dict.fromkeys(SUMMED, 0))
+    )
+    totals: defaultdict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
     for row in rows.values("start", "config_id", "version_number", "experiment_id", "arm", *SUMMED):
         key = (row["config_id"], row["version_number"], row["experiment_id"], row["arm"])
         index = int((row["start"] - start) / size)
@@ -111,11 +114,11 @@ def _arm_looks(experiment, metric, with_starts=False):
         .values("start", "arm", numerator, "impressions")
         .order_by("start")
     )
-    per_bucket = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    per_bucket: defaultdict[datetime, defaultdict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in rows:
         per_bucket[row["start"]][row["arm"]][0] += row[numerator]
         per_bucket[row["start"]][row["arm"]][1] += row["impressions"]
-    running = defaultdict(lambda: [0, 0])
+    running: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
     looks = []
     for start in sorted(per_bucket):
         for arm, (successes, trials) in per_bucket[start].items():
@@ -130,7 +133,7 @@ def cumulative_rates(*, experiment):
     starts, looks = _arm_looks(experiment, experiment.metric, with_starts=True)
     names = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment)
                  .order_by("position").values_list("name", flat=True))  # fmt: skip
-    rates = {name: [] for name in names}
+    rates: dict[str, list[Any]] = {name: [] for name in names}
     for look in looks:
         for name in names:
             successes, trials = look.get(name, (0, 0))

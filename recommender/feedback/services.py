@@ -213,12 +213,12 @@ def start_experiment(*, actor, name, config, metric, arms, alpha=0.05) -> Experi
     Refused (400, naming the field) when the splits do not sum to 100, a version is not of its arm's model,
     there is not exactly one control arm, or another experiment runs on the same model.
     """
-    problems = {}
+    problems: dict[str, object] = {}
     if sum(arm["split"] for arm in arms) != 100:
         problems["arms"] = [f"The splits sum to {sum(arm['split'] for arm in arms)}%; they must sum to 100%."]
     elif sum(1 for arm in arms if arm.get("is_control")) != 1:
         problems["arms"] = ['Exactly one arm must be the control ("control": true).']
-    arm_problems = {}
+    arm_problems: dict[str, dict[str, list[str]]] = {}
     for index, arm in enumerate(arms):
         if arm["version"].config_id != arm["config"].pk:
             arm_problems[str(index)] = {}

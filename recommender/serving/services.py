@@ -257,6 +257,7 @@ def rank(tenant, slug, user_id, item_ids):
     fallback, scores = None, None
     if served.scorer is not None and not erased:
         try:
+            history: list[str] | set[str]
             if getattr(served.scorer, "uses_order", False):
                 # Sequence-aware models rank from the latest events, in order.
                 history, _ = data_selectors.recent_item_ids(tenant, stored_id, limit=served.scorer.max_history)

@@ -162,7 +162,7 @@ def claim_run(tenant_id, run_id, worker_name):
             if tenant is not None
             else None
         )
-        if run is None or run.status != RunStatus.QUEUED:
+        if tenant is None or run is None or run.status != RunStatus.QUEUED:
             return ALREADY_HANDLED
         running = TrainingRun.objects.for_tenant(tenant).filter(status=RunStatus.RUNNING).count()
         if running >= tenant.plan.max_concurrent_trainings:
