@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Count
 
 from recommender.training.models import ModelConfig
+from tenants.models import Tenant
 
 from . import statistics
 from .models import Experiment, ExperimentArm, ExplorationPolicy, Impression, MetricBucket
@@ -17,7 +18,7 @@ SUMMED = ("impressions", "items_shown", "clicked", "clicks", "converted", "conve
           "estimated_conversions", "estimated_revenue")  # fmt: skip
 
 
-def exploration_of(*, tenant, config) -> ExplorationPolicy:
+def exploration_of(*, tenant: Tenant, config: ModelConfig) -> ExplorationPolicy:
     """The model's exploration policy; weight 0 (none) when never set."""
     return ExplorationPolicy.objects.for_tenant(tenant).filter(config=config).first() or ExplorationPolicy(
         tenant=tenant, config=config
@@ -59,7 +60,15 @@ def _rates(values):
     }
 
 
-def metric_series(*, tenant, start: datetime, end: datetime, bucket: str, model=None, experiment=None) -> dict:
+def metric_series(
+    *,
+    tenant: Tenant,
+    start: datetime,
+    end: datetime,
+    bucket: str,
+    model: ModelConfig | None = None,
+    experiment: Experiment | None = None,
+) -> dict:
     """Online metrics per model, version and arm, in buckets of ``bucket`` from ``start`` to ``end``.
 
     Rates are over impressions (answers shown): CTR is the share of impressions with an attributed
@@ -142,7 +151,7 @@ def cumulative_rates(*, experiment):
     return starts, rates
 
 
-def experiment_results(*, experiment) -> dict:
+def experiment_results(*, experiment: Experiment) -> dict:
     """Each arm's counts and rate, and each arm against the control by both tests, with the decision.
 
     The decision goes by the always-valid sequential test (mSPRT), so the results may be read at any
@@ -212,7 +221,7 @@ def _decision(arms, control_name):
     return {"winner": None, "statistic": statistic, "reason": "No arm differs significantly from the control yet."}
 
 
-def users_per_arm(*, experiment) -> dict:
+def users_per_arm(*, experiment: Experiment) -> dict:
     """Distinct users each arm served (from the impressions kept, FEEDBACK_IMPRESSION_DAYS)."""
     rows = (
         Impression.objects.for_tenant(experiment.tenant)

@@ -24,7 +24,7 @@ from core.queueing import NOT_QUEUED, resend_lost, send_on_commit
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
-from tenants.models import Tenant
+from tenants.models import Plan, Tenant
 
 from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
 from ..selectors import runs_in_last_day
@@ -45,7 +45,7 @@ class RecipeTooLarge(RunError):
     """The config's hand-picked recipe cannot train on this data within the budget; the message names one that can."""
 
 
-def training_budget(plan) -> "ml.Budget":
+def training_budget(plan: Plan) -> "ml.Budget":
     """The memory (a setting) and time (the plan's limit) one training run may plan for."""
     return ml.Budget(memory_bytes=TRAINING["MEMORY_BUDGET_MB"] * 2**20, seconds=plan.training_time_limit_seconds)
 
