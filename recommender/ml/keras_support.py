@@ -41,7 +41,7 @@ def configure(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def to_numpy(value) -> np.ndarray:
+def to_numpy(value: Tensor) -> np.ndarray:
     """A tensor's or variable's values as a numpy array.
 
     ``keras.ops.convert_to_numpy`` calls ``np.array`` on TensorFlow variables, whose
