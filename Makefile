@@ -52,11 +52,12 @@ test-reliability: install services
 audit: install
 	$(PY) .ci/pip_audit.py
 
-## make lint: ruff's lint and format checks and the layering rules (core/layering.py); CI runs it.
+## make lint: ruff's lint and format checks, the layering rules (core/layering.py) and mypy; CI runs it.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m core.layering
+	$(VENV)/bin/mypy
 
 services:
 	bash scripts/ensure-services.sh

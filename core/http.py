@@ -3,9 +3,10 @@
 import ipaddress
 
 from django.conf import settings
+from django.http import HttpRequest
 
 
-def _ip(value):
+def _ip(value: str) -> str | None:
     """``value`` as a normalised IP address string, or ``None`` when it is not one."""
     try:
         return str(ipaddress.ip_address(value.strip()))
@@ -13,7 +14,7 @@ def _ip(value):
         return None
 
 
-def client_address(request):
+def client_address(request: HttpRequest) -> str:
     """The address of the client that sent ``request``, as far as this deployment can trust it.
 
     With ``TRUSTED_PROXY_COUNT`` at 0 the platform faces clients directly, so it is

@@ -8,30 +8,36 @@ the schema says are invalid, and clients come to rely on it. ``install()`` (call
 data from a query string or a form (a ``QueryDict``) is read as before.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from django.http import QueryDict
 from rest_framework import fields, relations
 
+# (field, value) -> whether the JSON value has the right type; or, to refuse it, raising its usual message.
+Check = Callable[[Any, Any], Any]
 
-def _from_json(field):
+
+def _from_json(field: fields.Field) -> bool:
     data = getattr(field.root, "initial_data", None)
     return data is not None and not isinstance(data, QueryDict)
 
 
-def _integer(value):
+def _integer(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _string_choice(field, value):
+def _string_choice(field: fields.ChoiceField, value: object) -> bool:
     # Choices keyed by strings (every enum of this API) take strings only; other choices keep DRF's reading.
     return isinstance(value, str) or not all(isinstance(key, str) for key in field.choices)
 
 
-def _invalid(field, value):
+def _invalid(field: fields.Field, value: object) -> None:
     field.fail("invalid", input=value)
 
 
 # Field class -> (does this JSON value have the right type?, how to fail otherwise).
-CHECKS = {
+CHECKS: dict[type[fields.Field], tuple[Check, Check]] = {
     fields.CharField: (lambda field, value: isinstance(value, str), _invalid),
     fields.BooleanField: (lambda field, value: isinstance(value, bool), _invalid),
     fields.IntegerField: (lambda field, value: _integer(value), _invalid),
@@ -44,20 +50,21 @@ CHECKS = {
 }
 
 
-def _checked(original, accepts, refuse):
-    def to_internal_value(self, data):
+def _checked(original: Callable[[Any, Any], Any], accepts: Check, refuse: Check) -> Callable[[Any, Any], Any]:
+    def to_internal_value(self: fields.Field, data: Any) -> Any:
         if _from_json(self) and not accepts(self, data):
             refuse(self, data)
         return original(self, data)
 
     to_internal_value.__doc__ = original.__doc__
-    to_internal_value.json_types_original = original
+    to_internal_value.json_types_original = original  # type: ignore[attr-defined]  # a marker for install()
     return to_internal_value
 
 
-def install():
+def install() -> None:
     """Make the fields above check the JSON type of what they read (idempotent)."""
     for cls, (accepts, refuse) in CHECKS.items():
         original = cls.__dict__["to_internal_value"]
         if not hasattr(original, "json_types_original"):
-            cls.to_internal_value = _checked(original, accepts, refuse)
+            # Patching the class is the point (mypy refuses assigning to a method).
+            cls.to_internal_value = _checked(original, accepts, refuse)  # type: ignore[method-assign,assignment]

@@ -1,9 +1,11 @@
 """Pagination of API lists."""
 
 import re
+from typing import Any
 
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -18,16 +20,16 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
 
     max_limit = 1000
 
-    def get_limit(self, request):
+    def get_limit(self, request: Request) -> int | None:
         limit = self._whole_number(request, self.limit_query_param, minimum=1)
         return self.default_limit if limit is None else min(limit, self.max_limit)
 
-    def get_offset(self, request):
+    def get_offset(self, request: Request) -> int:
         offset = self._whole_number(request, self.offset_query_param, minimum=0)
         return offset or 0
 
     @staticmethod
-    def _whole_number(request, name, minimum):
+    def _whole_number(request: Request, name: str, minimum: int) -> int | None:
         raw = request.query_params.get(name)
         if raw is None:
             return None
@@ -38,7 +40,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
             raise ValidationError({name: [f"Send a whole number of at least {minimum}."]})
         return value
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         limit, offset = super().get_schema_operation_parameters(view)
         limit["schema"]["minimum"] = 1
         limit["description"] = (

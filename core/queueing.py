@@ -11,8 +11,11 @@ keeps none across a restart) is sent again by :func:`resend_lost`.
 """
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from kombu.exceptions import OperationalError
 
 from core.errors import Unavailable
@@ -27,11 +30,11 @@ class QueueUnavailable(Unavailable):
     default_message = "The task queue is briefly unavailable; nothing was started. Retry in a few seconds."
 
 
-def send_on_commit(send, mark_not_queued):
+def send_on_commit(send: Callable[[], object], mark_not_queued: Callable[[], object]) -> None:
     """After the current transaction commits, call ``send()``; if the broker refuses, call
     ``mark_not_queued()`` (which records on the row that it will not run) and raise :class:`QueueUnavailable`."""
 
-    def callback():
+    def callback() -> None:
         try:
             send()
         except OperationalError as exc:
@@ -42,10 +45,10 @@ def send_on_commit(send, mark_not_queued):
     transaction.on_commit(callback)
 
 
-def send_best_effort_on_commit(send, what):
+def send_best_effort_on_commit(send: Callable[[], object], what: str) -> None:
     """After commit, call ``send()`` for work that may be skipped (it is redone later); a refusal is logged."""
 
-    def callback():
+    def callback() -> None:
         try:
             send()
         except OperationalError as exc:
@@ -54,7 +57,7 @@ def send_best_effort_on_commit(send, what):
     transaction.on_commit(callback)
 
 
-def resend_lost(queued, lost, send, what):
+def resend_lost(queued: QuerySet[Any], lost: Q, send: Callable[[Any], object], what: str) -> list[Any]:
     """Send again the task of each row of ``queued`` that matches ``lost``; returns their primary keys.
 
     Each row is re-checked under its own row lock (rows another transaction

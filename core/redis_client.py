@@ -12,7 +12,7 @@ from django.conf import settings
 
 
 @functools.cache
-def get_redis():
+def get_redis() -> redis.Redis | None:
     """The process's Redis client, or ``None`` in the embedded set-up (no REDIS_URL)."""
     if not settings.REDIS_URL:
         return None

@@ -1,6 +1,11 @@
 """Post-processing hooks of the OpenAPI schema: the error answers every operation documents, links between
 operations for stateful clients and fuzzers, and patterns for text inputs."""
 
+from typing import Any
+
+# A generated OpenAPI document (nested JSON objects).
+Schema = dict[str, Any]
+
 ERROR_RESPONSES = {
     "400": "Invalid request: `details` names the fields.",
     "401": "No usable API key.",
@@ -14,7 +19,7 @@ BODY_TOO_LARGE = "The body is over the plan's limit (`max_request_body_bytes` fo
 UNSUPPORTED_MEDIA_TYPE = "The body is not in a media type this operation documents (JSON, or multipart for uploads)."
 
 
-def add_error_responses(result, generator, request, public):
+def add_error_responses(result: Schema, generator: Any, request: Any, public: bool) -> Schema:
     """Postprocessing hook: document the one error shape on every API operation."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault(
@@ -112,7 +117,7 @@ LINKS = {
 }
 
 
-def _add_links(result):
+def _add_links(result: Schema) -> None:
     paths = result.get("paths", {})
     for (path, method, status), links in LINKS.items():
         response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
@@ -130,7 +135,7 @@ NO_NUL = "^[^\\x00]*$"
 SLUG = "^[-a-zA-Z0-9_]+$"
 
 
-def _no_nul(schema):
+def _no_nul(schema: object) -> None:
     """Add the no-NUL pattern to every free-text string of a request schema, through arrays and objects."""
     if not isinstance(schema, dict):
         return
@@ -146,7 +151,7 @@ def _no_nul(schema):
 CLOSED_REQUEST_OBJECTS = {"ItemInputRequest"}
 
 
-def _describe_text_inputs(result):
+def _describe_text_inputs(result: Schema) -> None:
     for name, schema in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request"):
             _no_nul(schema)

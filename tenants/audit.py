@@ -1,17 +1,21 @@
 """Writing the audit log: one call for every change a person or an API key makes."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .context import get_request_tenant
-from .models import ApiKey, AuditLog
+from .models import ApiKey, AuditLog, Tenant
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: a signed-in person, an API key, or the system itself."""
 
-    tenant: object
-    user: object = None
+    tenant: Tenant
+    user: "User | None" = None
     api_key: ApiKey | None = None
 
     @classmethod

@@ -1,8 +1,8 @@
 """Reads for tenants: memberships of a person, keys of a tenant, key look-up."""
 
-import time
-
 from django.conf import settings
+
+from core.cache import TtlCache
 
 from .keys import key_matches, split_key
 from .models import ApiKey, AuditLog, Membership
@@ -26,10 +26,13 @@ def audit_log_of(tenant):
     return AuditLog.objects.for_tenant(tenant).select_related("actor_user", "actor_api_key")
 
 
-# A per-process cache of recently seen keys: the database is asked again after
-# LOCAL_CACHE_SECONDS, so a revocation is seen everywhere within that delay.
-_key_cache = {}
-_KEY_CACHE_LIMIT = 10_000
+def _local_cache_seconds() -> float:
+    return settings.PLATFORM["LOCAL_CACHE_SECONDS"]
+
+
+# A per-process cache of recently seen keys (prefix -> key or None): the database is asked again
+# after LOCAL_CACHE_SECONDS, so a revocation is seen everywhere within that delay.
+_key_cache: TtlCache[ApiKey | None] = TtlCache(_local_cache_seconds, max_entries=10_000)
 
 
 def find_api_key(full_key):
@@ -40,15 +43,9 @@ def find_api_key(full_key):
     prefix = split_key(full_key)
     if prefix is None:
         return None
-    now = time.monotonic()
-    cached = _key_cache.get(prefix)
-    if cached is not None and cached[0] > now:
-        api_key = cached[1]
-    else:
-        api_key = ApiKey.objects.select_related("tenant", "tenant__plan").filter(prefix=prefix).first()
-        if len(_key_cache) >= _KEY_CACHE_LIMIT:
-            _key_cache.clear()
-        _key_cache[prefix] = (now + settings.PLATFORM["LOCAL_CACHE_SECONDS"], api_key)
+    api_key = _key_cache.get(
+        prefix, lambda: ApiKey.objects.select_related("tenant", "tenant__plan").filter(prefix=prefix).first()
+    )
     if api_key is None or not key_matches(full_key, api_key.hashed_key):
         return None
     return api_key
@@ -59,4 +56,4 @@ def forget_cached_key(prefix=None):
     if prefix is None:
         _key_cache.clear()
     else:
-        _key_cache.pop(prefix, None)
+        _key_cache.forget(prefix)

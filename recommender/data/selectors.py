@@ -7,10 +7,13 @@ frames from ``recommender.data.frames``.
 """
 
 import weakref
+from collections.abc import Iterable
+from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count, Max, Q
 
+from tenants.models import Tenant
 from tenants.scoping import get_tenant_object_or_404
 
 from .models import Dataset, EndUser, ErasedUser, ImportJob, Interaction, Item, TabularRow
@@ -24,12 +27,12 @@ def datasets_of(tenant):
     return Dataset.objects.for_tenant(tenant)
 
 
-def get_dataset(tenant, dataset_id) -> Dataset:
+def get_dataset(tenant: Tenant, dataset_id: int) -> Dataset:
     """The tenant's dataset ``dataset_id``; raises ``Dataset.DoesNotExist`` for a missing or foreign one."""
     return datasets_of(tenant).get(pk=dataset_id)
 
 
-def get_dataset_or_404(tenant, dataset_id) -> Dataset:
+def get_dataset_or_404(tenant: Tenant, dataset_id: int) -> Dataset:
     """Like :func:`get_dataset`, but a missing or foreign dataset is an HTTP 404."""
     return get_tenant_object_or_404(Dataset.objects.all(), tenant, pk=dataset_id)
 
@@ -38,7 +41,7 @@ def import_jobs_of(tenant):
     return ImportJob.objects.for_tenant(tenant).select_related("dataset")
 
 
-def data_snapshot(dataset) -> dict:
+def data_snapshot(dataset: Dataset) -> dict:
     """What a model trained now would see: ``{"rows", "latest_timestamp" (ISO or None), "latest_id"}``."""
     tenant = dataset.tenant
     if dataset.kind == Dataset.Kind.INTERACTIONS:
@@ -59,7 +62,7 @@ def data_snapshot(dataset) -> dict:
     }
 
 
-def interactions_shape(dataset) -> dict:
+def interactions_shape(dataset: Dataset) -> dict:
     """``{"users", "items", "interactions"}`` of an interactions dataset: what sizes a training run."""
     facts = (
         Interaction.objects.for_tenant(dataset.tenant)
@@ -81,7 +84,7 @@ _SEEN_ITEMS_SQL = (
 )
 
 
-def seen_item_ids(tenant, user_id, dataset=None) -> set[str]:
+def seen_item_ids(tenant: Tenant, user_id: str, dataset: Dataset | None = None) -> set[str]:
     """Items the user (stored key) interacted with, in ``dataset`` or in any of the tenant's datasets.
 
     Serving asks this on every recommendation, so it is plain SQL: building
@@ -90,7 +93,7 @@ def seen_item_ids(tenant, user_id, dataset=None) -> set[str]:
     if dataset is None and connection.vendor == "postgresql" and not connection.in_atomic_block:
         return {item_id for (item_id,) in _seen_items_in_one_round_trip(tenant.pk, user_id)}
     sql = _SEEN_ITEMS_SQL
-    params = [tenant.pk, user_id]
+    params: list[int | str] = [tenant.pk, user_id]
     if dataset is not None:
         sql += " AND dataset_id = %s"
         params.append(dataset.pk)
@@ -102,7 +105,7 @@ def seen_item_ids(tenant, user_id, dataset=None) -> set[str]:
 _NUMBERED_SEEN_ITEMS_SQL = _SEEN_ITEMS_SQL.replace("%s", "$1", 1).replace("%s", "$2", 1)
 _PREPARE_SEEN_ITEMS = f"PREPARE serving_seen_items (bigint, text) AS {_NUMBERED_SEEN_ITEMS_SQL}"
 _EXECUTE_SEEN_ITEMS = "EXECUTE serving_seen_items (%s, %s)"
-_prepared_on = weakref.WeakSet()  # this process's database connections that have the statement
+_prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()  # this process's database connections that have the statement
 
 
 def _seen_items_in_one_round_trip(tenant_id, user_id):
@@ -118,8 +121,9 @@ def _seen_items_in_one_round_trip(tenant_id, user_id):
       transaction mode between web processes and PostgreSQL would not keep it:
       docs/operations.md.)
     """
-    checked_first = connection.connection is None or connection.health_check_done
-    connection.health_check_done = True
+    # django-stubs does not declare health_check_done (Django 4.1's connection health checks) yet.
+    checked_first = connection.connection is None or connection.health_check_done  # type: ignore[attr-defined]
+    connection.health_check_done = True  # type: ignore[attr-defined]
     try:
         return _execute_seen_items(tenant_id, user_id)
     except (OperationalError, InterfaceError):
@@ -151,7 +155,7 @@ _RECENT_ITEMS_SQL = (
 )
 
 
-def recent_item_ids(tenant, user_id, *, limit: int) -> tuple[list[str], int]:
+def recent_item_ids(tenant: Tenant, user_id: str, *, limit: int) -> tuple[list[str], int]:
     """``(item ids of the user's latest ``limit`` events, oldest first; the user's total event count)``.
 
     Sequence-aware models read these on every recommendation, so events sent
@@ -163,12 +167,12 @@ def recent_item_ids(tenant, user_id, *, limit: int) -> tuple[list[str], int]:
     return [item_id for item_id, _ in reversed(rows)], (rows[0][1] if rows else 0)
 
 
-def inactive_item_ids(tenant) -> set[str]:
+def inactive_item_ids(tenant: Tenant) -> set[str]:
     """Catalogue items that were deactivated: never recommend them."""
     return set(Item.objects.for_tenant(tenant).filter(is_active=False).values_list("item_id", flat=True))
 
 
-def item_ids_in_categories(tenant, categories) -> set[str]:
+def item_ids_in_categories(tenant: Tenant, categories: Iterable[str]) -> set[str]:
     """Items in any of ``categories`` (active or not)."""
     wanted = {str(name) for name in categories if str(name)}
     if not wanted:
@@ -182,12 +186,12 @@ def item_ids_in_categories(tenant, categories) -> set[str]:
     return {item_id for item_id, names in items.values_list("item_id", "categories") if wanted.intersection(names)}
 
 
-def item_titles(tenant, item_ids) -> dict[str, str]:
+def item_titles(tenant: Tenant, item_ids: Iterable[str]) -> dict[str, str]:
     """``{item_id: title}`` for the given catalogue items (unknown ids are left out)."""
     return dict(Item.objects.for_tenant(tenant).filter(item_id__in=list(item_ids)).values_list("item_id", "title"))
 
 
-def is_erased_user(tenant, user_id) -> bool:
+def is_erased_user(tenant: Tenant, user_id: str) -> bool:
     """Whether the end user (stored key) was erased: serve them the non-personal fallback."""
     digest = tenant_keys(tenant).digest(str(user_id))
     return ErasedUser.objects.for_tenant(tenant).filter(user_digest=digest).exists()
@@ -213,10 +217,10 @@ def search_catalogue(tenant, *, text="", is_active=None):
     return items.order_by("item_id")
 
 
-def get_item_or_404(tenant, item_id) -> Item:
+def get_item_or_404(tenant: Tenant, item_id: str) -> Item:
     return get_tenant_object_or_404(Item.objects.all(), tenant, item_id=item_id)
 
 
-def shown_features(document) -> dict:
+def shown_features(document: dict) -> dict:
     """Features as people may see them: sensitive values masked."""
     return masked(document)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from core.errors import Conflict, InvalidInput, PayloadTooLarge, QuotaExceeded
 from core.queueing import NOT_QUEUED, resend_lost, send_best_effort_on_commit, send_on_commit
 from tenants import audit
+from tenants.models import Tenant
 from tenants.quotas import check_storage
 from tenants.turns import lock_tenant
 
@@ -51,7 +52,7 @@ def create_dataset(*, actor, name, kind, description="", target_column="", sensi
     return dataset
 
 
-def event_stream_dataset(tenant) -> Dataset:
+def event_stream_dataset(tenant: Tenant) -> Dataset:
     """The interactions dataset the events API writes to when a request names none (made on first use)."""
     dataset, _ = Dataset.objects.get_or_create(
         tenant=tenant,
@@ -240,13 +241,13 @@ def _batch_frame(records):
 
 
 def _first_problem_per_index(check, not_objects):
-    firsts = {}
+    firsts: dict[int, dict[str, object]] = {}
     for error in check.errors():
         firsts.setdefault(error.line, {"index": error.line, "field": error.column, "reason": error.reason})
     return sorted([*firsts.values(), *not_objects], key=lambda rejection: rejection["index"])
 
 
-def record_events(*, actor, events, dataset=None) -> BatchOutcome:
+def record_events(*, actor: audit.Actor, events: list[dict], dataset: Dataset | None = None) -> BatchOutcome:
     """Validate each event on its own and store the good ones in one insert; event ids make retries idempotent."""
     from .importing.loaders import insert_interactions
     from .importing.validation import InteractionValidator, validate_batch
@@ -281,7 +282,7 @@ def _sensitive_item_features(tenant):
 
 
 @transaction.atomic
-def upsert_catalogue_items(*, actor, items) -> dict:
+def upsert_catalogue_items(*, actor: audit.Actor, items: list[dict]) -> dict:
     """Create or update catalogue items, all or none; fields an item leaves out keep their values."""
     from .importing.loaders import upsert_items
     from .importing.validation import ItemValidator, validate_batch
@@ -338,7 +339,7 @@ def reactivate_item(*, actor, item):
 
 
 @transaction.atomic
-def erase_end_user(*, actor, raw_user_id) -> dict:
+def erase_end_user(*, actor: audit.Actor, raw_user_id: str) -> dict:
     """Delete an end user's interactions and features, and mark them erased so serving stops personalising.
 
     ``raw_user_id`` is the id the tenant uses (it is pseudonymised here when the

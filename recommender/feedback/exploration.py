@@ -21,8 +21,8 @@ import numpy as np
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.cache import TtlCache
 from recommender.data.models import Item
-from recommender.serving.cache import TtlCache
 
 from .models import ExplorationPolicy, ItemExposure
 

@@ -2,10 +2,12 @@
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count
 
 from recommender.training.models import ModelConfig
+from tenants.models import Tenant
 
 from . import statistics
 from .models import Experiment, ExperimentArm, ExplorationPolicy, Impression, MetricBucket
@@ -16,7 +18,7 @@ SUMMED = ("impressions", "items_shown", "clicked", "clicks", "converted", "conve
           "estimated_conversions", "estimated_revenue")  # fmt: skip
 
 
-def exploration_of(*, tenant, config) -> ExplorationPolicy:
+def exploration_of(*, tenant: Tenant, config: ModelConfig) -> ExplorationPolicy:
     """The model's exploration policy; weight 0 (none) when never set."""
     return ExplorationPolicy.objects.for_tenant(tenant).filter(config=config).first() or ExplorationPolicy(
         tenant=tenant, config=config
@@ -58,7 +60,15 @@ def _rates(values):
     }
 
 
-def metric_series(*, tenant, start: datetime, end: datetime, bucket: str, model=None, experiment=None) -> dict:
+def metric_series(
+    *,
+    tenant: Tenant,
+    start: datetime,
+    end: datetime,
+    bucket: str,
+    model: ModelConfig | None = None,
+    experiment: Experiment | None = None,
+) -> dict:
     """Online metrics per model, version and arm, in buckets of ``bucket`` from ``start`` to ``end``.
 
     Rates are over impressions (answers shown): CTR is the share of impressions with an attributed
@@ -71,8 +81,10 @@ def metric_series(*, tenant, start: datetime, end: datetime, bucket: str, model=
     if experiment is not None:
         rows = rows.filter(experiment=experiment)
     slugs = dict(ModelConfig.objects.for_tenant(tenant).values_list("pk", "slug"))
-    series = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(SUMMED, 0)))
-    totals = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
+    series: defaultdict[tuple[Any, ...], defaultdict[int, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: dict.fromkeys(SUMMED, 0))
+    )
+    totals: defaultdict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(SUMMED, 0))
     for row in rows.values("start", "config_id", "version_number", "experiment_id", "arm", *SUMMED):
         key = (row["config_id"], row["version_number"], row["experiment_id"], row["arm"])
         index = int((row["start"] - start) / size)
@@ -111,11 +123,11 @@ def _arm_looks(experiment, metric, with_starts=False):
         .values("start", "arm", numerator, "impressions")
         .order_by("start")
     )
-    per_bucket = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    per_bucket: defaultdict[datetime, defaultdict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in rows:
         per_bucket[row["start"]][row["arm"]][0] += row[numerator]
         per_bucket[row["start"]][row["arm"]][1] += row["impressions"]
-    running = defaultdict(lambda: [0, 0])
+    running: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
     looks = []
     for start in sorted(per_bucket):
         for arm, (successes, trials) in per_bucket[start].items():
@@ -130,7 +142,7 @@ def cumulative_rates(*, experiment):
     starts, looks = _arm_looks(experiment, experiment.metric, with_starts=True)
     names = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment)
                  .order_by("position").values_list("name", flat=True))  # fmt: skip
-    rates = {name: [] for name in names}
+    rates: dict[str, list[Any]] = {name: [] for name in names}
     for look in looks:
         for name in names:
             successes, trials = look.get(name, (0, 0))
@@ -139,7 +151,7 @@ def cumulative_rates(*, experiment):
     return starts, rates
 
 
-def experiment_results(*, experiment) -> dict:
+def experiment_results(*, experiment: Experiment) -> dict:
     """Each arm's counts and rate, and each arm against the control by both tests, with the decision.
 
     The decision goes by the always-valid sequential test (mSPRT), so the results may be read at any
@@ -209,7 +221,7 @@ def _decision(arms, control_name):
     return {"winner": None, "statistic": statistic, "reason": "No arm differs significantly from the control yet."}
 
 
-def users_per_arm(*, experiment) -> dict:
+def users_per_arm(*, experiment: Experiment) -> dict:
     """Distinct users each arm served (from the impressions kept, FEEDBACK_IMPRESSION_DAYS)."""
     rows = (
         Impression.objects.for_tenant(experiment.tenant)

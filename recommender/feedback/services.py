@@ -3,7 +3,9 @@
 import logging
 import secrets
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -48,7 +50,7 @@ def bucket_start(moment: datetime) -> datetime:
 # --- Impressions -----------------------------------------------------------------------------------------
 
 
-def store_impressions(entries) -> int:
+def store_impressions(entries: Iterable[Sequence[Any]]) -> int:
     """Store queued impressions; those of a tenant, model or experiment that no longer exists are dropped."""
     by_tenant = defaultdict(list)
     for entry in entries:
@@ -96,7 +98,7 @@ def store_impressions(entries) -> int:
 # --- Aggregation -----------------------------------------------------------------------------------------
 
 
-def feedback_settings(tenant) -> FeedbackSettings:
+def feedback_settings(tenant: Tenant) -> FeedbackSettings:
     """The tenant's feedback settings; the defaults (not saved) when it never changed them."""
     return FeedbackSettings.objects.for_tenant(tenant).first() or FeedbackSettings(tenant=tenant)
 
@@ -106,7 +108,9 @@ def _rules(found):
     return Rules(found.click_event_types, found.conversion_event_types, found.revenue_event_types, window)
 
 
-def recompute_bucket(tenant, start, *, rules=None, explorable=None) -> int:
+def recompute_bucket(
+    tenant: Tenant, start: datetime, *, rules: Rules | None = None, explorable: dict[int, list[str]] | None = None
+) -> int:
     """Recompute the metric rows of one tenant's bucket from its impressions and events; returns rows written.
 
     The shows and attributed clicks of explorable items (``{config_id: item ids}``) are recomputed with them.
@@ -137,7 +141,7 @@ def recompute_bucket(tenant, start, *, rules=None, explorable=None) -> int:
     return len(rows)
 
 
-def aggregate_metrics(now=None) -> dict:
+def aggregate_metrics(now: datetime | None = None) -> dict:
     """The periodic task: store queued impressions, recompute recent buckets, check experiments, purge.
 
     Buckets are recomputed while events may still be attributed to them (FEEDBACK_ATTRIBUTION_HOURS and the
@@ -191,7 +195,7 @@ def _purge(now):
 
 
 @transaction.atomic
-def update_feedback_settings(*, actor, **changes) -> FeedbackSettings:
+def update_feedback_settings(*, actor: audit.Actor, **changes: Any) -> FeedbackSettings:
     """Change which event types count as clicks, conversions and revenue, the estimated window, the retention."""
     found = feedback_settings(actor.tenant)
     changed = {name: value for name, value in changes.items() if getattr(found, name) != value}
@@ -207,18 +211,20 @@ def update_feedback_settings(*, actor, **changes) -> FeedbackSettings:
 
 
 @transaction.atomic
-def start_experiment(*, actor, name, config, metric, arms, alpha=0.05) -> Experiment:
+def start_experiment(
+    *, actor: audit.Actor, name: str, config: ModelConfig, metric: str, arms: list[dict], alpha: float = 0.05
+) -> Experiment:
     """Start an A/B/n test on ``config``'s traffic. ``arms``: dicts of name, config, version, split, is_control.
 
     Refused (400, naming the field) when the splits do not sum to 100, a version is not of its arm's model,
     there is not exactly one control arm, or another experiment runs on the same model.
     """
-    problems = {}
+    problems: dict[str, object] = {}
     if sum(arm["split"] for arm in arms) != 100:
         problems["arms"] = [f"The splits sum to {sum(arm['split'] for arm in arms)}%; they must sum to 100%."]
     elif sum(1 for arm in arms if arm.get("is_control")) != 1:
         problems["arms"] = ['Exactly one arm must be the control ("control": true).']
-    arm_problems = {}
+    arm_problems: dict[str, dict[str, list[str]]] = {}
     for index, arm in enumerate(arms):
         if arm["version"].config_id != arm["config"].pk:
             arm_problems[str(index)] = {}
@@ -252,7 +258,7 @@ def start_experiment(*, actor, name, config, metric, arms, alpha=0.05) -> Experi
 
 
 @transaction.atomic
-def stop_experiment(*, actor, experiment) -> Experiment:
+def stop_experiment(*, actor: audit.Actor, experiment: Experiment) -> Experiment:
     """Stop an experiment: its model's deployed version serves everyone again (within a second)."""
     if experiment.status != Experiment.Status.RUNNING:
         raise Conflict("This experiment is not running.")
@@ -264,7 +270,7 @@ def stop_experiment(*, actor, experiment) -> Experiment:
 
 
 @transaction.atomic
-def promote_winner(*, actor, experiment) -> Experiment:
+def promote_winner(*, actor: audit.Actor, experiment: Experiment) -> Experiment:
     """Deploy the winning arm's version on the experiment's model and stop the experiment; audited.
 
     Refused (409) while the results name no winner, or when the winner is another model (deploy
@@ -310,7 +316,9 @@ def check_running_experiments() -> int:
 
 
 @transaction.atomic
-def set_exploration(*, actor, config, weight, max_item_age_days) -> ExplorationPolicy:
+def set_exploration(
+    *, actor: audit.Actor, config: ModelConfig, weight: float, max_item_age_days: int
+) -> ExplorationPolicy:
     """Set the share of ``config``'s slots given to new items (0: none) and how new they must be; audited."""
     policy, _ = ExplorationPolicy.objects.update_or_create(
         tenant=actor.tenant, config=config, defaults={"weight": weight, "max_item_age_days": max_item_age_days}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from recommender.serving.cache import TtlCache
+from core.cache import TtlCache
 from recommender.serving.loader import ServedModel, served_model, version_scorer
 
 from . import impressions

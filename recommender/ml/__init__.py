@@ -7,6 +7,7 @@ the neural recipes when they train.
 """
 
 from importlib import import_module
+from typing import Any
 
 from .errors import (
     ArtifactError,
@@ -52,7 +53,7 @@ _LAZY_EXPORTS = {
 }
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     module = _LAZY_EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -61,7 +62,7 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY_EXPORTS))
 
 

@@ -20,14 +20,19 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import sequence  # noqa: F401 - registers the sequence scorers' kinds
 from .errors import ArtifactError
 from .scorers import SCORER_CLASSES, RecommendationScorer, Scorer
+
+if TYPE_CHECKING:
+    from .training import TrainedModel
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -38,7 +43,9 @@ _VERSIONED_PACKAGES = ("numpy", "pandas", "tensorflow", "keras")
 _HASH_CHUNK = 1 << 20
 
 
-def save_artifact(trained, directory, *, metrics: dict | None = None, extra: dict | None = None) -> Path:
+def save_artifact(
+    trained: TrainedModel, directory: str | os.PathLike[str], *, metrics: dict | None = None, extra: dict | None = None
+) -> Path:
     """Write ``trained`` (a TrainedModel) into ``directory``, creating it; returns the directory path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -79,7 +86,7 @@ def save_artifact(trained, directory, *, metrics: dict | None = None, extra: dic
     return directory
 
 
-def read_manifest(directory) -> dict:
+def read_manifest(directory: str | os.PathLike[str]) -> dict:
     """The parsed and version-checked manifest of an artifact directory."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
@@ -102,7 +109,7 @@ def read_manifest(directory) -> dict:
     return manifest
 
 
-def load_scorer(directory) -> Scorer:
+def load_scorer(directory: str | os.PathLike[str]) -> Scorer:
     """Rebuild the numpy scorer saved in ``directory``; raises ArtifactError naming the bad file."""
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -149,7 +156,7 @@ def _id_summary(scorer: Scorer) -> dict:
 
 
 def _library_versions() -> dict:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in _VERSIONED_PACKAGES:
         try:
             versions[package] = metadata.version(package)
@@ -174,7 +181,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, write) -> None:
+def _write_atomically(path: Path, write: Callable[[IO[Any]], object]) -> None:
     """Write via a temporary file and rename, so readers never see a half-written file."""
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
     try:
@@ -186,7 +193,7 @@ def _write_atomically(path: Path, write) -> None:
         raise
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): _jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -29,10 +29,11 @@ class FeatureEncoder:
 
     def __init__(self, specs: list[dict]):
         self.specs = [dict(spec) for spec in specs]
-        self._vocab_index = [
+        # Token -> slot per categorical column (empty for numeric ones, which have no vocabulary).
+        self._vocab_index: list[dict[Any, int]] = [
             {token: position for position, token in enumerate(spec["vocabulary"])}
             if spec["kind"] == "categorical"
-            else None
+            else {}
             for spec in self.specs
         ]
 
@@ -51,7 +52,7 @@ class FeatureEncoder:
     def from_state(cls, state: list[dict]) -> FeatureEncoder:
         return cls(state)
 
-    def transform_columns(self, columns: Mapping[str, Sequence], n_rows: int) -> np.ndarray:
+    def transform_columns(self, columns: Mapping[str, Sequence | np.ndarray], n_rows: int) -> np.ndarray:
         """Encode whole columns (training path); values are assumed already type-checked."""
         blocks = [np.zeros((n_rows, 0), dtype=np.float32)]
         for spec, vocab_index in zip(self.specs, self._vocab_index, strict=True):
@@ -106,7 +107,7 @@ def _encode_numeric(spec: dict, values: np.ndarray) -> np.ndarray:
     return standardised.astype(np.float32)[:, None]
 
 
-def _encode_categorical(spec: dict, vocab_index: dict, values: Sequence, n_rows: int) -> np.ndarray:
+def _encode_categorical(spec: dict, vocab_index: dict, values: Sequence | np.ndarray, n_rows: int) -> np.ndarray:
     unknown_slot = len(vocab_index)
     out = np.zeros((n_rows, unknown_slot + 1), dtype=np.float32)
     for row, value in enumerate(values):

@@ -37,10 +37,12 @@ class DataError(ValueError):
 class TrainingCancelled(Exception):
     """Training stopped because ``should_cancel()`` returned True."""
 
-    def __init__(self, epoch: int, total_epochs: int):
+    def __init__(self, epoch: int | None = None, total_epochs: int | None = None):
+        # Without epochs: cancelled between steps that are not epochs (auto's candidates, saving the artifact).
         self.epoch = epoch
         self.total_epochs = total_epochs
-        super().__init__(f"training cancelled after epoch {epoch} of {total_epochs}")
+        where = f" after epoch {epoch} of {total_epochs}" if epoch is not None else ""
+        super().__init__(f"training cancelled{where}")
 
 
 class ArtifactError(Exception):

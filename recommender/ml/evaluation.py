@@ -27,15 +27,18 @@ import math
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from .data import encode_frame, with_complete_timestamps
 from .errors import DataError
 from .metrics import lower_is_better
-from .recipes import BASELINE_RECIPE, RECOMMENDATION, get_recipe
-from .scorers import RecommendationScorer, top_k_positions
+from .progress import TrainingCallbacks
+from .recipes import BASELINE_RECIPE, RECOMMENDATION, Recipe, get_recipe
+from .scorers import PredictorScorer, RecommendationScorer, Scorer, top_k_positions
 from .training import train
 
 LEAVE_LAST_OUT = "leave_last_out"
@@ -84,7 +87,7 @@ def average_precision_at_k(ranked: Sequence, relevant: Collection, k: int) -> fl
 
 def coverage(recommendation_lists: Iterable[Sequence], n_items: int) -> float:
     """Share of the catalogue that appears in at least one recommendation list."""
-    shown = set()
+    shown: set[object] = set()
     for recommended in recommendation_lists:
         shown.update(recommended)
     return len(shown) / n_items if n_items else 0.0
@@ -94,70 +97,71 @@ def coverage(recommendation_lists: Iterable[Sequence], n_items: int) -> float:
 # Prediction metrics.
 
 
-def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
-def precision_recall_f1(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> tuple[float, float, float]:
+def precision_recall_f1(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> tuple[float, float, float]:
     """Binary (positive class 1) or macro-averaged precision, recall and F1 over class indices."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    truth, guessed = np.asarray(y_true), np.asarray(y_pred)
     classes = [1] if n_classes == 2 else range(n_classes)
     scores = []
     for label in classes:
-        true_positive = np.sum((y_pred == label) & (y_true == label))
-        predicted, actual = np.sum(y_pred == label), np.sum(y_true == label)
+        true_positive = np.sum((guessed == label) & (truth == label))
+        predicted, actual = np.sum(guessed == label), np.sum(truth == label)
         precision = true_positive / predicted if predicted else 0.0
         recall = true_positive / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         scores.append((precision, recall, f1))
-    return tuple(float(value) for value in np.mean(scores, axis=0))
+    precision, recall, f1 = (float(value) for value in np.mean(scores, axis=0))
+    return precision, recall, f1
 
 
-def roc_auc(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
+def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float | None:
     """Area under the ROC curve for binary labels (Mann-Whitney U, ties share ranks); None if one class."""
-    y_true = np.asarray(y_true).astype(bool)
-    positives, negatives = int(y_true.sum()), int((~y_true).sum())
+    positive = np.asarray(y_true).astype(bool)
+    positives, negatives = int(positive.sum()), int((~positive).sum())
     if positives == 0 or negatives == 0:
         return None
     ranks = pd.Series(np.asarray(scores, dtype=np.float64)).rank(method="average").to_numpy()
-    return float((ranks[y_true].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return float((ranks[positive].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def multiclass_roc_auc(y_true: Sequence[int], probabilities: np.ndarray) -> float | None:
+def multiclass_roc_auc(y_true: ArrayLike, probabilities: np.ndarray) -> float | None:
     """Binary AUC for two classes, else the macro average of one-vs-rest AUCs."""
-    y_true = np.asarray(y_true)
+    truth = np.asarray(y_true)
     if probabilities.shape[1] == 2:
-        return roc_auc(y_true == 1, probabilities[:, 1])
-    per_class = [roc_auc(y_true == label, probabilities[:, label]) for label in range(probabilities.shape[1])]
+        return roc_auc(truth == 1, probabilities[:, 1])
+    per_class = [roc_auc(truth == label, probabilities[:, label]) for label in range(probabilities.shape[1])]
     defined = [value for value in per_class if value is not None]
     return float(np.mean(defined)) if defined else None
 
 
-def log_loss(y_true: Sequence[int], probabilities: np.ndarray, eps: float = 1e-15) -> float:
+def log_loss(y_true: ArrayLike, probabilities: ArrayLike, eps: float = 1e-15) -> float:
     """Mean negative log-probability of the true class."""
-    probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), eps, 1.0)
-    chosen = probabilities[np.arange(len(probabilities)), np.asarray(y_true)]
+    clipped = np.clip(np.asarray(probabilities, dtype=np.float64), eps, 1.0)
+    chosen = clipped[np.arange(len(clipped)), np.asarray(y_true)]
     return float(-np.mean(np.log(chosen)))
 
 
-def rmse(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(np.sqrt(np.mean((np.asarray(y_true, float) - np.asarray(y_pred, float)) ** 2)))
 
 
-def mae(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
+def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(np.mean(np.abs(np.asarray(y_true, float) - np.asarray(y_pred, float))))
 
 
-def r2(y_true: Sequence[float], y_pred: Sequence[float]) -> float | None:
+def r2(y_true: ArrayLike, y_pred: ArrayLike) -> float | None:
     """Coefficient of determination; None when the targets are constant."""
-    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    total = np.sum((y_true - y_true.mean()) ** 2)
-    return float(1.0 - np.sum((y_true - y_pred) ** 2) / total) if total > 0 else None
+    truth, predicted = np.asarray(y_true, float), np.asarray(y_pred, float)
+    total = np.sum((truth - truth.mean()) ** 2)
+    return float(1.0 - np.sum((truth - predicted) ** 2) / total) if total > 0 else None
 
 
-def lift(metrics: dict, baseline: dict) -> dict:
+def lift(metrics: dict[str, float | None], baseline: dict[str, float | None]) -> dict[str, float | None]:
     """Relative improvement over the baseline per metric, positive when better (lower-is-better aware)."""
-    result = {}
+    result: dict[str, float | None] = {}
     for name, value in metrics.items():
         reference = baseline.get(name)
         if value is None or reference is None or reference == 0:
@@ -185,7 +189,9 @@ def leave_last_out_split(interactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     return _without_row_order(frame[~in_test_pair]), _without_row_order(last)
 
 
-def random_holdout_split(interactions: pd.DataFrame, fraction: float = 0.25, seed: int = 42):
+def random_holdout_split(
+    interactions: pd.DataFrame, fraction: float = 0.25, seed: int = 42
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out a seeded ``fraction`` of each user's distinct items (at least one, never all)."""
     frame = _with_row_order(interactions)
     pairs = frame[["user_id", "item_id"]].drop_duplicates()
@@ -202,7 +208,9 @@ def random_holdout_split(interactions: pd.DataFrame, fraction: float = 0.25, see
     return _without_row_order(frame[~in_test_pair]), _without_row_order(test)
 
 
-def stratified_table_split(table: pd.DataFrame, target: str, fraction: float, seed: int, *, classification: bool):
+def stratified_table_split(
+    table: pd.DataFrame, target: str, fraction: float, seed: int, *, classification: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded train/test split of a table; classes are split separately so each stays in training."""
     rng = np.random.default_rng(seed)
     labelled = table[table[target].notna()].reset_index(drop=True)
@@ -211,7 +219,7 @@ def stratified_table_split(table: pd.DataFrame, target: str, fraction: float, se
         if classification
         else [np.arange(len(labelled))]
     )
-    test_rows = []
+    test_rows: list[int] = []
     for rows in groups:
         n_test = min(int(round(fraction * len(rows))), len(rows) - 1)
         test_rows.extend(rng.permutation(rows)[:n_test])
@@ -275,17 +283,17 @@ def evaluate(
     recipe_name: str,
     params: dict | None,
     *,
-    interactions=None,
-    items=None,
-    users=None,
-    table=None,
+    interactions: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
+    table: pd.DataFrame | None = None,
     target: str | None = None,
     protocol: str | None = None,
     k: int = 10,
     seed: int = 42,
     sampled_negatives: int | None = None,
     test_fraction: float | None = None,
-    callbacks=None,
+    callbacks: TrainingCallbacks | None = None,
     max_test_users: int | None = None,
     sampled_beside: bool = True,
 ) -> EvaluationReport:
@@ -324,19 +332,19 @@ def evaluate(
 
 
 def _evaluate_recommendation(
-    recipe_name,
-    params,
-    interactions,
-    items,
-    users,
-    protocol,
-    k,
-    seed,
-    sampled_negatives,
-    test_fraction,
-    callbacks,
-    max_test_users=None,
-    sampled_beside=True,
+    recipe_name: str,
+    params: dict | None,
+    interactions: pd.DataFrame | None,
+    items: pd.DataFrame | None,
+    users: pd.DataFrame | None,
+    protocol: str,
+    k: int,
+    seed: int,
+    sampled_negatives: int | None,
+    test_fraction: float,
+    callbacks: TrainingCallbacks | None,
+    max_test_users: int | None = None,
+    sampled_beside: bool = True,
 ) -> EvaluationReport:
     if interactions is None:
         raise DataError("evaluating a recommendation recipe needs interactions")
@@ -350,7 +358,7 @@ def _evaluate_recommendation(
         train_split, test_split = random_holdout_split(interactions, test_fraction, seed)
     else:
         raise ValueError(f"protocol must be {LEAVE_LAST_OUT!r} or {RANDOM_HOLDOUT!r}, got {protocol!r}")
-    options = {"sampled_negatives": sampled_negatives} if sampled_negatives else {}
+    options: dict[str, Any] = {"sampled_negatives": sampled_negatives} if sampled_negatives else {}
     if max_test_users is not None:
         test_split, sampled = _sample_test_users(test_split, max_test_users, seed)
         if sampled:
@@ -360,22 +368,21 @@ def _evaluate_recommendation(
         recipe_name, params, interactions=train_split, items=items, users=users, seed=seed, callbacks=callbacks
     )
     train_seconds = time.perf_counter() - started
-    baseline = train(BASELINE_RECIPE, {}, interactions=train_split, seed=seed)
-    held_out = _held_out_positions(test_split, trained.scorer, train_split)
+    scorer = _recommendation_scorer(trained.scorer)
+    baseline_scorer = _recommendation_scorer(train(BASELINE_RECIPE, {}, interactions=train_split, seed=seed).scorer)
+    held_out = _held_out_positions(test_split, scorer, train_split)
     if not held_out:
         raise DataError("no user has two or more distinct items, so nothing can be held out for testing")
-    metrics = ranking_metrics(trained.scorer, held_out, k, seed=seed, sampled_negatives=sampled_negatives)
+    metrics = ranking_metrics(scorer, held_out, k, seed=seed, sampled_negatives=sampled_negatives)
     baseline_metrics = ranking_metrics(
-        baseline.scorer,
-        _held_out_positions(test_split, baseline.scorer, train_split),
+        baseline_scorer,
+        _held_out_positions(test_split, baseline_scorer, train_split),
         k,
         seed=seed,
         sampled_negatives=sampled_negatives,
     )
     if protocol == LEAVE_LAST_OUT and not sampled_negatives and sampled_beside:
-        options["sampled"] = _sampled_beside(
-            trained.scorer, baseline.scorer, held_out, test_split, train_split, k, seed
-        )
+        options["sampled"] = _sampled_beside(scorer, baseline_scorer, held_out, test_split, train_split, k, seed)
     return EvaluationReport(
         recipe=recipe_name,
         protocol=protocol,
@@ -394,7 +401,15 @@ def _evaluate_recommendation(
 SAMPLED_BESIDE_NEGATIVES = 100
 
 
-def _sampled_beside(scorer, baseline_scorer, held_out, test_split, train_split, k, seed) -> dict:
+def _sampled_beside(
+    scorer: RecommendationScorer,
+    baseline_scorer: RecommendationScorer,
+    held_out: dict[int, list[int]],
+    test_split: pd.DataFrame,
+    train_split: pd.DataFrame,
+    k: int,
+    seed: int,
+) -> dict:
     """Leave-last-out metrics of model and baseline with the held-out item among 100 sampled ones."""
     options = {"seed": seed, "sampled_negatives": SAMPLED_BESIDE_NEGATIVES}
     baseline_held_out = _held_out_positions(test_split, baseline_scorer, train_split)
@@ -403,6 +418,13 @@ def _sampled_beside(scorer, baseline_scorer, held_out, test_split, train_split, 
         "metrics": ranking_metrics(scorer, held_out, k, **options),
         "baseline": ranking_metrics(baseline_scorer, baseline_held_out, k, **options),
     }
+
+
+def _recommendation_scorer(scorer: Scorer) -> RecommendationScorer:
+    # A recommendation recipe always trains a RecommendationScorer; a mismatch is a bug in the recipe.
+    if not isinstance(scorer, RecommendationScorer):
+        raise TypeError(f"expected a recommendation scorer, got {type(scorer).__name__}")
+    return scorer
 
 
 def _sample_test_users(test: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, bool]:
@@ -500,9 +522,19 @@ def _rank_with_sampled_negatives(
     return candidates[order].tolist()
 
 
-def _evaluate_prediction(recipe, params, table, target, seed, test_fraction, callbacks) -> EvaluationReport:
+def _evaluate_prediction(
+    recipe: Recipe,
+    params: dict | None,
+    table: pd.DataFrame | None,
+    target: str | None,
+    seed: int,
+    test_fraction: float,
+    callbacks: TrainingCallbacks | None,
+) -> EvaluationReport:
     # Validate the whole table first so problems are reported against what the caller passed.
     recipe.prepare(table=table, target=target)
+    if target is None:  # prepare() refuses it first; this tells the type checker
+        raise DataError("a prediction recipe needs a target column")
     train_split, test_split = stratified_table_split(
         table, target, test_fraction, seed, classification=recipe.is_classifier
     )
@@ -512,13 +544,16 @@ def _evaluate_prediction(recipe, params, table, target, seed, test_fraction, cal
     trained = train(recipe.name, params, table=train_split, target=target, seed=seed, callbacks=callbacks)
     train_seconds = time.perf_counter() - started
     scorer = trained.scorer
+    if not isinstance(scorer, PredictorScorer):
+        raise TypeError(f"expected a predictor, got {type(scorer).__name__}")  # a prediction recipe's bug
     outputs = scorer.predict_encoded(encode_frame(scorer.encoder, test_split.drop(columns=[target])))
     train_target = train_split[target].to_numpy()
-    if recipe.is_classifier:
-        index = {str(label): position for position, label in enumerate(scorer.classes)}
+    classes = scorer.classes  # None for a regressor
+    if classes is not None:
+        index = {str(label): position for position, label in enumerate(classes)}
         y_true = np.array([index.get(str(label), -1) for label in test_split[target]])
         known = y_true >= 0
-        counts = np.array([np.sum(train_target.astype(str) == str(label)) for label in scorer.classes], float)
+        counts = np.array([np.sum(train_target.astype(str) == str(label)) for label in classes], np.float64)
         prior = np.tile(counts / counts.sum(), (len(y_true), 1))
         metrics = classification_metrics(y_true[known], outputs[known])
         baseline = classification_metrics(y_true[known], prior[known])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -17,6 +18,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from .progress import EpochReporter  # noqa: E402
+
+# Keras and TensorFlow tensors: neither library ships type information.
+Tensor = Any
 
 _threads_configured = False
 
@@ -37,7 +41,7 @@ def configure(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def to_numpy(value) -> np.ndarray:
+def to_numpy(value: Tensor) -> np.ndarray:
     """A tensor's or variable's values as a numpy array.
 
     ``keras.ops.convert_to_numpy`` calls ``np.array`` on TensorFlow variables, whose
@@ -52,7 +56,9 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return optimizers[name](learning_rate=learning_rate)
 
 
-def batched(inputs, labels, batch_size: int, sample_weights=None) -> tf.data.Dataset:
+def batched(
+    inputs: Any, labels: np.ndarray, batch_size: int, sample_weights: np.ndarray | None = None
+) -> tf.data.Dataset:
     """A batched, prefetching dataset over in-memory arrays (already shuffled by the caller)."""
     elements = (inputs, labels) if sample_weights is None else (inputs, labels, sample_weights)
     return tf.data.Dataset.from_tensor_slices(elements).batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -109,18 +115,20 @@ class InBatchLogits(keras.layers.Layer):
     popularity bias of in-batch negatives (Yi et al., RecSys 2019).
     """
 
-    def __init__(self, temperature: float, **kwargs):
+    def __init__(self, temperature: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.temperature = temperature
 
-    def call(self, user_vectors, item_vectors, item_log_q):
+    def call(self, user_vectors: Tensor, item_vectors: Tensor, item_log_q: Tensor) -> Tensor:
         logits = keras.ops.matmul(user_vectors, keras.ops.transpose(item_vectors)) / self.temperature
         return logits - keras.ops.expand_dims(item_log_q, 0)
 
-    def compute_output_shape(self, user_vectors_shape, item_vectors_shape, item_log_q_shape):
+    def compute_output_shape(
+        self, user_vectors_shape: tuple, item_vectors_shape: tuple, item_log_q_shape: tuple
+    ) -> tuple:
         return (user_vectors_shape[0], item_vectors_shape[0])
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "temperature": self.temperature}
 
 
@@ -135,7 +143,7 @@ def frozen_table(values: np.ndarray, name: str) -> keras.layers.Embedding:
 def in_batch_dataset(inputs: dict, batch_size: int) -> tf.data.Dataset:
     """Batches whose label for row i is i, the target of an in-batch softmax."""
 
-    def add_labels(batch):
+    def add_labels(batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
         first = next(iter(batch.values()))
         return batch, tf.range(tf.shape(first)[0])
 

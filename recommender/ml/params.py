@@ -33,7 +33,7 @@ class Param:
     choices: tuple | None = None
     help: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
             raise ValueError(f"Param {self.name!r}: type must be one of {PARAM_TYPES}, got {self.type!r}")
         if self.type == "choice" and not self.choices:
@@ -117,10 +117,11 @@ class Param:
         return number
 
     def _coerce_choice(self, value: Any) -> Any:
-        for choice in self.choices:
+        choices = self.choices or ()  # never empty for a choice (__post_init__)
+        for choice in choices:
             if value == choice or (isinstance(value, str) and value == str(choice)):
                 return choice
-        options = ", ".join(repr(choice) for choice in self.choices)
+        options = ", ".join(repr(choice) for choice in choices)
         raise ValueError(f"must be one of {options}, got {value!r}")
 
     def _coerce_int_list(self, value: Any) -> tuple[int, ...]:
@@ -129,9 +130,10 @@ class Param:
         if not isinstance(items, (list, tuple)) or not items:
             raise ValueError(message)
         numbers = [_as_int(item.strip() if isinstance(item, str) else item) for item in items]
-        if any(number is None or not self._in_range(number) for number in numbers):
+        valid = [number for number in numbers if number is not None and self._in_range(number)]
+        if len(valid) != len(numbers):
             raise ValueError(message)
-        return tuple(numbers)
+        return tuple(valid)
 
 
 def validate_params(declared: tuple[Param, ...], values: dict | None, *, allow_search_space: bool = False) -> dict:
@@ -199,7 +201,7 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real) and float(value).is_integer():
-        return int(value)
+        return int(float(value))
     if isinstance(value, str):
         try:
             return int(value.strip())

@@ -14,10 +14,15 @@ frequency q, every logit corrected by subtracting log q (Yi et al. 2019).
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 
 from .sequence import LAYER_NORM_EPSILON
+
+# Keras tensors: Keras ships no type information.
+Tensor = Any
 
 _MASKED = -1e9
 
@@ -26,7 +31,7 @@ _MASKED = -1e9
 class TransformerBlock(keras.layers.Layer):
     """Pre-norm causal multi-head self-attention plus a ReLU feed-forward layer, each residual."""
 
-    def __init__(self, dim: int, heads: int, dropout: float, **kwargs):
+    def __init__(self, dim: int, heads: int, dropout: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dim, self.heads, self.dropout_rate = dim, heads, dropout
         self.norm1 = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON)
@@ -36,18 +41,18 @@ class TransformerBlock(keras.layers.Layer):
         self.feed_forward_out = keras.layers.Dense(dim)
         self.dropout = keras.layers.Dropout(dropout)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple) -> None:
         for layer in (self.norm1, self.norm2, self.query, self.key, self.value, self.output_projection,
                       self.feed_forward_in, self.feed_forward_out):  # fmt: skip
             layer.build(input_shape)
         self.built = True
 
-    def call(self, hidden, valid, training=False):
+    def call(self, hidden: Tensor, valid: Tensor, training: bool = False) -> Tensor:
         ops = keras.ops
         length = ops.shape(hidden)[1]
         head_dim = self.dim // self.heads
 
-        def split_heads(values):
+        def split_heads(values: Tensor) -> Tensor:
             values = ops.reshape(values, (-1, length, self.heads, head_dim))
             return ops.transpose(values, (0, 2, 1, 3))
 
@@ -66,7 +71,7 @@ class TransformerBlock(keras.layers.Layer):
         normed = self.norm2(hidden)
         return hidden + self.dropout(self.feed_forward_out(self.feed_forward_in(normed)), training=training)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "dim": self.dim, "heads": self.heads, "dropout": self.dropout_rate}
 
 
@@ -80,7 +85,7 @@ class SasrecModel(keras.Model):
 
     def __init__(self, n_items: int, max_history: int, dim: int, blocks: int, heads: int, dropout: float,
                  negatives: int, seed: int = 0, text_buckets: int = 0, text_tokens: int = 0, id_dropout: float = 0.0,
-                 **kwargs):  # fmt: skip
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.n_items, self.max_history, self.dim = n_items, max_history, dim
         self.n_blocks, self.heads, self.dropout_rate = blocks, heads, dropout
@@ -107,7 +112,7 @@ class SasrecModel(keras.Model):
                 shape=(n_items + 1, text_tokens), initializer="zeros", trainable=False, dtype="int32", name="item_text"
             )
 
-    def item_table(self, training=False):
+    def item_table(self, training: bool = False) -> Tensor:
         """Every item's vector (row 0: padding): its id embedding plus the mean of its text tokens' embeddings."""
         ops = keras.ops
         table = self.item_embedding.embeddings * self.id_mask[:, None]
@@ -121,7 +126,7 @@ class SasrecModel(keras.Model):
         summed = ops.sum(self.text_embedding(self.item_text) * present[..., None], axis=1)
         return table + summed / ops.maximum(ops.sum(present, axis=1), 1.0)[:, None]
 
-    def encode(self, sequence, training=False, table=None):
+    def encode(self, sequence: Tensor, training: bool = False, table: Tensor | None = None) -> Tensor:
         """Hidden states (B, max_history, dim) after the final layer norm."""
         ops = keras.ops
         table = self.item_table(training) if table is None else table
@@ -132,7 +137,7 @@ class SasrecModel(keras.Model):
             hidden = block(hidden, valid, training=training)
         return self.final_norm(hidden)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: dict[str, Tensor], training: bool = False) -> Tensor:
         ops = keras.ops
         table = self.item_table(training)
         hidden = self.encode(inputs["sequence"], training=training, table=table)
@@ -148,7 +153,7 @@ class SasrecModel(keras.Model):
         negative = ops.where(hit, _MASKED, negative)
         return ops.concatenate([positive[..., None], negative], axis=-1)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "n_items": self.n_items, "max_history": self.max_history, "dim": self.dim,
                 "blocks": self.n_blocks, "heads": self.heads, "dropout": self.dropout_rate,
                 "negatives": self.negatives, "seed": self.seed, "text_buckets": self.text_buckets,

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .encoding import FeatureEncoder
 from .errors import UnknownItem, UnknownUser, UnsupportedOperation
@@ -36,7 +38,7 @@ class Scorer:
     kind = ""
     task = ""
 
-    def __init__(self, recipe: str):
+    def __init__(self, recipe: str) -> None:
         self.recipe = recipe
 
     @property
@@ -53,24 +55,42 @@ class Scorer:
     def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Scorer:
         raise NotImplementedError
 
-    def _unsupported(self, operation: str):
+    def _unsupported(self, operation: str) -> UnsupportedOperation:
         return UnsupportedOperation(f"recipe {self.recipe!r} does not support {operation}")
 
     def knows_user(self, user_id: str) -> bool:
         raise self._unsupported("recommendations")
 
     def recommend(
-        self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None, exclude_seen=True
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        exclude_item_ids: Iterable[str] = (),
+        allowed_item_ids: Iterable[str] | None = None,
+        history_item_ids: Iterable[str] | None = None,
+        exclude_seen: bool = True,
     ) -> list[tuple[str, float]]:
         raise self._unsupported("recommend")
 
-    def similar_items(self, item_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None) -> list[tuple[str, float]]:
+    def similar_items(
+        self,
+        item_id: str,
+        k: int = 10,
+        *,
+        exclude_item_ids: Iterable[str] = (),
+        allowed_item_ids: Iterable[str] | None = None,
+    ) -> list[tuple[str, float]]:
         raise self._unsupported("similar_items")
 
-    def score(self, user_id, item_ids, *, history_item_ids=None) -> list[float | None]:
+    def score(
+        self, user_id: str, item_ids: Iterable[str], *, history_item_ids: Iterable[str] | None = None
+    ) -> list[float | None]:
         raise self._unsupported("score")
 
-    def explain(self, user_id, item_id, history_item_ids, n=3) -> list[tuple[str, float]]:
+    def explain(
+        self, user_id: str, item_id: str, history_item_ids: Iterable[str] | None, n: int = 3
+    ) -> list[tuple[str, float]]:
         return []
 
     def predict(self, rows: Sequence[dict]) -> list[dict]:
@@ -105,12 +125,19 @@ class RecommendationScorer(Scorer):
     uses_order = False
     max_history: int | None = None
 
-    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices):
+    def __init__(
+        self,
+        recipe: str,
+        user_ids: ArrayLike,
+        item_ids: ArrayLike,
+        history_indptr: ArrayLike,
+        history_indices: ArrayLike,
+    ) -> None:
         super().__init__(recipe)
         self.user_ids = np.asarray(user_ids, dtype=str)
         self.item_ids = np.asarray(item_ids, dtype=str)
         self.history_indptr = np.asarray(history_indptr, dtype=np.int64)
-        self.history_indices = np.asarray(history_indices, dtype=item_index_dtype(len(item_ids)))
+        self.history_indices = np.asarray(history_indices, dtype=item_index_dtype(len(self.item_ids)))
         self._user_position = {user_id: position for position, user_id in enumerate(self.user_ids.tolist())}
         self._item_id_list = self.item_ids.tolist()
         self._item_position = {item_id: position for position, item_id in enumerate(self._item_id_list)}
@@ -133,7 +160,7 @@ class RecommendationScorer(Scorer):
         }
 
     @staticmethod
-    def _base_args(arrays) -> tuple:
+    def _base_args(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (arrays["user_ids"], arrays["item_ids"], arrays["history_indptr"], arrays["history_indices"])
 
     # -- hooks for subclasses -------------------------------------------------
@@ -172,7 +199,14 @@ class RecommendationScorer(Scorer):
         return self.history_indices[start:end]
 
     def recommend(
-        self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None, exclude_seen=True
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        exclude_item_ids: Iterable[str] = (),
+        allowed_item_ids: Iterable[str] | None = None,
+        history_item_ids: Iterable[str] | None = None,
+        exclude_seen: bool = True,
     ) -> list[tuple[str, float]]:
         """Top ``k`` (item_id, score) pairs, best first.
 
@@ -187,14 +221,23 @@ class RecommendationScorer(Scorer):
             excluded = np.concatenate([excluded, history])
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
-    def score(self, user_id, item_ids, *, history_item_ids=None) -> list[float | None]:
+    def score(
+        self, user_id: str, item_ids: Iterable[str], *, history_item_ids: Iterable[str] | None = None
+    ) -> list[float | None]:
         """Scores for ``item_ids`` in the given order; None for items the model does not know."""
         user_position, history = self._resolve_user(user_id, history_item_ids)
         scores = self._user_scores(user_position, history)
         positions = [self._item_position.get(str(item_id)) for item_id in item_ids]
         return [None if position is None else float(scores[position]) for position in positions]
 
-    def similar_items(self, item_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None) -> list[tuple[str, float]]:
+    def similar_items(
+        self,
+        item_id: str,
+        k: int = 10,
+        *,
+        exclude_item_ids: Iterable[str] = (),
+        allowed_item_ids: Iterable[str] | None = None,
+    ) -> list[tuple[str, float]]:
         position = self._item_position.get(str(item_id))
         if position is None:
             raise UnknownItem(item_id)
@@ -203,7 +246,13 @@ class RecommendationScorer(Scorer):
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
     def recommend_session(
-        self, item_ids: Sequence, k=10, *, exclude_item_ids=(), allowed_item_ids=None, exclude_seen=True
+        self,
+        item_ids: Sequence[str],
+        k: int = 10,
+        *,
+        exclude_item_ids: Iterable[str] = (),
+        allowed_item_ids: Iterable[str] | None = None,
+        exclude_seen: bool = True,
     ) -> SessionAnswer:
         """Top ``k`` for a session given as item ids, oldest first, without a user id.
 
@@ -235,7 +284,7 @@ class RecommendationScorer(Scorer):
 
     # -- helpers ------------------------------------------------------------------
 
-    def _resolve_user(self, user_id, history_item_ids) -> tuple[int | None, np.ndarray]:
+    def _resolve_user(self, user_id: str, history_item_ids: Iterable[str] | None) -> tuple[int | None, np.ndarray]:
         user_position = self._user_position.get(str(user_id))
         extra = self._positions(history_item_ids or ())
         if user_position is None:
@@ -244,7 +293,7 @@ class RecommendationScorer(Scorer):
             return None, np.unique(extra)
         return user_position, np.union1d(self.seen_positions(user_position), extra).astype(np.int32)
 
-    def _history_for_explain(self, user_id, history_item_ids) -> np.ndarray:
+    def _history_for_explain(self, user_id: str, history_item_ids: Iterable[str] | None) -> np.ndarray:
         if history_item_ids:
             return np.unique(self._positions(history_item_ids))
         user_position = self._user_position.get(str(user_id))
@@ -255,7 +304,9 @@ class RecommendationScorer(Scorer):
         positions = [lookup[key] for key in map(str, item_ids) if key in lookup]
         return np.asarray(positions, dtype=np.int32)
 
-    def _top_k(self, scores: np.ndarray, k: int, excluded: np.ndarray, allowed_item_ids) -> list[tuple[str, float]]:
+    def _top_k(
+        self, scores: np.ndarray, k: int, excluded: np.ndarray, allowed_item_ids: Iterable[str] | None
+    ) -> list[tuple[str, float]]:
         scores = np.array(scores, dtype=np.float32)
         scores[excluded] = -np.inf
         if allowed_item_ids is not None:
@@ -290,26 +341,34 @@ class PopularityScorer(RecommendationScorer):
     kind = "popularity"
     scores_anyone = True
 
-    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, item_scores):
+    def __init__(
+        self,
+        recipe: str,
+        user_ids: ArrayLike,
+        item_ids: ArrayLike,
+        history_indptr: ArrayLike,
+        history_indices: ArrayLike,
+        item_scores: ArrayLike,
+    ) -> None:
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
         self.item_scores = np.asarray(item_scores, dtype=np.float32)
 
-    def to_state(self):
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
         return {**self._base_state(), "item_scores": self.item_scores}, {}
 
     @classmethod
-    def from_state(cls, recipe, arrays, meta):
+    def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Self:
         return cls(recipe, *cls._base_args(arrays), arrays["item_scores"])
 
-    def _user_scores(self, user_position, history):
+    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
         return self.item_scores
 
-    def score_users(self, user_positions):
+    def score_users(self, user_positions: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_scores, (len(user_positions), self.n_items))
 
     has_fast_top_k = True
 
-    def top_k_of_known_user(self, user_position, k, excluded):
+    def top_k_of_known_user(self, user_position: int, k: int, excluded: np.ndarray) -> np.ndarray:
         if not hasattr(self, "_ranking"):
             # One ranking for everyone: best first, ties by position (as top_k_positions breaks them).
             self._ranking = np.argsort(-self.item_scores, kind="stable")
@@ -328,14 +387,15 @@ class ItemItemScorer(RecommendationScorer):
     kind = "item_item"
     scores_from_history = True
 
-    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, weight_indptr, weight_indices,
-                 weight_values):  # fmt: skip
+    def __init__(self, recipe: str, user_ids: ArrayLike, item_ids: ArrayLike, history_indptr: ArrayLike,
+                 history_indices: ArrayLike, weight_indptr: ArrayLike, weight_indices: ArrayLike,
+                 weight_values: ArrayLike) -> None:  # fmt: skip
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
         self.weight_indptr = np.asarray(weight_indptr, dtype=np.int64)
         self.weight_indices = np.asarray(weight_indices, dtype=item_index_dtype(self.n_items))
         self.weight_values = np.asarray(weight_values, dtype=np.float32)
 
-    def to_state(self):
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {
             **self._base_state(),
             "weight_indptr": self.weight_indptr,
@@ -345,7 +405,7 @@ class ItemItemScorer(RecommendationScorer):
         return arrays, {}
 
     @classmethod
-    def from_state(cls, recipe, arrays, meta):
+    def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Self:
         return cls(
             recipe, *cls._base_args(arrays), arrays["weight_indptr"], arrays["weight_indices"], arrays["weight_values"]
         )
@@ -363,12 +423,19 @@ class ItemItemScorer(RecommendationScorer):
         return run_starts + np.arange(total, dtype=np.int64)
 
     @staticmethod
-    def _reached_scores(targets, values) -> tuple[np.ndarray, np.ndarray]:
+    def _reached_scores(targets: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The distinct items stored weights reach, ascending, and the sum of the weights reaching each."""
         reached, inverse = np.unique(targets, return_inverse=True)
         return reached, np.bincount(inverse, weights=values, minlength=len(reached)).astype(np.float32)
 
-    def _sparse_top_k(self, targets, values, k, excluded, allowed_item_ids):
+    def _sparse_top_k(
+        self,
+        targets: np.ndarray,
+        values: np.ndarray,
+        k: int,
+        excluded: np.ndarray,
+        allowed_item_ids: Iterable[str] | None,
+    ) -> list[tuple[str, float]] | None:
         """Top ``k`` among the items reached by stored weights, or None when fewer than ``k`` score above 0.
 
         Every other item scores exactly 0, so when ``k`` reached items score
@@ -388,7 +455,14 @@ class ItemItemScorer(RecommendationScorer):
         return [(self._item_id_list[reached[i]], float(sums[i])) for i in chosen]
 
     def recommend(
-        self, user_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None, history_item_ids=None, exclude_seen=True
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        exclude_item_ids: Iterable[str] = (),
+        allowed_item_ids: Iterable[str] | None = None,
+        history_item_ids: Iterable[str] | None = None,
+        exclude_seen: bool = True,
     ) -> list[tuple[str, float]]:
         user_position, history = self._resolve_user(user_id, history_item_ids)
         stored = self._rows(history)
@@ -403,7 +477,14 @@ class ItemItemScorer(RecommendationScorer):
         scores = self._user_scores(user_position, history)
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
-    def similar_items(self, item_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None) -> list[tuple[str, float]]:
+    def similar_items(
+        self,
+        item_id: str,
+        k: int = 10,
+        *,
+        exclude_item_ids: Iterable[str] = (),
+        allowed_item_ids: Iterable[str] | None = None,
+    ) -> list[tuple[str, float]]:
         position = self._item_position.get(str(item_id))
         if position is None:
             raise UnknownItem(item_id)
@@ -416,18 +497,18 @@ class ItemItemScorer(RecommendationScorer):
             return found
         return super().similar_items(item_id, k, exclude_item_ids=exclude_item_ids, allowed_item_ids=allowed_item_ids)
 
-    def _user_scores(self, user_position, history):
+    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
         stored = self._rows(history)
         return np.bincount(
             self.weight_indices[stored], weights=self.weight_values[stored], minlength=self.n_items
         ).astype(np.float32)
 
-    def score_users(self, user_positions):
+    def score_users(self, user_positions: np.ndarray) -> np.ndarray:
         return np.stack([self._user_scores(None, self.seen_positions(int(position))) for position in user_positions])
 
     has_fast_top_k = True
 
-    def top_k_of_known_user(self, user_position, k, excluded):
+    def top_k_of_known_user(self, user_position: int, k: int, excluded: np.ndarray) -> np.ndarray:
         seen = self.seen_positions(user_position)
         stored = self._rows(seen)
         reached, sums = self._reached_scores(self.weight_indices[stored], self.weight_values[stored])
@@ -436,7 +517,7 @@ class ItemItemScorer(RecommendationScorer):
             return reached[keep][top_k_positions(sums[keep], k)]
         return super().top_k_of_known_user(user_position, k, excluded)
 
-    def _item_similarities(self, item_position):
+    def _item_similarities(self, item_position: int) -> np.ndarray:
         scores = np.zeros(self.n_items, dtype=np.float32)
         stored = self._rows(np.array([item_position]))
         scores[self.weight_indices[stored]] = self.weight_values[stored]
@@ -447,7 +528,9 @@ class ItemItemScorer(RecommendationScorer):
         found = start + np.searchsorted(self.weight_indices[start:end], target)
         return float(self.weight_values[found]) if found < end and self.weight_indices[found] == target else 0.0
 
-    def explain(self, user_id, item_id, history_item_ids, n=3):
+    def explain(
+        self, user_id: str, item_id: str, history_item_ids: Iterable[str] | None, n: int = 3
+    ) -> list[tuple[str, float]]:
         """History items whose weight towards ``item_id`` is largest."""
         target = self._item_position.get(str(item_id))
         if target is None:
@@ -464,31 +547,42 @@ class EmbeddingScorer(RecommendationScorer):
     kind = "embedding"
     scores_from_history = True
 
-    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, user_vectors, item_vectors):
+    def __init__(
+        self,
+        recipe: str,
+        user_ids: ArrayLike,
+        item_ids: ArrayLike,
+        history_indptr: ArrayLike,
+        history_indices: ArrayLike,
+        user_vectors: ArrayLike,
+        item_vectors: ArrayLike,
+    ) -> None:
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
         self.user_vectors = np.asarray(user_vectors, dtype=np.float32)
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
 
-    def to_state(self):
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
         return {**self._base_state(), "user_vectors": self.user_vectors, "item_vectors": self.item_vectors}, {}
 
     @classmethod
-    def from_state(cls, recipe, arrays, meta):
+    def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Self:
         return cls(recipe, *cls._base_args(arrays), arrays["user_vectors"], arrays["item_vectors"])
 
-    def _user_scores(self, user_position, history):
+    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
         if user_position is not None:
             return self.item_vectors @ self.user_vectors[user_position]
         # Users unseen in training are represented by the mean of their items.
         return self.item_vectors @ _unit(self.item_vectors[history].mean(axis=0))
 
-    def score_users(self, user_positions):
+    def score_users(self, user_positions: np.ndarray) -> np.ndarray:
         return self.user_vectors[user_positions] @ self.item_vectors.T
 
-    def _item_similarities(self, item_position):
+    def _item_similarities(self, item_position: int) -> np.ndarray:
         return self.item_vectors @ self.item_vectors[item_position]
 
-    def explain(self, user_id, item_id, history_item_ids, n=3):
+    def explain(
+        self, user_id: str, item_id: str, history_item_ids: Iterable[str] | None, n: int = 3
+    ) -> list[tuple[str, float]]:
         """History items most similar to ``item_id`` in the item tower's space."""
         target = self._item_position.get(str(item_id))
         if target is None:
@@ -505,21 +599,21 @@ class NeuMFScorer(RecommendationScorer):
 
     def __init__(
         self,
-        recipe,
-        user_ids,
-        item_ids,
-        history_indptr,
-        history_indices,
+        recipe: str,
+        user_ids: ArrayLike,
+        item_ids: ArrayLike,
+        history_indptr: ArrayLike,
+        history_indices: ArrayLike,
         *,
-        gmf_user,
-        gmf_item,
-        mlp_user,
-        mlp_item,
-        kernels,
-        biases,
-        output_kernel,
-        output_bias,
-    ):
+        gmf_user: ArrayLike,
+        gmf_item: ArrayLike,
+        mlp_user: ArrayLike,
+        mlp_item: ArrayLike,
+        kernels: Sequence[ArrayLike],
+        biases: Sequence[ArrayLike],
+        output_kernel: ArrayLike,
+        output_bias: ArrayLike,
+    ) -> None:
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
         self.gmf_user = np.asarray(gmf_user, dtype=np.float32)
         self.gmf_item = np.asarray(gmf_item, dtype=np.float32)
@@ -555,7 +649,7 @@ class NeuMFScorer(RecommendationScorer):
         derived = (self._first_item_part, self._weighted_gmf_item, self._item_unit_vectors)
         return super().nbytes + sum(array.nbytes for array in derived)
 
-    def to_state(self):
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {
             **self._base_state(),
             "gmf_user": self.gmf_user,
@@ -563,7 +657,7 @@ class NeuMFScorer(RecommendationScorer):
             "mlp_user": self.mlp_user,
             "mlp_item": self.mlp_item,
             "output_kernel": self.output_kernel,
-            "output_bias": np.float32([self.output_bias]),
+            "output_bias": np.array([self.output_bias], dtype=np.float32),
         }
         for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
             arrays[f"kernel_{layer}"] = kernel
@@ -571,7 +665,7 @@ class NeuMFScorer(RecommendationScorer):
         return arrays, {"n_layers": len(self.kernels)}
 
     @classmethod
-    def from_state(cls, recipe, arrays, meta):
+    def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Self:
         layers = range(meta["n_layers"])
         return cls(
             recipe,
@@ -586,7 +680,7 @@ class NeuMFScorer(RecommendationScorer):
             output_bias=arrays["output_bias"],
         )
 
-    def _user_scores(self, user_position, history):
+    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
         # In-place additions and ReLUs: this runs per request over the whole catalogue.
         user_part = self.mlp_user[user_position] @ self._first_user_kernel
         hidden = self._first_item_part + user_part[:, np.newaxis]
@@ -600,7 +694,7 @@ class NeuMFScorer(RecommendationScorer):
         scores += self.output_bias
         return scores
 
-    def _item_similarities(self, item_position):
+    def _item_similarities(self, item_position: int) -> np.ndarray:
         return self._item_unit_vectors @ self._item_unit_vectors[item_position]
 
 
@@ -612,16 +706,16 @@ class PredictorScorer(Scorer):
 
     def __init__(
         self,
-        recipe,
+        recipe: str,
         *,
         encoder: FeatureEncoder,
-        kernels,
-        biases,
+        kernels: Sequence[np.ndarray],
+        biases: Sequence[np.ndarray],
         activation: str,
         classes: list | None = None,
         target_mean: float = 0.0,
         target_std: float = 1.0,
-    ):
+    ) -> None:
         super().__init__(recipe)
         if activation not in ACTIVATIONS:
             raise ValueError(f"unsupported activation {activation!r}")
@@ -637,7 +731,7 @@ class PredictorScorer(Scorer):
     def is_classifier(self) -> bool:
         return self.classes is not None
 
-    def to_state(self):
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {}
         for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
             arrays[f"kernel_{layer}"] = kernel
@@ -653,7 +747,7 @@ class PredictorScorer(Scorer):
         return arrays, meta
 
     @classmethod
-    def from_state(cls, recipe, arrays, meta):
+    def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Self:
         layers = range(meta["n_layers"])
         return cls(
             recipe,
@@ -681,16 +775,15 @@ class PredictorScorer(Scorer):
         if len(rows) == 0:
             return []
         outputs = self.predict_encoded(self.encoder.transform_rows(rows))
-        if not self.is_classifier:
+        classes = self.classes
+        if classes is None:
             return [{"value": float(value)} for value in outputs]
         results = []
         for probabilities in outputs:
             results.append(
                 {
-                    "label": self.classes[int(np.argmax(probabilities))],
-                    "probabilities": {
-                        str(label): float(p) for label, p in zip(self.classes, probabilities, strict=True)
-                    },
+                    "label": classes[int(np.argmax(probabilities))],
+                    "probabilities": {str(label): float(p) for label, p in zip(classes, probabilities, strict=True)},
                 }
             )
         return results

@@ -21,10 +21,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .errors import DataError
 from .recipes import RECOMMENDATION, list_recipes
-from .recipes.base import Estimate
+from .recipes.base import Estimate, Recipe
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .evaluation import EvaluationReport
+    from .progress import TrainingCallbacks
 
 AUTO = "auto"
 METRIC = "ndcg@10"
@@ -77,7 +84,7 @@ class Choice:
     budget: Budget
     candidates: list[dict] = field(default_factory=list)
     tuning: list[dict] = field(default_factory=list)
-    report: object = None  # the winner's EvaluationReport on the validation split
+    report: EvaluationReport | None = None  # the winner's EvaluationReport on the validation split
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -96,7 +103,9 @@ class Choice:
         }
 
 
-def data_shape(interactions, items=None, users=None) -> DataShape:
+def data_shape(
+    interactions: pd.DataFrame | None, items: pd.DataFrame | None = None, users: pd.DataFrame | None = None
+) -> DataShape:
     """Counts of distinct users and items and of rows, and which optional inputs are present."""
     if interactions is None or not {"user_id", "item_id"} <= set(interactions.columns):
         raise DataError("choosing a recipe needs an interactions table (columns user_id, item_id)")
@@ -111,7 +120,7 @@ def data_shape(interactions, items=None, users=None) -> DataShape:
     )
 
 
-def fits(recipe, shape: DataShape, params: dict, budget: Budget) -> tuple[bool, Estimate, str]:
+def fits(recipe: Recipe, shape: DataShape, params: dict, budget: Budget) -> tuple[bool, Estimate, str]:
     """Whether ``recipe`` with ``params`` trains on ``shape`` within ``budget``, its estimate, and why not."""
     estimate = recipe.estimate(shape, params)
     if estimate.memory_bytes > budget.memory_bytes:
@@ -146,14 +155,14 @@ def recipes_that_fit(shape: DataShape, budget: Budget) -> list[tuple[str, Estima
 
 def choose_recipe(
     *,
-    interactions,
-    items=None,
-    users=None,
+    interactions: pd.DataFrame,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
     budget: Budget | None = None,
     validation_users: int = 2000,
     tune: bool = True,
     seed: int = 42,
-    callbacks=None,
+    callbacks: TrainingCallbacks | None = None,
 ) -> Choice:
     """Pick the best recommendation recipe that fits ``budget`` by validation NDCG@10 (see module docstring)."""
     from .evaluation import evaluate
@@ -201,14 +210,15 @@ def choose_recipe(
     # so "each user's last item" could be an arbitrary one: hold out a random share of items instead.
     protocol = "leave_last_out" if shape.has_timestamps else "random_holdout"
 
-    def run(name, params):
+    def run(name: str, params: dict) -> EvaluationReport:
         return evaluate(name, params, interactions=interactions, items=items, users=users, seed=seed,
                         protocol=protocol, max_test_users=validation_users, sampled_beside=False,
                         callbacks=callbacks)  # fmt: skip
 
     reports = {}
     for recipe in kept:
-        if callbacks is not None and callbacks.should_cancel():
+        # A caller may pass only on_epoch: should_cancel is optional.
+        if callbacks is not None and callbacks.should_cancel is not None and callbacks.should_cancel():
             from .errors import TrainingCancelled
 
             raise TrainingCancelled()
@@ -284,7 +294,13 @@ def keep_reliable_unless_clearly_beaten(scores: dict, best: str, *, n_test: int)
     )
 
 
-def _reason(winner, report, reports, candidates, shape) -> str:
+def _reason(
+    winner: str,
+    report: EvaluationReport,
+    reports: dict[str, EvaluationReport],
+    candidates: list[dict],
+    shape: DataShape,
+) -> str:
     others = sorted((name for name in reports if name != winner), key=lambda name: -reports[name].metrics[METRIC])
     text = f"{winner} was chosen with validation {METRIC} {report.metrics[METRIC]:.4f}"
     if others:
@@ -295,13 +311,13 @@ def _reason(winner, report, reports, candidates, shape) -> str:
     return text + "."
 
 
-def _update(candidates: list[dict], name: str, **fields) -> None:
+def _update(candidates: list[dict], name: str, **fields: Any) -> None:
     for candidate in candidates:
         if candidate["recipe"] == name:
             candidate.update(fields)
 
 
-def _position(kept, name) -> int:
+def _position(kept: list[Recipe], name: str) -> int:
     return [recipe.name for recipe in kept].index(name)
 
 

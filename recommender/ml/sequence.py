@@ -17,7 +17,11 @@ Like the other scorers this module imports numpy only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Self
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .scorers import SCORER_CLASSES, RecommendationScorer, item_index_dtype
 
@@ -29,7 +33,9 @@ LAYER_NORM_EPSILON = 1e-5
 _TIE_BREAK = 1e-3
 
 
-def ordered_histories(user_index, item_index, timestamps, n_users: int, max_length: int | None):
+def ordered_histories(
+    user_index: np.ndarray, item_index: np.ndarray, timestamps: np.ndarray | None, n_users: int, max_length: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Each user's events oldest first (timestamp, then row order), at most the latest ``max_length``.
 
     Returns CSR ``(indptr, indices)``; repeated items stay (a re-view is an event).
@@ -59,23 +65,32 @@ def layer_norm(values: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.nd
     return centred / np.sqrt(variance + LAYER_NORM_EPSILON) * gamma + beta
 
 
-class _SequenceStateMixin:
+class _SequenceStateMixin(RecommendationScorer):
     """Ordered per-user sequences kept beside the base state (for known users and evaluation)."""
+
+    # Set by each sequence scorer's constructor.
+    sequence_indptr: np.ndarray
+    sequence_indices: np.ndarray
+    max_history: int
 
     def _sequence(self, user_position: int) -> np.ndarray:
         start, end = self.sequence_indptr[user_position], self.sequence_indptr[user_position + 1]
         return self.sequence_indices[start:end].astype(np.int32)
 
-    def _user_scores(self, user_position, history):
+    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
         # A known user is scored from their training sequence; anyone else from
         # the given history, whose order a set cannot carry (use recommend_session).
         positions = self._sequence(user_position) if user_position is not None else np.asarray(history, np.int32)
         return self._session_scores(positions[-self.max_history :])
 
-    def score_users(self, user_positions):
-        return np.stack([self._user_scores(int(position), None) for position in user_positions])
+    def score_users(self, user_positions: np.ndarray) -> np.ndarray:
+        # A known user is scored from their own sequence: no extra history.
+        no_history = np.empty(0, np.int32)
+        return np.stack([self._user_scores(int(position), no_history) for position in user_positions])
 
-    def score(self, user_id, item_ids, *, history_item_ids=None):
+    def score(
+        self, user_id: str, item_ids: Iterable[str], *, history_item_ids: Iterable[str] | None = None
+    ) -> list[float | None]:
         """With ``history_item_ids`` as a list (the user's latest events, oldest first) scores follow them."""
         if isinstance(history_item_ids, (list, tuple)):
             positions = self._positions(history_item_ids)
@@ -93,8 +108,10 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
     uses_order = True
     scores_from_history = True
 
-    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, *, sequence_indptr,
-                 sequence_indices, item_vectors, position_vectors, blocks, final_gamma, final_beta, heads):  # fmt: skip
+    def __init__(self, recipe: str, user_ids: ArrayLike, item_ids: ArrayLike, history_indptr: ArrayLike,
+                 history_indices: ArrayLike, *, sequence_indptr: ArrayLike, sequence_indices: ArrayLike,
+                 item_vectors: ArrayLike, position_vectors: ArrayLike, blocks: Sequence[Mapping[str, ArrayLike]],
+                 final_gamma: ArrayLike, final_beta: ArrayLike, heads: int) -> None:  # fmt: skip
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
         self.sequence_indptr = np.asarray(sequence_indptr, dtype=np.int64)
         self.sequence_indices = np.asarray(sequence_indices, dtype=item_index_dtype(self.n_items))
@@ -117,7 +134,7 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
     def nbytes(self) -> int:
         return super().nbytes + self._causal.nbytes + self._unit_items.nbytes
 
-    def to_state(self):
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {
             **self._base_state(),
             "sequence_indptr": self.sequence_indptr,
@@ -132,7 +149,7 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
         return arrays, {"n_blocks": len(self.blocks), "heads": self.heads}
 
     @classmethod
-    def from_state(cls, recipe, arrays, meta):
+    def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Self:
         blocks = [
             {name: arrays[f"block{number}_{name}"] for name in BLOCK_ARRAYS} for number in range(meta["n_blocks"])
         ]
@@ -166,10 +183,10 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
             hidden = hidden + np.maximum(normed @ block["w1"] + block["b1"], 0.0) @ block["w2"] + block["b2"]
         return layer_norm(hidden[-1], self.final_gamma, self.final_beta)
 
-    def _session_scores(self, positions):
+    def _session_scores(self, positions: np.ndarray) -> np.ndarray:
         return self.item_vectors @ self.encode(positions[-self.max_history :])
 
-    def _item_similarities(self, item_position):
+    def _item_similarities(self, item_position: int) -> np.ndarray:
         return self._unit_items @ self._unit_items[item_position]
 
 
@@ -180,8 +197,9 @@ class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):
     uses_order = True
     scores_from_history = True
 
-    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, *, sequence_indptr,
-                 sequence_indices, neighbors, max_history, position_decay, successors=0):  # fmt: skip
+    def __init__(self, recipe: str, user_ids: ArrayLike, item_ids: ArrayLike, history_indptr: ArrayLike,
+                 history_indices: ArrayLike, *, sequence_indptr: ArrayLike, sequence_indices: ArrayLike,
+                 neighbors: int, max_history: int, position_decay: bool, successors: int = 0) -> None:  # fmt: skip
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
         self.sequence_indptr = np.asarray(sequence_indptr, dtype=np.int64)
         self.sequence_indices = np.asarray(sequence_indices, dtype=item_index_dtype(self.n_items))
@@ -202,7 +220,7 @@ class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):
     def nbytes(self) -> int:
         return super().nbytes + self._owners.nbytes + self._owner_indptr.nbytes + self._user_lengths.nbytes
 
-    def to_state(self):
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {**self._base_state(), "sequence_indptr": self.sequence_indptr,
                   "sequence_indices": self.sequence_indices}  # fmt: skip
         meta = {"neighbors": self.neighbors, "max_history": self.max_history, "position_decay": self.position_decay,
@@ -210,7 +228,7 @@ class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):
         return arrays, meta
 
     @classmethod
-    def from_state(cls, recipe, arrays, meta):
+    def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Self:
         return cls(recipe, *cls._base_args(arrays), sequence_indptr=arrays["sequence_indptr"],
                    sequence_indices=arrays["sequence_indices"], **meta)  # fmt: skip
 
@@ -247,7 +265,9 @@ class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):
             self._vote_successors(scores, candidates, similarity, weight)
         return scores
 
-    def _vote_successors(self, scores, candidates, similarity, session_weight) -> None:
+    def _vote_successors(
+        self, scores: np.ndarray, candidates: np.ndarray, similarity: np.ndarray, session_weight: np.ndarray
+    ) -> None:
         """Each neighbour votes for the items that followed its latest event shared with the session.
 
         The nearer an item follows, the more its vote counts (1, 1/2, 1/3...):
@@ -264,20 +284,20 @@ class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):
             following = sequence[anchor + 1 : anchor + 1 + self.successors]
             np.add.at(scores, following, user_similarity * decay[: len(following)])
 
-    def _session_scores(self, positions):
+    def _session_scores(self, positions: np.ndarray) -> np.ndarray:
         return self.session_scores(positions)
 
-    def score_users(self, user_positions):
+    def score_users(self, user_positions: np.ndarray) -> np.ndarray:
         return np.stack(
             [self.session_scores(self._sequence(int(user)), skip_user=int(user)) for user in user_positions]
         )
 
-    def _user_scores(self, user_position, history):
+    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
         if user_position is None:
             return self.session_scores(np.asarray(history, np.int32))
         return self.session_scores(self._sequence(user_position), skip_user=user_position)
 
-    def _item_similarities(self, item_position):
+    def _item_similarities(self, item_position: int) -> np.ndarray:
         return self.session_scores(np.array([item_position]))
 
 

@@ -103,7 +103,7 @@ def generate_churn_table(n_rows: int = 2000, noise: float = 0.05, seed: int = 0)
             "tenure_months": tenure,
             "plan": plan,
             "monthly_spend": spend,
-            "region": rng.choice(["north", "south", "east", "west", None], n_rows),
+            "region": rng.choice(np.array(["north", "south", "east", "west", None], dtype=object), n_rows),
             "churned": churned,
         }
     )
@@ -146,7 +146,7 @@ def generate_sequential_interactions(
     counts = np.clip(rng.poisson(mean_items_per_user, n_users), 3, n_items // 2)
     rows = []
     for user in range(n_users):
-        cluster, chosen = int(rng.integers(n_clusters)), []
+        cluster, chosen = int(rng.integers(n_clusters)), list[int]()
         taken = set()
         while len(chosen) < counts[user]:
             candidates = members[cluster]
@@ -191,7 +191,7 @@ def with_taste_text(synthetic: SyntheticInteractions, words_per_cluster: int = 8
     rng = np.random.default_rng(seed)
     syllables = ["ka", "lo", "mi", "ru", "te", "zo", "pa", "ne", "vi", "su", "do", "ga"]
 
-    def word():
+    def word() -> str:
         return "".join(rng.choice(syllables, 3))
 
     clusters = [int(str(value).split("|")[0].removeprefix("genre")) for value in synthetic.items["categories"]]

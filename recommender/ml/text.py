@@ -13,8 +13,12 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # web processes import this module without pandas
+    import pandas as pd
 
 TEXT_COLUMNS = ("title", "description", "categories", "text")
 # Stands in for an item without any text, so its bag is never empty.
@@ -22,15 +26,15 @@ _NO_TEXT = "\x00no-text"
 _TOKEN = re.compile(r"[^\W_]+")
 
 
-def text_columns(frame) -> list[str]:
+def text_columns(frame: pd.DataFrame | None) -> list[str]:
     """The text columns of an item frame that exist, in TEXT_COLUMNS order."""
     return [name for name in TEXT_COLUMNS if frame is not None and name in frame.columns]
 
 
-def item_texts(frame) -> list[str] | None:
+def item_texts(frame: pd.DataFrame | None) -> list[str] | None:
     """One string per row joining the text columns (missing values skipped); None without any."""
     columns = text_columns(frame)
-    if not columns:
+    if frame is None or not columns:
         return None
     parts = [frame[name].astype(object).where(frame[name].notna(), "").astype(str) for name in columns]
     joined = parts[0]

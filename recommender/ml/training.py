@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import TrainingCancelled
 from .progress import TrainingCallbacks
 from .recipes import Recipe, get_recipe
 from .scorers import Scorer
+
+if TYPE_CHECKING:  # pandas is imported only where data is prepared
+    import pandas as pd
 
 
 @dataclass
@@ -28,10 +31,10 @@ def train(
     recipe_name: str,
     params: dict | None,
     *,
-    interactions=None,
-    items=None,
-    users=None,
-    table=None,
+    interactions: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
+    table: pd.DataFrame | None = None,
     target: str | None = None,
     seed: int = 42,
     callbacks: TrainingCallbacks | None = None,

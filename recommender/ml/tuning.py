@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from .evaluation import evaluate
 from .metrics import lower_is_better, metric_names
 from .params import is_search_spec
 from .recipes import get_recipe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_TRIALS = 100
 # Draws per requested trial before accepting that the space has no more distinct points.
@@ -45,10 +49,10 @@ def tune(
     recipe_name: str,
     search_space_params: dict | None,
     *,
-    interactions=None,
-    items=None,
-    users=None,
-    table=None,
+    interactions: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
+    table: pd.DataFrame | None = None,
     target: str | None = None,
     n_trials: int = 8,
     seed: int = 42,
@@ -101,7 +105,7 @@ def _distinct_samples(space: dict, n_trials: int, rng: np.random.Generator) -> l
     return samples
 
 
-def _sample(spec: dict, rng: np.random.Generator):
+def _sample(spec: dict, rng: np.random.Generator) -> Any:
     if "choices" in spec:
         return spec["choices"][int(rng.integers(len(spec["choices"])))]
     low, high = spec["min"], spec["max"]
@@ -115,7 +119,7 @@ def _sample(spec: dict, rng: np.random.Generator):
 
 
 def _best_trial(trials: list[dict], *, lower_is_better: bool) -> dict:
-    def badness(trial):
+    def badness(trial: dict) -> float:
         score = trial["score"]
         if score is None:
             return math.inf

@@ -7,16 +7,15 @@ are kept in an LRU bounded in bytes (SERVING_CACHE_BYTES).
 """
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
+from cachetools import LRUCache
 from django.conf import settings
 
+from core.cache import TtlCache, clear_every_cache
 from recommender import ml
 from recommender.training.models import ModelConfig
 from recommender.training.storage import local_artifact_dir
-
-from .cache import TtlCache, clear_every_cache
 
 
 class ModelNotFound(Exception):
@@ -40,10 +39,17 @@ def _local_cache_seconds():
     return settings.PLATFORM["LOCAL_CACHE_SECONDS"]
 
 
-_lock = threading.Lock()
+def _scorer_bytes(scorer: ml.Scorer) -> int:
+    # A scorer larger than the whole budget counts as the budget: it is still kept, alone, as it always was.
+    return min(scorer.nbytes, _scorers.maxsize)
+
+
 _deployments = TtlCache(_local_cache_seconds)  # (tenant_id, slug) -> deployment facts, or None
-_scorers = OrderedDict()  # version_id -> scorer, least recently used first
-_scorer_bytes = {}
+# version_id -> loaded scorer; the least recently used leave first once their bytes pass the budget.
+_scorers: LRUCache[int, ml.Scorer] = LRUCache(
+    maxsize=max(1, settings.PLATFORM["SERVING_CACHE_BYTES"]), getsizeof=_scorer_bytes
+)
+_lock = threading.Lock()  # cachetools' caches are not thread-safe
 
 
 def _deployment_of(tenant, slug):
@@ -64,18 +70,13 @@ def _deployment_of(tenant, slug):
 
 def _scorer_for(version_id, artifact_path):
     with _lock:
-        scorer = _scorers.get(version_id)
-        if scorer is not None:
-            _scorers.move_to_end(version_id)
-            return scorer
+        scorer = _scorers.get(version_id)  # a hit becomes the most recently used
+    if scorer is not None:
+        return scorer
+    # Loaded outside the lock: reading an artifact must not hold up requests for other versions.
     scorer = ml.load_scorer(local_artifact_dir(artifact_path))
     with _lock:
         _scorers[version_id] = scorer
-        _scorer_bytes[version_id] = scorer.nbytes
-        budget = settings.PLATFORM["SERVING_CACHE_BYTES"]
-        while len(_scorers) > 1 and sum(_scorer_bytes.values()) > budget:
-            evicted, _ = _scorers.popitem(last=False)
-            _scorer_bytes.pop(evicted, None)
     return scorer
 
 
@@ -94,8 +95,7 @@ def version_scorer(version_id, artifact_path):
 
 
 def forget_all():
-    """Empty this process's serving caches: deployments, loaded versions and tenant facts (tests)."""
+    """Empty this process's caches: deployments, loaded versions, tenant facts and API keys (tests)."""
     clear_every_cache()
     with _lock:
         _scorers.clear()
-        _scorer_bytes.clear()

@@ -3,6 +3,7 @@
 from django.db.models import Count, Sum
 
 from recommender.data.models import ErasedUser, Interaction
+from tenants.models import Tenant
 
 from .models import BatchJob
 
@@ -34,7 +35,7 @@ def erased_user_digests(tenant):
     return set(ErasedUser.objects.for_tenant(tenant).values_list("user_digest", flat=True))
 
 
-def batch_file_bytes(tenant) -> int:
+def batch_file_bytes(tenant: Tenant) -> int:
     """Bytes of the tenant's stored batch files (until they expire or an erasure deletes them)."""
     total = BatchJob.objects.for_tenant(tenant).exclude(file_path="").aggregate(total=Sum("file_bytes"))
     return total["total"] or 0

@@ -6,9 +6,11 @@ training, deactivated items), so answers are never staler than the database.
 """
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 
+from core.cache import TtlCache
 from core.errors import InvalidInput
 from recommender import ml
 from recommender.data import selectors as data_selectors
@@ -16,7 +18,6 @@ from recommender.data.privacy import tenant_keys
 from recommender.feedback import serving as feedback
 
 from . import selectors
-from .cache import TtlCache
 from .loader import ModelNotFound, served_model
 
 __all__ = [
@@ -65,9 +66,9 @@ def _local_cache_seconds():
 
 
 # What may change between requests is re-read at most once a second per process.
-_tenant_facts = TtlCache(_local_cache_seconds)
+_tenant_facts: TtlCache[Any] = TtlCache(_local_cache_seconds)  # keys, erased users, inactive items
 # The fallback's popularity ranking moves slowly: a minute is fresh enough.
-_popular = TtlCache(60)
+_popular: TtlCache[list[tuple[str, int]]] = TtlCache(60)
 
 
 def _stored_user(tenant, user_id):
@@ -257,6 +258,7 @@ def rank(tenant, slug, user_id, item_ids):
     fallback, scores = None, None
     if served.scorer is not None and not erased:
         try:
+            history: list[str] | set[str]
             if getattr(served.scorer, "uses_order", False):
                 # Sequence-aware models rank from the latest events, in order.
                 history, _ = data_selectors.recent_item_ids(tenant, stored_id, limit=served.scorer.max_history)

@@ -5,6 +5,8 @@ from datetime import timedelta
 from django.db.models import Sum
 from django.utils import timezone
 
+from tenants.models import Tenant
+
 from .models import ModelConfig, ModelVersion, TrainingRun
 
 
@@ -40,7 +42,7 @@ def runs_in_last_day(tenant):
     return TrainingRun.objects.for_tenant(tenant).filter(queued_at__gte=timezone.now() - timedelta(days=1)).count()
 
 
-def artifact_bytes(tenant) -> int:
+def artifact_bytes(tenant: Tenant) -> int:
     """Bytes of the tenant's stored model artifacts (every version's files)."""
     total = ModelVersion.objects.for_tenant(tenant).exclude(artifact_path="").aggregate(total=Sum("artifact_bytes"))
     return total["total"] or 0

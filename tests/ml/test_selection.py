@@ -3,7 +3,18 @@
 import numpy as np
 import pytest
 
-from recommender.ml import Budget, DataShape, choose_recipe, evaluate, fits, get_recipe, recipes_that_fit, train
+from recommender.ml import (
+    Budget,
+    DataShape,
+    TrainingCallbacks,
+    TrainingCancelled,
+    choose_recipe,
+    evaluate,
+    fits,
+    get_recipe,
+    recipes_that_fit,
+    train,
+)
 from recommender.ml.scorers import RecommendationScorer
 from recommender.ml.selection import RELIABLE, noise_margin
 
@@ -66,6 +77,24 @@ def test_train_auto_gives_a_working_model(small_planted):
     trained = train("auto", {"validation_users": 100, "tune": False}, interactions=small_planted.interactions)
     assert trained.scorer.recipe in {"popularity", "ease", "sparse_ease"}
     assert len(trained.scorer.recommend("u1", k=5)) == 5
+
+
+def test_a_cancel_request_stops_auto_between_candidates(small_planted):
+    # It raised TypeError (TrainingCancelled needed epoch numbers), so the run failed instead of being cancelled.
+    with pytest.raises(TrainingCancelled):
+        choose_recipe(
+            interactions=small_planted.interactions, tune=False, callbacks=TrainingCallbacks(should_cancel=lambda: True)
+        )
+
+
+def test_auto_takes_callbacks_that_only_report_epochs(small_planted):
+    # should_cancel is optional: auto used to call it unconditionally ('NoneType' object is not callable).
+    epochs = []
+    callbacks = TrainingCallbacks(on_epoch=lambda epoch, total, logs: epochs.append(epoch))
+    choice = choose_recipe(
+        interactions=small_planted.interactions, validation_users=100, tune=False, callbacks=callbacks
+    )
+    assert choice.recipe in {"popularity", "ease", "sparse_ease"} and epochs
 
 
 def test_sparse_ease_is_close_to_ease_and_beats_popularity(planted):

@@ -9,9 +9,17 @@ winner's validation report).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..params import Param
 from .base import RECOMMENDATION, Estimate, FitResult, Recipe
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..data import InteractionData
+    from ..progress import TrainingCallbacks
+    from ..selection import DataShape
 
 
 @dataclass
@@ -19,7 +27,7 @@ class _AutoInput:
     """The caller's frames (the choice evaluates on them) and the prepared data (the winner trains on it)."""
 
     frames: dict
-    data: object
+    data: InteractionData
 
     def snapshot(self) -> dict:
         return self.data.snapshot()
@@ -40,20 +48,28 @@ class Auto(Recipe):
         Param("tune", "bool", True, help="Tune the winner's main hyperparameter while the time budget allows."),
     )  # fmt: skip
 
-    def estimate(self, shape, params):
+    def estimate(self, shape: DataShape, params: dict) -> Estimate:
         from ..selection import Budget, recipes_that_fit
 
         fitting = recipes_that_fit(shape, Budget())
         return Estimate(memory_bytes=max((e.memory_bytes for _, e in fitting), default=0),
                         seconds=2 * sum(e.seconds for _, e in fitting))  # fmt: skip
 
-    def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
+    def prepare(
+        self,
+        *,
+        interactions: pd.DataFrame | None = None,
+        items: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+        table: pd.DataFrame | None = None,
+        target: str | None = None,
+    ) -> _AutoInput:
         from ..data import prepare_interactions
 
         data = prepare_interactions(interactions, items, users)
         return _AutoInput(frames={"interactions": interactions, "items": items, "users": users}, data=data)
 
-    def fit(self, data, params, *, seed, callbacks):
+    def fit(self, data: _AutoInput, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         from ..selection import choose_recipe
         from . import get_recipe
 

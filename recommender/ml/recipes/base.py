@@ -16,7 +16,9 @@ from ..progress import TrainingCallbacks
 from ..scorers import Scorer
 
 if TYPE_CHECKING:
-    from ..data import InteractionData, TabularData
+    import pandas as pd
+
+    from ..selection import DataShape
 
 RECOMMENDATION = "recommendation"
 PREDICTION = "prediction"
@@ -65,7 +67,16 @@ class Recipe:
         """Complete and type-check ``params``; raise InvalidParams naming every bad field."""
         return validate_params(self.params, params, allow_search_space=allow_search_space)
 
-    def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
+    def prepare(
+        self,
+        *,
+        interactions: pd.DataFrame | None = None,
+        items: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+        table: pd.DataFrame | None = None,
+        target: str | None = None,
+    ) -> Any:
+        # What fit() takes: InteractionData or TabularData here; a recipe may prepare its own (auto does).
         """Validate caller data into the form ``fit`` consumes (raises DataError)."""
         from ..data import prepare_interactions, prepare_table
 
@@ -73,7 +84,7 @@ class Recipe:
             return prepare_interactions(interactions, items, users)
         return prepare_table(table, target, classification=self.is_classifier)
 
-    def estimate(self, shape, params: dict) -> Estimate:
+    def estimate(self, shape: DataShape, params: dict) -> Estimate:
         """Rough peak memory and training seconds on ``shape`` (a selection.DataShape), before any work.
 
         The default suits an embedding model trained by gradient descent with
@@ -86,7 +97,7 @@ class Recipe:
         memory = BASE_PROCESS_BYTES + TENSORFLOW_BYTES + shape.interactions * 64 + (shape.users + shape.items) * 2048
         return Estimate(memory_bytes=int(memory), seconds=seconds)
 
-    def tuning_values(self, value) -> list:
+    def tuning_values(self, value: Any) -> list:
         """Values of ``main_param`` worth trying around ``value``, most promising first."""
         return [value / 3, value * 3] if isinstance(value, float) else []
 
@@ -111,9 +122,8 @@ class Recipe:
         """The kind of dataset the recipe trains on."""
         return "interactions" if self.task == RECOMMENDATION else "tabular"
 
-    def fit(
-        self, data: InteractionData | TabularData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None
-    ) -> FitResult:
+    def fit(self, data: Any, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
+        """Train on what this recipe's ``prepare`` returned (each recipe declares its type)."""
         raise NotImplementedError
 
     def to_dict(self) -> dict:

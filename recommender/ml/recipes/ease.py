@@ -9,6 +9,8 @@ the ``neighbors`` largest weights of each item are kept (a sparse matrix), so a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import DataError
@@ -16,6 +18,11 @@ from ..params import Param
 from ..progress import EpochReporter
 from ..scorers import ItemItemScorer
 from .base import BASE_PROCESS_BYTES, RECOMMENDATION, Estimate, FitResult, Recipe
+
+if TYPE_CHECKING:
+    from ..data import InteractionData
+    from ..progress import TrainingCallbacks
+    from ..selection import DataShape
 
 # Users per block when accumulating the Gram matrix, bounding peak memory.
 _GRAM_BLOCK_USERS = 2048
@@ -56,13 +63,13 @@ class Ease(Recipe):
         ),
     )
 
-    def estimate(self, shape, params):
+    def estimate(self, shape: DataShape, params: dict) -> Estimate:
         # The Gram matrix, its inverse and the scaled copy are items x items float64 at the peak.
         n = shape.items
         memory = BASE_PROCESS_BYTES + 3 * 8 * n * n + shape.interactions * 48
         return Estimate(memory_bytes=int(memory), seconds=1.0 + _INVERSION_SECONDS_PER_ITEM_CUBED * n**3)
 
-    def fit(self, data, params, *, seed, callbacks):
+    def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         if data.n_items > params["max_items"]:
             raise DataError(
                 f"EASE needs an items x items matrix; {data.n_items} items exceed max_items={params['max_items']}. "

@@ -9,6 +9,8 @@ rows is held out for validation and early stopping.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..errors import DataError
@@ -16,6 +18,15 @@ from ..params import Param
 from ..progress import EpochReporter
 from ..scorers import PredictorScorer
 from .base import PREDICTION, FitResult, Recipe
+
+if TYPE_CHECKING:
+    # Keras is imported only when a model trains
+    import keras
+    import pandas as pd
+    import tensorflow as tf
+
+    from ..data import TabularData
+    from ..progress import TrainingCallbacks
 
 
 def _shared_params(epochs: int) -> tuple[Param, ...]:
@@ -50,7 +61,7 @@ class _MlpRecipe(Recipe):
     task = PREDICTION
     supports = frozenset({"predict"})
 
-    def fit(self, data, params, *, seed, callbacks):
+    def fit(self, data: TabularData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         from .. import keras_support
         from ..data import encode_frame, fit_feature_encoder
 
@@ -67,7 +78,7 @@ class _MlpRecipe(Recipe):
         model = self._build(encoder.width, params, scorer_fields)
         reporter = EpochReporter(callbacks, params["epochs"])
 
-        def epoch_data(epoch):
+        def epoch_data(epoch: int) -> tf.data.Dataset:
             order = rng.permutation(train_rows)
             return keras_support.batched(features[order], targets[order], params["batch_size"], weights[order])
 
@@ -97,7 +108,7 @@ class _MlpRecipe(Recipe):
         """Output units, loss and metrics."""
         raise NotImplementedError
 
-    def _build(self, width: int, params: dict, scorer_fields: dict):
+    def _build(self, width: int, params: dict, scorer_fields: dict) -> keras.Model:
         import keras
 
         from ..keras_support import make_optimizer
@@ -133,7 +144,7 @@ class MlpClassifier(_MlpRecipe):
     def is_classifier(self) -> bool:
         return True
 
-    def _targets(self, target, params):
+    def _targets(self, target: pd.Series, params: dict) -> tuple[np.ndarray, np.ndarray, dict]:
         labels = [_native(value) for value in target]
         classes = sorted(set(labels), key=lambda label: (str(type(label)), str(label)))
         index = {label: position for position, label in enumerate(classes)}
@@ -144,7 +155,7 @@ class MlpClassifier(_MlpRecipe):
             weights = (len(encoded) / (len(classes) * counts))[encoded].astype(np.float32)
         return encoded, weights, {"classes": classes}
 
-    def _output(self, scorer_fields):
+    def _output(self, scorer_fields: dict) -> tuple[int, keras.losses.Loss, list[keras.metrics.Metric]]:
         import keras
 
         return (
@@ -159,19 +170,19 @@ class MlpRegressor(_MlpRecipe):
     description = "Feed-forward network predicting a number from table columns."
     params = _shared_params(epochs=100)
 
-    def _targets(self, target, params):
+    def _targets(self, target: pd.Series, params: dict) -> tuple[np.ndarray, np.ndarray, dict]:
         mean, std = float(target.mean()), float(target.std())
         # Training on a standardised target keeps default learning rates sensible for any unit.
         std = std if std > 0 else 1.0
         standardised = ((target - mean) / std).astype(np.float32)
         return standardised, np.ones(len(target), np.float32), {"target_mean": mean, "target_std": std}
 
-    def _output(self, scorer_fields):
+    def _output(self, scorer_fields: dict) -> tuple[int, keras.losses.Loss, list[keras.metrics.Metric]]:
         import keras
 
         return 1, keras.losses.MeanSquaredError(), []
 
 
-def _native(value):
+def _native(value: Any) -> Any:
     """Plain Python value for JSON (numpy scalars become int/float/bool/str)."""
     return value.item() if isinstance(value, np.generic) else value

@@ -10,12 +10,22 @@ factors, MLP 64->32->16->8 where 64 is the concatenated embedding, Adam
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..params import Param
 from ..progress import EpochReporter
 from ..scorers import NeuMFScorer
 from .base import RECOMMENDATION, FitResult, Recipe
+
+if TYPE_CHECKING:
+    # Keras is imported only when a model trains
+    import keras
+    import tensorflow as tf
+
+    from ..data import InteractionData
+    from ..progress import TrainingCallbacks
 
 # Rounds of re-drawing negatives that hit a positive before accepting them;
 # only users who interacted with nearly the whole catalogue get that far.
@@ -55,7 +65,7 @@ class NeuMF(Recipe):
         ),
     )
 
-    def fit(self, data, params, *, seed, callbacks):
+    def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         from .. import keras_support
 
         keras_support.configure(seed)
@@ -64,7 +74,7 @@ class NeuMF(Recipe):
         sampler = NegativeSampler(users, items, data.n_items, params["negatives"], seed)
         reporter = EpochReporter(callbacks, params["epochs"])
 
-        def epoch_data(epoch):
+        def epoch_data(epoch: int) -> tf.data.Dataset:
             epoch_users, epoch_items, labels = sampler.epoch()
             return keras_support.batched((epoch_users, epoch_items), labels, params["batch_size"])
 
@@ -103,16 +113,16 @@ class NegativeSampler:
         return self.positive_keys[found] == keys
 
 
-def build_model(n_users: int, n_items: int, params: dict):
+def build_model(n_users: int, n_items: int, params: dict) -> keras.Model:
     """The compiled Keras NeuMF model: inputs (user index, item index) -> logit of shape (batch, 1)."""
     import keras
 
     from ..keras_support import make_optimizer
 
-    def penalty():
+    def penalty() -> keras.regularizers.Regularizer | None:
         return keras.regularizers.L2(params["l2"]) if params["l2"] > 0 else None
 
-    def embedding(count, dim, name):
+    def embedding(count: int, dim: int, name: str) -> keras.layers.Embedding:
         # activity_regularizer penalises only the rows looked up in a batch,
         # which keeps the gradient sparse (a kernel penalty would touch every row).
         return keras.layers.Embedding(
@@ -153,10 +163,10 @@ def build_model(n_users: int, n_items: int, params: dict):
     return model
 
 
-def export_scorer(recipe_name: str, model, data) -> NeuMFScorer:
+def export_scorer(recipe_name: str, model: keras.Model, data: InteractionData) -> NeuMFScorer:
     """Copy the trained weights into a numpy scorer that reproduces the model's logits."""
 
-    def weights(name):
+    def weights(name: str) -> list[np.ndarray]:
         return [np.asarray(w) for w in model.get_layer(name).get_weights()]
 
     n_layers = sum(1 for layer in model.layers if layer.name.startswith("mlp_dense_"))

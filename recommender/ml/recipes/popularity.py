@@ -6,6 +6,8 @@ other recipes cannot score.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import DataError
@@ -13,6 +15,11 @@ from ..params import Param
 from ..progress import EpochReporter
 from ..scorers import PopularityScorer
 from .base import BASE_PROCESS_BYTES, RECOMMENDATION, Estimate, FitResult, Recipe
+
+if TYPE_CHECKING:
+    from ..data import InteractionData
+    from ..progress import TrainingCallbacks
+    from ..selection import DataShape
 
 SECONDS_PER_DAY = 86400.0
 
@@ -33,11 +40,11 @@ class Popularity(Recipe):
         ),
     )
 
-    def estimate(self, shape, params):
+    def estimate(self, shape: DataShape, params: dict) -> Estimate:
         memory = BASE_PROCESS_BYTES + shape.interactions * 48
         return Estimate(memory_bytes=memory, seconds=1.0 + shape.interactions * 2e-6)
 
-    def fit(self, data, params, *, seed, callbacks):
+    def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         reporter = EpochReporter(callbacks, total_epochs=1)
         reporter.check_cancel()
         weights = np.ones(data.n_rows)
@@ -47,6 +54,7 @@ class Popularity(Recipe):
             age_days = (data.timestamps.max() - data.timestamps) / SECONDS_PER_DAY
             weights = 0.5 ** (age_days / params["half_life_days"])
         scores = np.bincount(data.item_index, weights=weights, minlength=data.n_items)
-        scorer = PopularityScorer(self.name, data.user_ids, data.item_ids, *data.user_history_csr(), scores)
+        indptr, indices = data.user_history_csr()
+        scorer = PopularityScorer(self.name, data.user_ids, data.item_ids, indptr, indices, scores)
         reporter.epoch_done(1, {"loss": None}, last=True)
         return FitResult(scorer=scorer, history=reporter.history)

@@ -14,6 +14,8 @@ Served in numpy (:class:`recommender.ml.sequence.SequenceScorer`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import InvalidParams
@@ -21,6 +23,13 @@ from ..params import Param
 from ..progress import EpochReporter
 from ..sequence import SequenceScorer, ordered_histories
 from .base import RECOMMENDATION, FitResult, Recipe
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import tensorflow as tf
+
+    from ..data import InteractionData
+    from ..progress import TrainingCallbacks
 
 FULL_SOFTMAX = "full_softmax"
 SAMPLED_SOFTMAX = "sampled_softmax"
@@ -79,20 +88,28 @@ class Sasrec(Recipe):
         ),
     )
 
-    def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
+    def prepare(
+        self,
+        *,
+        interactions: pd.DataFrame | None = None,
+        items: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+        table: pd.DataFrame | None = None,
+        target: str | None = None,
+    ) -> InteractionData:
         from ..data import prepare_interactions
 
         # Items known only from the catalogue join it: their text places them.
         return prepare_interactions(interactions, items, users, include_feature_only_items=True)
 
-    def validate(self, params, *, allow_search_space=False):
+    def validate(self, params: dict | None, *, allow_search_space: bool = False) -> dict:
         validated = super().validate(params, allow_search_space=allow_search_space)
         dim, heads = validated["embedding_dim"], validated["heads"]
         if isinstance(dim, int) and isinstance(heads, int) and dim % heads:
             raise InvalidParams({"heads": f"must divide embedding_dim ({dim}); {heads} does not"})
         return validated
 
-    def fit(self, data, params, *, seed, callbacks):
+    def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         from .. import keras_support
         from ..sasrec_model import SasrecModel, export_blocks
 
@@ -132,7 +149,7 @@ class Sasrec(Recipe):
         labels = np.zeros_like(targets) if negatives else np.maximum(targets - 1, 0)
         reporter = EpochReporter(callbacks, params["epochs"])
 
-        def epoch_data(epoch):
+        def epoch_data(epoch: int) -> tf.data.Dataset:
             order = rng.permutation(len(inputs))
             batch = {"sequence": inputs[order], "targets": targets[order]}
             return keras_support.batched(batch, labels[order], params["batch_size"], weights[order])
@@ -158,7 +175,7 @@ class Sasrec(Recipe):
 TEXT_TOKENS = 32
 
 
-def _item_text(frame, buckets):
+def _item_text(frame: pd.DataFrame | None, buckets: int) -> np.ndarray | None:
     from ..text import hashed_tokens, item_texts
 
     texts = item_texts(frame) if buckets else None

@@ -8,10 +8,16 @@ cheap baseline for next-item prediction that neural sequence models must beat.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..params import Param
 from ..progress import EpochReporter
 from ..sequence import SessionKnnScorer, ordered_histories
 from .base import RECOMMENDATION, FitResult, Recipe
+
+if TYPE_CHECKING:
+    from ..data import InteractionData
+    from ..progress import TrainingCallbacks
 
 
 class SessionKnn(Recipe):
@@ -34,7 +40,7 @@ class SessionKnn(Recipe):
         ),
     )
 
-    def fit(self, data, params, *, seed, callbacks):
+    def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         reporter = EpochReporter(callbacks, total_epochs=1)
         reporter.check_cancel()
         sequence_indptr, sequence_indices = ordered_histories(

@@ -12,12 +12,19 @@ catalogues").
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..params import Param
 from ..progress import EpochReporter
 from ..scorers import ItemItemScorer
 from .base import BASE_PROCESS_BYTES, RECOMMENDATION, Estimate, FitResult, Recipe
+
+if TYPE_CHECKING:
+    from ..data import InteractionData
+    from ..progress import TrainingCallbacks
+    from ..selection import DataShape
 
 # Item pairs enumerated per chunk of users, bounding the pair buffers (16 bytes a pair).
 _PAIRS_PER_CHUNK = 8_000_000
@@ -48,7 +55,7 @@ class SparseEase(Recipe):
               help="Weights kept per item for serving (largest in magnitude)."),
     )  # fmt: skip
 
-    def estimate(self, shape, params):
+    def estimate(self, shape: DataShape, params: dict) -> Estimate:
         # Co-occurring pairs: each user contributes about (history length)^2; with a skewed length
         # distribution the mean of squares is about twice the square of the mean.
         mean_history = min(shape.interactions / max(shape.users, 1), params["max_history"])
@@ -67,7 +74,7 @@ class SparseEase(Recipe):
         seconds = 1.0 + pairs * _SECONDS_PER_PAIR + shape.items * k * k * _SECONDS_PER_GRAM_ENTRY
         return Estimate(memory_bytes=int(memory), seconds=seconds)
 
-    def fit(self, data, params, *, seed, callbacks):
+    def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         reporter = EpochReporter(callbacks, total_epochs=1)
         reporter.check_cancel()
         indptr, indices = data.user_history_csr()
@@ -83,7 +90,9 @@ class SparseEase(Recipe):
 class CooccurrenceGraph:
     """Symmetric item co-occurrence counts as CSR (diagonal held apart as item popularity)."""
 
-    def __init__(self, indptr, indices, counts, popularity, n_items):
+    def __init__(
+        self, indptr: np.ndarray, indices: np.ndarray, counts: np.ndarray, popularity: np.ndarray, n_items: int
+    ) -> None:
         self.indptr, self.indices, self.counts = indptr, indices, counts
         self.popularity = popularity
         self.n_items = n_items
@@ -129,7 +138,7 @@ def cooccurrence(indptr: np.ndarray, indices: np.ndarray, n_items: int, *, max_h
     return CooccurrenceGraph(graph_indptr, (keys % n_items), counts.astype(np.float64), popularity, n_items)
 
 
-def _pair_keys(indices, starts, lengths, n_items) -> np.ndarray:
+def _pair_keys(indices: np.ndarray, starts: np.ndarray, lengths: np.ndarray, n_items: int) -> np.ndarray:
     """``a * n_items + b`` for every ordered pair of distinct items within each user's history."""
     pair_counts = lengths.astype(np.int64) ** 2
     total = int(pair_counts.sum())
@@ -152,7 +161,7 @@ def _merge_counts(keys: list[np.ndarray], counts: list[np.ndarray]) -> tuple[np.
     return unique, np.bincount(inverse, weights=np.concatenate(counts)).astype(np.int64)
 
 
-def strongest_neighbors(graph: CooccurrenceGraph, k: int) -> tuple[np.ndarray, np.ndarray]:
+def strongest_neighbors(graph: CooccurrenceGraph, k: int) -> tuple[np.ndarray, CooccurrenceGraph]:
     """Each item's ``k`` most co-occurring items, ascending, as a ``(n_items, k)`` array padded with -1 at the end."""
     n_items = graph.n_items
     rows = np.repeat(np.arange(n_items), np.diff(graph.indptr))
@@ -172,7 +181,9 @@ def strongest_neighbors(graph: CooccurrenceGraph, k: int) -> tuple[np.ndarray, n
     return neighbors, graph
 
 
-def local_ease_weights(graph: CooccurrenceGraph, n_items: int, k: int, l2: float):
+def local_ease_weights(
+    graph: CooccurrenceGraph, n_items: int, k: int, l2: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per target item, ridge weights on its ``k`` strongest neighbours; CSR by source item.
 
     Returns ``(indptr, indices, values)`` where row ``j`` lists how much having
@@ -211,7 +222,9 @@ def local_ease_weights(graph: CooccurrenceGraph, n_items: int, k: int, l2: float
     return indptr, target[order].astype(np.int32), value[order]
 
 
-def _solve_block(graph: CooccurrenceGraph, block: np.ndarray, target: np.ndarray, l2: float):
+def _solve_block(
+    graph: CooccurrenceGraph, block: np.ndarray, target: np.ndarray, l2: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Ridge weights of each target on its neighbours in ``block`` (rows padded with -1)."""
     batch, width = block.shape
     valid = block >= 0
@@ -230,7 +243,9 @@ def _solve_block(graph: CooccurrenceGraph, block: np.ndarray, target: np.ndarray
     return block[valid], solution[valid]
 
 
-def keep_largest_per_csr_row(indptr, indices, values, n):
+def keep_largest_per_csr_row(
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At most ``n`` largest-magnitude entries of each CSR row, indices kept sorted."""
     n_rows = len(indptr) - 1
     rows = np.repeat(np.arange(n_rows), np.diff(indptr))

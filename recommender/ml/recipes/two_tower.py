@@ -12,12 +12,22 @@ items that never had an interaction are scored from their features.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..params import Param
 from ..progress import EpochReporter
 from ..scorers import EmbeddingScorer
 from .base import RECOMMENDATION, FitResult, Recipe
+
+if TYPE_CHECKING:
+    import keras
+    import pandas as pd
+    import tensorflow as tf
+
+    from ..data import InteractionData
+    from ..progress import TrainingCallbacks
 
 # Id-embedding row shared by every item whose id is hidden or never trained.
 UNKNOWN_ITEM_ID = 0
@@ -65,12 +75,20 @@ class TwoTower(Recipe):
         ),
     )
 
-    def prepare(self, *, interactions=None, items=None, users=None, table=None, target=None):
+    def prepare(
+        self,
+        *,
+        interactions: pd.DataFrame | None = None,
+        items: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+        table: pd.DataFrame | None = None,
+        target: str | None = None,
+    ) -> InteractionData:
         from ..data import prepare_interactions
 
         return prepare_interactions(interactions, items, users, include_feature_only_items=True)
 
-    def fit(self, data, params, *, seed, callbacks):
+    def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         from .. import keras_support
 
         keras_support.configure(seed)
@@ -87,7 +105,7 @@ class TwoTower(Recipe):
         rng = np.random.default_rng(seed)
         reporter = EpochReporter(callbacks, params["epochs"])
 
-        def epoch_data(epoch):
+        def epoch_data(epoch: int) -> tf.data.Dataset:
             order = rng.permutation(len(users))
             epoch_items = items[order]
             item_ids = np.where(rng.random(len(order)) < id_dropout, UNKNOWN_ITEM_ID, epoch_items + 1)
@@ -103,18 +121,20 @@ class TwoTower(Recipe):
         trained_items = np.bincount(items, minlength=data.n_items) > 0
         item_ids = np.where(trained_items, np.arange(data.n_items) + 1, UNKNOWN_ITEM_ID).astype(np.int32)
         all_items = np.arange(data.n_items, dtype=np.int32)
+        history_indptr, history_indices = data.user_history_csr()
         scorer = EmbeddingScorer(
             self.name,
             data.user_ids,
             data.item_ids,
-            *data.user_history_csr(),
+            history_indptr,
+            history_indices,
             user_vectors=keras_support.predict_in_batches(user_tower, [np.arange(data.n_users, dtype=np.int32)]),
             item_vectors=keras_support.predict_in_batches(item_tower, [all_items, item_ids]),
         )
         return FitResult(scorer=scorer, history=reporter.history, keras_model=model)
 
 
-def _encoded_features(frame) -> np.ndarray | None:
+def _encoded_features(frame: pd.DataFrame | None) -> np.ndarray | None:
     if frame is None or frame.shape[1] == 0:
         return None
     from ..data import encode_frame, fit_feature_encoder
@@ -123,7 +143,7 @@ def _encoded_features(frame) -> np.ndarray | None:
     return encode_frame(encoder, frame) if encoder.width else None
 
 
-def _item_text(frame, buckets):
+def _item_text(frame: pd.DataFrame | None, buckets: int) -> np.ndarray | None:
     from ..text import hashed_tokens, item_texts
 
     texts = item_texts(frame) if buckets else None
@@ -134,13 +154,20 @@ def _item_text(frame, buckets):
 TEXT_TOKENS = 32
 
 
-def build_model(n_users, n_items, user_features, item_features, params, item_text=None):
+def build_model(
+    n_users: int,
+    n_items: int,
+    user_features: np.ndarray | None,
+    item_features: np.ndarray | None,
+    params: dict,
+    item_text: np.ndarray | None = None,
+) -> tuple[keras.Model, keras.Model, keras.Model]:
     """Return (user_tower, item_tower, compiled training model)."""
     import keras
 
     from ..keras_support import InBatchLogits, frozen_table, make_optimizer
 
-    def tower(parts, name):
+    def tower(parts: list[Any], name: str) -> Any:  # Keras tensors (untyped)
         hidden = keras.layers.Concatenate(name=f"{name}_inputs")(parts) if len(parts) > 1 else parts[0]
         for layer, units in enumerate(params["tower_layers"]):
             hidden = keras.layers.Dense(units, activation="relu", name=f"{name}_dense_{layer}")(hidden)
@@ -149,7 +176,7 @@ def build_model(n_users, n_items, user_features, item_features, params, item_tex
         output = keras.layers.Dense(params["output_dim"], name=f"{name}_output")(hidden)
         return keras.layers.UnitNormalization(name=f"{name}_normalised")(output)
 
-    def feature_part(index_input, features, name):
+    def feature_part(index_input: Any, features: np.ndarray, name: str) -> Any:
         looked_up = frozen_table(features, f"{name}_feature_table")(index_input)
         return keras.layers.Dense(params["embedding_dim"], use_bias=False, name=f"{name}_feature_embedding")(looked_up)
 

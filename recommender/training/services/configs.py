@@ -61,7 +61,7 @@ def _validated_feature_columns(recipe, dataset, columns):
         raise ConfigError({"feature_columns": "Only prediction models choose feature columns."})
     if dataset.target_column in columns:
         raise ConfigError({"feature_columns": f"'{dataset.target_column}' is the target: it cannot be a feature."})
-    known = (dataset.stats or {}).get("columns")
+    known = (dataset.stats or {}).get("columns") or []
     unknown = [name for name in columns if known and name not in known]
     if unknown:
         choices = ", ".join(name for name in known if name != dataset.target_column)

@@ -12,7 +12,9 @@ import logging
 import socket
 import tempfile
 import threading
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -24,7 +26,7 @@ from core.queueing import NOT_QUEUED, resend_lost, send_on_commit
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
-from tenants.models import Tenant
+from tenants.models import Plan, Tenant
 from tenants.quotas import check_storage
 from tenants.turns import has_a_turn, lock_tenant
 
@@ -47,7 +49,7 @@ class RecipeTooLarge(RunError):
     """The config's hand-picked recipe cannot train on this data within the budget; the message names one that can."""
 
 
-def training_budget(plan) -> "ml.Budget":
+def training_budget(plan: Plan) -> "ml.Budget":
     """The memory (a setting) and time (the plan's limit) one training run may plan for."""
     return ml.Budget(memory_bytes=TRAINING["MEMORY_BUDGET_MB"] * 2**20, seconds=plan.training_time_limit_seconds)
 
@@ -167,7 +169,7 @@ def claim_run(tenant_id, run_id, worker_name):
             if tenant is not None
             else None
         )
-        if run is None or run.status != RunStatus.QUEUED:
+        if tenant is None or run is None or run.status != RunStatus.QUEUED:
             return ALREADY_HANDLED
         turn = has_a_turn(
             tenant=tenant,
@@ -309,7 +311,9 @@ def _over_time_message(run):
     """Why a run stopped at its plan's time limit, and what would fit: fewer epochs at the pace the run
     went, and the recipes estimated to train this data in well under the time of the run's recipe."""
     limit = run.tenant.plan.training_time_limit_seconds
-    at = TrainingRun.objects.filter(pk=run.pk).values("stage", "current_epoch", "total_epochs").first() or {}
+    at: Mapping[str, Any] = (
+        TrainingRun.objects.filter(pk=run.pk).values("stage", "current_epoch", "total_epochs").first() or {}
+    )
     stage, epoch, epochs = at.get("stage", ""), at.get("current_epoch", 0), at.get("total_epochs", 0)
     where = f" while {stage}" + (f" (epoch {epoch} of {epochs})" if epochs else "") if stage else ""
     message = f"Training took longer than your plan's limit of {limit} s{where}, so it stopped."
