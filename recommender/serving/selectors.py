@@ -18,15 +18,18 @@ def popular_items(dataset, limit=1000):
     )
 
 
-def user_ids_of(dataset):
-    """Every distinct user of the dataset, sorted."""
-    return list(
-        Interaction.objects.for_tenant(dataset.tenant)
-        .filter(dataset=dataset)
-        .order_by("user_id")
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+def count_users_of(dataset) -> int:
+    """How many distinct users the dataset has."""
+    return Interaction.objects.for_tenant(dataset.tenant).filter(dataset=dataset).values("user_id").distinct().count()
+
+
+def user_ids_after(dataset, after: str, *, limit: int) -> list[str]:
+    """The dataset's next ``limit`` distinct users in id order after ``after`` ("" for the first): a keyset
+    page, so a job over a million users holds one slice of ids at a time, never the whole list."""
+    rows = Interaction.objects.for_tenant(dataset.tenant).filter(dataset=dataset)
+    if after:
+        rows = rows.filter(user_id__gt=after)
+    return list(rows.order_by("user_id").values_list("user_id", flat=True).distinct()[:limit])
 
 
 def erased_user_digests(tenant):
