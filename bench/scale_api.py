@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "bench_scale"
-POLL_SECONDS = 2.0
+POLL_SECONDS = 0.5
 
 
 def run_api_tiers(args, tiers: dict, generate) -> int:
@@ -97,8 +97,9 @@ def _run_tier(name: str, shape: dict, generate, args) -> dict:
     frame = generate(**shape)
     upload = Path(storage) / "interactions.csv"
     frame.to_csv(upload, index=False)
-    sample_users = frame["user_id"].drop_duplicates().sample(min(args.calls, 1000), random_state=1).tolist()
-    sample_items = frame["item_id"].drop_duplicates().sample(min(args.calls, 1000), random_state=2).tolist()
+    # Drawn with replacement: a small tier has fewer items than calls.
+    sample_users = frame["user_id"].drop_duplicates().sample(args.calls, replace=True, random_state=1).tolist()
+    sample_items = frame["item_id"].drop_duplicates().sample(args.calls, replace=True, random_state=2).tolist()
     distinct_items = int(frame["item_id"].nunique())
     del frame
     port = _free_port()
@@ -169,7 +170,7 @@ def _run_tier(name: str, shape: dict, generate, args) -> dict:
 
         body = {"k": 10, "format": "jsonl"}
         if args.batch_users:
-            body["user_ids"] = sample_users[: args.batch_users]
+            body["user_ids"] = list(dict.fromkeys(sample_users))[: args.batch_users]
         _reset_peak(child)
         started = time.perf_counter()
         batch = client.post("/api/v1/models/scale/batch-recommendations", json=body)

@@ -6,7 +6,7 @@
 The tier's generated interactions (``bench/scale.py``'s generator) are COPYed
 into a throwaway database; then each mode runs in a fresh process (Django set
 up, pandas and numpy imported in every one, so the fixed cost is the same) and
-reports its peak RSS (``ru_maxrss``):
+reports its peak RSS (``VmHWM``):
 
 - ``bare``: allocates the per-row arrays the data needs (int32 user and item,
   float64 timestamp) with numpy and fills them: the floor for holding the data.
@@ -27,7 +27,7 @@ import argparse
 import io
 import json
 import os
-import resource
+import re
 import subprocess
 import sys
 import time
@@ -73,7 +73,7 @@ def _load(interactions: int) -> tuple[int, int]:
         tenant_id=tenant_id,
         dataset_id=dataset_id,
         timestamp=pd.to_datetime(frame.timestamp, unit="s", utc=True).dt.strftime("%Y-%m-%d %H:%M:%S+00"),
-        event_type="",
+        event_type="view",
         created_at="2026-01-01 00:00:00+00",
     )
     columns = ["tenant_id", "dataset_id", "user_id", "item_id", "timestamp", "event_type", "created_at"]
@@ -89,6 +89,11 @@ def _load(interactions: int) -> tuple[int, int]:
     return tenant_id, dataset_id
 
 
+def _vm(field: str) -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024
+
+
 def _measure(mode: str, dataset_id: int, interactions: int, fit: str | None) -> dict:
     """Runs in a fresh process: one mode, its peak RSS."""
     import django
@@ -101,7 +106,7 @@ def _measure(mode: str, dataset_id: int, interactions: int, fit: str | None) -> 
     from recommender.data.models import Dataset
     from recommender.ml.data import prepare_interactions
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _vm("VmHWM")
     started = time.perf_counter()
     dataset = Dataset.objects.select_related("tenant").get(pk=dataset_id)
     if mode == "bare":
@@ -138,7 +143,8 @@ def _measure(mode: str, dataset_id: int, interactions: int, fit: str | None) -> 
             del data
             train(fit, {}, interactions=arrays)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would report the parent's peak.
+    peak = _vm("VmHWM")
     return {"mode": mode, "rows": rows, "start_rss_mb": round(before), "peak_rss_mb": round(peak),
             "seconds": round(seconds, 1)}  # fmt: skip
 
@@ -148,6 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tiers", default="1000000", help="comma-separated interaction counts")
     parser.add_argument("--fit", help="also train this recipe on the arrays (e.g. sparse_ease)")
     parser.add_argument("--modes", default="bare,arrays,frame")
+    parser.add_argument("--reuse", type=int, help="measure the dataset of this id already loaded (one tier)")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -158,7 +165,7 @@ def main(argv=None) -> int:
     results = {}
     for tier in (int(value) for value in args.tiers.split(",")):
         started = time.perf_counter()
-        _, dataset_id = _load(tier)
+        dataset_id = args.reuse or _load(tier)[1]
         print(f"{tier:,} interactions loaded in {time.perf_counter() - started:.0f} s", flush=True)
         for mode in modes:
             command = [sys.executable, __file__, "--one", mode, str(dataset_id), str(tier)]

@@ -31,16 +31,14 @@ def interactions_arrays(dataset, *, chunk_rows: int | None = None) -> Interactio
     per row is ever held: each chunk is encoded into int32 indices (ids kept once each) and dropped.
     """
     chunk_rows = chunk_rows or READ_CHUNK_ROWS
-    builder = InteractionArraysBuilder()
     if connection.vendor == "postgresql":
-        _read_by_copy(dataset, builder, chunk_rows)
-    else:
-        _read_by_rows(dataset, builder, chunk_rows)
-    return builder.build()
+        return _read_by_copy(dataset, chunk_rows)
+    return _read_by_rows(dataset, chunk_rows)
 
 
-def _read_by_copy(dataset, builder, chunk_rows):
-    """PostgreSQL streams the rows as CSV into a temporary file on disk, read back a chunk at a time."""
+def _read_by_copy(dataset, chunk_rows):
+    """PostgreSQL streams the rows as CSV into a temporary file on disk, read back a chunk at a time into
+    arrays allocated once (COPY reports the row count)."""
     sql = (
         'COPY (SELECT user_id, item_id, extract(epoch FROM "timestamp")::float8, value, event_type '  # noqa: S608
         f"FROM {Interaction._meta.db_table} WHERE tenant_id = {int(dataset.tenant_id)} "
@@ -48,8 +46,9 @@ def _read_by_copy(dataset, builder, chunk_rows):
     )
     with tempfile.TemporaryFile() as buffer, connection.cursor() as cursor:
         cursor.copy_expert(sql, buffer)
+        builder = InteractionArraysBuilder(capacity=max(cursor.rowcount, 0))
         if not buffer.tell():
-            return
+            return builder.build()
         buffer.seek(0)
         chunks = pd.read_csv(
             buffer,
@@ -67,10 +66,12 @@ def _read_by_copy(dataset, builder, chunk_rows):
                 chunk["value"].to_numpy(),
                 chunk["event_type"].to_numpy(),
             )
+    return builder.build()
 
 
-def _read_by_rows(dataset, builder, chunk_rows):
+def _read_by_rows(dataset, chunk_rows):
     """Other databases: the rows through the ORM's chunked iterator, ``chunk_rows`` at a time."""
+    builder = InteractionArraysBuilder()
     rows = Interaction.objects.for_tenant(dataset.tenant).filter(dataset=dataset).order_by("id")
     values = rows.values_list(*INTERACTION_COLUMNS).iterator(chunk_size=chunk_rows)
     while chunk := list(itertools.islice(values, chunk_rows)):
@@ -82,6 +83,7 @@ def _read_by_rows(dataset, builder, chunk_rows):
             [math.nan if weight is None else weight for weight in weights],
             [str(event) for event in events],
         )
+    return builder.build()
 
 
 def _dtype(name):

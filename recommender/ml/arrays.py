@@ -90,11 +90,16 @@ class IdEncoder:
 
 
 class InteractionArraysBuilder:
-    """Collects chunks of rows into one :class:`InteractionArrays`."""
+    """Collects chunks of rows into one :class:`InteractionArrays`.
 
-    def __init__(self):
+    With ``capacity`` (the row count, when the reader knows it) the arrays are
+    allocated once and each chunk is written in place; without, or past it,
+    they grow by doubling.
+    """
+
+    def __init__(self, capacity: int = 0):
         self.users, self.items, self.events = IdEncoder(), IdEncoder(), IdEncoder()
-        self._chunks: dict[str, list[np.ndarray]] = {"user": [], "item": [], "time": [], "weight": [], "event": []}
+        self._arrays = {name: np.empty(capacity, dtype=dtype) for name, dtype in _DTYPES.items()}
         self.rows = 0
 
     def add(
@@ -109,18 +114,27 @@ class InteractionArraysBuilder:
         n = len(user_ids)
         if len(item_ids) != n:
             raise ValueError(f"a chunk has {n} user ids but {len(item_ids)} item ids")
-        self._chunks["user"].append(self.users.encode(user_ids))
-        self._chunks["item"].append(self.items.encode(item_ids))
-        self._chunks["time"].append(_floats(timestamps, n, np.float64))
-        self._chunks["weight"].append(_floats(weights, n, np.float32))
-        events = self.events.encode(event_types) if event_types is not None else np.zeros(n, dtype=np.int32)
-        self._chunks["event"].append(events.astype(np.int16))
-        self.rows += n
+        chunk = {
+            "user": self.users.encode(user_ids),
+            "item": self.items.encode(item_ids),
+            "time": _floats(timestamps, n, np.float64),
+            "weight": _floats(weights, n, np.float32),
+            "event": self.events.encode(event_types) if event_types is not None else np.zeros(n, dtype=np.int32),
+        }
+        end = self.rows + n
+        for name, values in chunk.items():
+            array = self._arrays[name]
+            if end > len(array):
+                array = self._arrays[name] = _grown(array, max(end, 2 * len(array)))
+            array[self.rows : end] = values
+        self.rows = end
 
     def build(self) -> InteractionArrays:
-        """The arrays of every chunk added, in order (the chunks are released)."""
-        joined = {name: _concatenate(parts, name) for name, parts in self._chunks.items()}
-        self._chunks = {name: [] for name in self._chunks}
+        """The rows added, in order (the builder's arrays, which it lets go of)."""
+        # Exact arrays are handed over as they are; grown ones are trimmed one column at a time.
+        joined = {name: array if len(array) == self.rows else array[: self.rows].copy()
+                  for name, array in self._arrays.items()}  # fmt: skip
+        self._arrays = {name: np.empty(0, dtype=dtype) for name, dtype in _DTYPES.items()}
         weights = joined["weight"]
         event_types = self.events.ids()
         return InteractionArrays(
@@ -138,8 +152,10 @@ class InteractionArraysBuilder:
 _DTYPES = {"user": np.int32, "item": np.int32, "time": np.float64, "weight": np.float32, "event": np.int16}
 
 
-def _concatenate(parts: list[np.ndarray], name: str) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.empty(0, dtype=_DTYPES[name])
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    bigger = np.empty(size, dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
 
 
 def _floats(values, n: int, dtype) -> np.ndarray:

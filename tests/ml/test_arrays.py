@@ -33,8 +33,9 @@ def pairs(split) -> list[tuple[str, str]]:
     return list(zip(split["user_id"].astype(str), split["item_id"].astype(str), strict=True))
 
 
-def test_chunks_encode_ids_once_and_complete_timestamps():
-    builder = InteractionArraysBuilder()
+@pytest.mark.parametrize("capacity", [0, 3, 4])
+def test_chunks_encode_ids_once_and_complete_timestamps(capacity):
+    builder = InteractionArraysBuilder(capacity=capacity)
     builder.add(["b", "a"], ["x", "y"], [math.nan, 10.0], [math.nan, 2.0], ["view", "buy"])
     builder.add(["b", "c"], ["y", "x"], [math.nan, 5.0], [math.nan, math.nan], ["view", "view"])
     arrays = builder.build()
