@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('serving', '0003_batch_sessions'),
+        ("serving", "0003_batch_sessions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='batchjob',
-            name='cursor',
-            field=models.CharField(blank=True, default='', max_length=255),
+            model_name="batchjob",
+            name="cursor",
+            field=models.CharField(blank=True, default="", max_length=256),
         ),
     ]
