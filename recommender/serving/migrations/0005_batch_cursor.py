@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("serving", "0003_batch_sessions"),
+        ("serving", "0004_batch_file_bytes"),
     ]
 
     operations = [
