@@ -1,18 +1,27 @@
-"""How the default model's training and serving grow with the data (library level, issue 15 item 9 in part).
+"""How the default model grows with the data (issue 15, item 9).
 
-    .venv/bin/python bench/scale.py                 # tiers XS and S, the default 3600 s budget
-    .venv/bin/python bench/scale.py --seconds 200   # a plan too short for the neural recipes
-    .venv/bin/python bench/scale.py --tiers XS,S,M  # M needs several GB and a long while
+Through the public API (the default), every default of a "standard" plan tenant:
 
-Each tier is generated data (users in 50 taste groups, Zipf popularity within
-a group; five to fifteen items a user) trained in a fresh process with the
-defaults of ``auto`` (1.5 GB, and ``--seconds`` as the plan's time limit): the automatic choice with its
-validation, then the winner on all the data, then 2,000 sequential
-recommendations and similar-items calls on the trained scorer.  Printed per
-tier: training seconds, the chosen recipe, peak RSS of the process, p50/p99
-of both calls, and the growth exponent of training time (slope of log time
-against log interactions between consecutive tiers).  Not yet through the
-public API (import, deploy and web workers are not measured here).
+    .venv/bin/python bench/scale.py --tiers XS        # 10k interactions: a smoke run (~2 min)
+    .venv/bin/python bench/scale.py --tiers XS,S      # + 1M interactions, 100k users, 50k items
+    .venv/bin/python bench/scale.py --tiers M         # 10M / 1M users / 300k items (long; several GB)
+    .venv/bin/python bench/scale.py --plan-seconds 200  # a plan limit too short for the neural recipes
+
+Per tier: a throwaway PostgreSQL database, one Celery worker (prefork, one
+child: imports, training and batch run in the same child process) and one
+gunicorn worker. The tier's CSV is uploaded with ``POST
+/api/v1/datasets/{id}/imports``; a model with no recipe (``auto``) is trained
+with ``POST /api/v1/models/{slug}/train`` and deployed by the first-version
+rule; then 1,000 sequential recommendations and similar-items calls over HTTP,
+and a batch job over every user (at most the plan's 100,000; ``--batch-users``
+lists fewer). Printed per tier: import and training seconds (request to
+done), the chosen recipe, the worker child's peak RSS in each phase (VmHWM,
+reset between phases), the web worker's RSS, p50/p99 of both calls, batch
+users/s, and the growth exponent (slope of log seconds against log
+interactions between consecutive tiers) for import and training.
+
+Library level (``--library``, tiers LXS = 250k and S): the automatic choice
+and training in one process from a generated frame, no import, no HTTP.
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TIERS = {
-    "XS": {"interactions": 250_000, "users": 25_000, "items": 12_500},
+    "XS": {"interactions": 10_000, "users": 1_000, "items": 500},
+    "LXS": {"interactions": 250_000, "users": 25_000, "items": 12_500},
     "S": {"interactions": 1_000_000, "users": 100_000, "items": 50_000},
     "M": {"interactions": 10_000_000, "users": 1_000_000, "items": 300_000},
 }
@@ -108,9 +118,18 @@ def run_tier(name: str, seconds: float) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiers", default="XS,S")
+    parser.add_argument("--library", action="store_true", help="the library-level run (no import, no HTTP)")
+    parser.add_argument("--plan-seconds", type=int, default=None, help="the tenant plan's training time limit")
+    parser.add_argument("--batch-users", type=int, default=None, help="list this many users instead of every one")
+    parser.add_argument("--calls", type=int, default=1000, help="sequential calls per serving endpoint")
+    parser.add_argument("--redis-db", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=3600.0, help="the plan's training time limit")
     parser.add_argument("--one-tier", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not args.library:
+        from bench.scale_api import run_api_tiers
+
+        return run_api_tiers(args, TIERS, generate)
     if args.one_tier:
         print(json.dumps(run_tier(args.one_tier, args.seconds)))
         return 0

@@ -71,8 +71,8 @@ def main():
     dataset = Dataset.objects.create(tenant=tenant, name="events", kind="interactions")
     store_interactions(tenant, dataset, data)
     params = {"epochs": args.epochs}
-    frame = frames.interactions_frame(dataset)
-    print(f"{len(frame)} interactions, {frame.user_id.nunique()} users; neumf, {args.epochs} epochs", flush=True)
+    frame = frames.interactions_arrays(dataset)
+    print(f"{frame.n_rows} interactions, {len(frame.user_ids)} users; neumf, {args.epochs} epochs", flush=True)
 
     def direct():
         ml.evaluate("neumf", params, interactions=frame, seed=42)

@@ -27,6 +27,8 @@ _LAZY_EXPORTS = {
     "Recipe": "recipes",
     "get_recipe": "recipes",
     "list_recipes": "recipes",
+    "InteractionArrays": "arrays",
+    "InteractionArraysBuilder": "arrays",
     "InteractionData": "data",
     "TabularData": "data",
     "choose_feature_columns": "data",

@@ -1,4 +1,4 @@
-"""Turn caller DataFrames into validated, index-encoded training data.
+"""Turn caller DataFrames (or compact :class:`~.arrays.InteractionArrays`) into validated, index-encoded training data.
 
 Interactions are implicit feedback: every row counts as a positive signal
 (filter low ratings or unwanted event types before training).  ``value`` and
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .arrays import InteractionArrays
 from .encoding import FeatureEncoder, category_tokens
 from .errors import DataError
 
@@ -159,8 +160,12 @@ def prepare_interactions(
     """
     if interactions is None:
         raise DataError("this recipe needs an interactions table (columns user_id, item_id)")
+    if isinstance(interactions, InteractionArrays):
+        return _prepare_arrays(interactions, items, users, include_feature_only_items)
     if not isinstance(interactions, pd.DataFrame):
-        raise DataError(f"interactions must be a pandas DataFrame, got {type(interactions).__name__}")
+        raise DataError(
+            f"interactions must be a pandas DataFrame or InteractionArrays, got {type(interactions).__name__}"
+        )
     missing = [column for column in ("user_id", "item_id") if column not in interactions.columns]
     if missing:
         raise DataError(
@@ -190,6 +195,48 @@ def prepare_interactions(
         items=_align_features(items, "item_id", item_ids, "items"),
         users=_align_features(users, "user_id", np.asarray(user_ids, dtype=str), "users"),
     )
+
+
+def _prepare_arrays(
+    arrays: InteractionArrays,
+    items: pd.DataFrame | None,
+    users: pd.DataFrame | None,
+    include_feature_only_items: bool,
+) -> InteractionData:
+    """The same InteractionData as from a frame, from compact arrays: ids sorted, ids no row uses left out.
+
+    Only int32 index arrays are rewritten; the rows stay in their order.
+    """
+    user_ids, user_index = _sorted_codes(arrays.user_ids, arrays.user_index)
+    extra_items = None
+    if include_feature_only_items and items is not None:
+        _require_id_column(items, "item_id", "items")
+        extra_items = items["item_id"].dropna().astype(str).to_numpy()
+    item_ids, item_index = _sorted_codes(arrays.item_ids, arrays.item_index, extra_items)
+    if len(user_ids) < MIN_USERS or len(item_ids) < MIN_ITEMS:
+        raise DataError(
+            f"need interactions from at least {MIN_USERS} users on at least {MIN_ITEMS} items; "
+            f"got {len(user_ids)} user(s) and {len(item_ids)} item(s) after dropping rows without ids"
+        )
+    return InteractionData(
+        user_ids=user_ids,
+        item_ids=item_ids,
+        user_index=user_index,
+        item_index=item_index,
+        timestamps=arrays.timestamps,
+        items=_align_features(items, "item_id", item_ids, "items"),
+        users=_align_features(users, "user_id", user_ids, "users"),
+    )
+
+
+def _sorted_codes(ids: np.ndarray, codes: np.ndarray, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(sorted ids that rows use, plus extra, as str; each row's index into them, int32)``."""
+    used = np.flatnonzero(np.bincount(codes, minlength=len(ids))) if len(codes) else np.empty(0, dtype=np.int64)
+    kept = ids[used].astype(str)
+    catalogue = np.unique(kept) if extra is None else np.union1d(kept, extra.astype(str))
+    remap = np.full(len(ids), -1, dtype=np.int32)
+    remap[used] = np.searchsorted(catalogue, kept)
+    return catalogue.astype(str), remap[codes]
 
 
 def prepare_table(table: pd.DataFrame | None, target: str | None, *, classification: bool) -> TabularData:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from .arrays import InteractionArrays
 from .data import encode_frame, with_complete_timestamps
 from .errors import DataError
 from .metrics import lower_is_better
@@ -178,7 +179,12 @@ def lift(metrics: dict[str, float | None], baseline: dict[str, float | None]) ->
 
 
 def leave_last_out_split(interactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out each user's latest interaction; all rows of that user-item pair leave training."""
+    """Hold out each user's latest interaction; all rows of that user-item pair leave training.
+
+    Takes a frame or :class:`InteractionArrays` and answers in the same form.
+    """
+    if isinstance(interactions, InteractionArrays):
+        return _arrays_leave_last_out(interactions)
     frame = _with_row_order(interactions)
     order = ["user_id", "timestamp", "_row"] if "timestamp" in frame.columns else ["user_id", "_row"]
     frame = frame.sort_values(order, kind="stable")
@@ -190,9 +196,14 @@ def leave_last_out_split(interactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
 
 
 def random_holdout_split(
-    interactions: pd.DataFrame, fraction: float = 0.25, seed: int = 42
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out a seeded ``fraction`` of each user's distinct items (at least one, never all)."""
+    interactions: pd.DataFrame | InteractionArrays, fraction: float = 0.25, seed: int = 42
+) -> tuple[Any, Any]:
+    """Hold out a seeded ``fraction`` of each user's distinct items (at least one, never all).
+
+    Takes a frame or :class:`InteractionArrays` and answers in the same form.
+    """
+    if isinstance(interactions, InteractionArrays):
+        return _arrays_random_holdout(interactions, fraction, seed)
     frame = _with_row_order(interactions)
     pairs = frame[["user_id", "item_id"]].drop_duplicates()
     rng = np.random.default_rng(seed)
@@ -206,6 +217,63 @@ def random_holdout_split(
     )
     test = frame[in_test_pair].drop_duplicates(["user_id", "item_id"])
     return _without_row_order(frame[~in_test_pair]), _without_row_order(test)
+
+
+def _arrays_leave_last_out(data: InteractionArrays) -> tuple[InteractionArrays, InteractionArrays]:
+    """Leave-last-out on index arrays: a few O(rows) passes, no per-row objects."""
+    rows = np.arange(data.n_rows)
+    keys = (rows,) if data.timestamps is None else (rows, data.timestamps)
+    order = np.lexsort((*keys, data.user_index))
+    n_users = len(data.user_ids)
+    users_sorted = data.user_index[order]
+    ends = np.flatnonzero(np.r_[users_sorted[1:] != users_sorted[:-1], True]) if len(order) else rows[:0]
+    last_rows = order[ends]
+    del order, users_sorted
+    eligible = _distinct_items_per_user(data, n_users)[data.user_index[last_rows]] >= 2
+    last_rows = np.sort(last_rows[eligible])
+    held_item = np.full(n_users, -1, dtype=np.int64)
+    held_item[data.user_index[last_rows]] = data.item_index[last_rows]
+    in_test_pair = held_item[data.user_index] == data.item_index
+    return data.take(~in_test_pair), data.take(last_rows)
+
+
+def _arrays_random_holdout(
+    data: InteractionArrays, fraction: float, seed: int
+) -> tuple[InteractionArrays, InteractionArrays]:
+    """Random holdout on index arrays: distinct (user, item) pairs as int64 keys, a seeded share of each user's."""
+    n_items = max(len(data.item_ids), 1)
+    pair_keys = data.user_index.astype(np.int64) * n_items + data.item_index
+    pairs, first_row = np.unique(pair_keys, return_index=True)
+    pair_users = pairs // n_items
+    priority = np.random.default_rng(seed).random(len(pairs))
+    order = np.lexsort((priority, pair_users))
+    pairs, pair_users, first_row = pairs[order], pair_users[order], first_row[order]
+    counts_per_user = np.bincount(pair_users, minlength=len(data.user_ids))
+    counts = counts_per_user[pair_users]
+    starts = np.r_[0, np.cumsum(counts_per_user)][pair_users]
+    position = np.arange(len(pairs)) - starts
+    n_test = np.clip(np.round(fraction * counts), 1, counts - 1)
+    chosen = (counts >= 2) & (position < n_test)
+    in_test_pair = np.isin(pair_keys, pairs[chosen])
+    return data.take(~in_test_pair), data.take(np.sort(first_row[chosen]))
+
+
+def _distinct_items_per_user(data: InteractionArrays, n_users: int) -> np.ndarray:
+    pair_keys = np.unique(data.user_index.astype(np.int64) * max(len(data.item_ids), 1) + data.item_index)
+    return np.bincount(pair_keys // max(len(data.item_ids), 1), minlength=n_users)
+
+
+def _id_columns(split: pd.DataFrame | InteractionArrays) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's user and item id as strings, from a frame or arrays (test splits: one row per user)."""
+    if isinstance(split, InteractionArrays):
+        return split.user_id_per_row().astype(str), split.item_id_per_row().astype(str)
+    return split["user_id"].astype(str).to_numpy(), split["item_id"].astype(str).to_numpy()
+
+
+def _item_ids_of(split: pd.DataFrame | InteractionArrays) -> set[str]:
+    if isinstance(split, InteractionArrays):
+        return set(split.item_ids[np.unique(split.item_index)].astype(str).tolist())
+    return set(split["item_id"].astype(str))
 
 
 def stratified_table_split(
@@ -427,24 +495,27 @@ def _recommendation_scorer(scorer: Scorer) -> RecommendationScorer:
     return scorer
 
 
-def _sample_test_users(test: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, bool]:
+def _sample_test_users(test: Any, n: int, seed: int) -> tuple[Any, bool]:
     """At most ``n`` test users' rows (a seeded sample) and whether any were left out."""
-    user_ids = np.unique(test["user_id"].astype(str).to_numpy())
+    row_users = _id_columns(test)[0]
+    user_ids = np.unique(row_users)
     if len(user_ids) <= n:
         return test, False
     chosen = np.random.default_rng(seed).choice(user_ids, size=n, replace=False)
+    if isinstance(test, InteractionArrays):
+        return test.take(np.isin(row_users, chosen)), True
     return test[test["user_id"].astype(str).isin(chosen)], True
 
 
-def _held_out_positions(test: pd.DataFrame, scorer: RecommendationScorer, train_split: pd.DataFrame) -> dict:
+def _held_out_positions(test: Any, scorer: RecommendationScorer, train_split: Any) -> dict:
     """{user position: held-out item positions} limited to items seen in training."""
     user_lookup = {user_id: position for position, user_id in enumerate(scorer.user_ids.tolist())}
-    trained_items = set(train_split["item_id"].astype(str))
+    trained_items = _item_ids_of(train_split)
     item_lookup = {
         item_id: position for position, item_id in enumerate(scorer.item_ids.tolist()) if item_id in trained_items
     }
     held_out: dict[int, list[int]] = {}
-    for user_id, item_id in zip(test["user_id"].astype(str), test["item_id"].astype(str), strict=True):
+    for user_id, item_id in zip(*_id_columns(test), strict=True):
         if user_id in user_lookup and item_id in item_lookup:
             held_out.setdefault(user_lookup[user_id], []).append(item_lookup[item_id])
     return held_out

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .errors import DataError
 from .recipes import RECOMMENDATION, list_recipes
 from .recipes.base import Estimate, Recipe
@@ -30,6 +32,7 @@ from .recipes.base import Estimate, Recipe
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .arrays import InteractionArrays
     from .evaluation import EvaluationReport
     from .progress import TrainingCallbacks
 
@@ -104,9 +107,22 @@ class Choice:
 
 
 def data_shape(
-    interactions: pd.DataFrame | None, items: pd.DataFrame | None = None, users: pd.DataFrame | None = None
+    interactions: pd.DataFrame | InteractionArrays | None,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
 ) -> DataShape:
     """Counts of distinct users and items and of rows, and which optional inputs are present."""
+    from .arrays import InteractionArrays
+
+    if isinstance(interactions, InteractionArrays):
+        return DataShape(
+            users=_distinct(interactions.user_index, len(interactions.user_ids)),
+            items=_distinct(interactions.item_index, len(interactions.item_ids)),
+            interactions=interactions.n_rows,
+            has_timestamps=interactions.timestamps is not None,
+            has_item_features=items is not None and len(items) > 0 and len(items.columns) > 1,
+            has_user_features=users is not None and len(users) > 0 and len(users.columns) > 1,
+        )
     if interactions is None or not {"user_id", "item_id"} <= set(interactions.columns):
         raise DataError("choosing a recipe needs an interactions table (columns user_id, item_id)")
     known = interactions.dropna(subset=["user_id", "item_id"])
@@ -118,6 +134,10 @@ def data_shape(
         has_item_features=items is not None and len(items) > 0 and len(items.columns) > 1,
         has_user_features=users is not None and len(users) > 0 and len(users.columns) > 1,
     )
+
+
+def _distinct(codes: np.ndarray, n_ids: int) -> int:
+    return int(np.count_nonzero(np.bincount(codes, minlength=n_ids))) if len(codes) else 0
 
 
 def fits(recipe: Recipe, shape: DataShape, params: dict, budget: Budget) -> tuple[bool, Estimate, str]:

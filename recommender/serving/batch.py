@@ -23,7 +23,7 @@ from tenants.quotas import check_storage
 from tenants.turns import has_a_turn, lock_tenant, next_turn, wait_for_a_turn
 
 from .models import BatchJob
-from .selectors import user_ids_of
+from .selectors import count_users_of, user_ids_after
 from .services import recommend, recommend_session
 
 MAX_LISTED_USERS = 100_000
@@ -40,7 +40,7 @@ def spreadsheet_safe(value):
 def _count_users(config, user_ids):
     if user_ids is not None:
         return len(user_ids)
-    return len(user_ids_of(config.dataset))
+    return count_users_of(config.dataset)
 
 
 def request_batch(*, actor, config, user_ids=None, sessions=None, k=10, file_format=BatchJob.Format.CSV):
@@ -152,18 +152,34 @@ def _start(tenant_id, job_id):
         )
         if not turn:
             return None
-        if not job.sessions:
-            job.user_ids = job.user_ids or user_ids_of(job.config.dataset)
-        job.status, job.users_total, job.users_done = BatchJob.Status.RUNNING, len(job.sessions or job.user_ids), 0
-        job.save(update_fields=["user_ids", "status", "users_total", "users_done"])
+        # A job over every user counts them now and reads them a slice at a time (``_next_slice``).
+        total = count_users_of(job.config.dataset) if _every_user(job) else len(job.sessions or job.user_ids)
+        job.status, job.users_total, job.users_done, job.cursor = BatchJob.Status.RUNNING, total, 0, ""
+        job.save(update_fields=["status", "users_total", "users_done", "cursor"])
         return job
+
+
+def _every_user(job):
+    return not job.sessions and not job.user_ids
+
+
+def _next_slice(job, size):
+    """The next ``size`` users or sessions of the job, and whether they are its last."""
+    first = job.users_done
+    if not _every_user(job):
+        listed = job.sessions or job.user_ids
+        return listed[first : first + size], first + size >= len(listed)
+    users = user_ids_after(job.config.dataset, job.cursor, limit=size)
+    return users, len(users) < size
 
 
 def execute_batch(tenant_id, job_id):
     """Score the job's next slice of users into a part file; the last slice joins the parts into the file.
 
     Each slice is one task, and the next goes to the back of the queue: another tenant's small job waits
-    at most one slice (``BATCH_SLICE_USERS``), not for a whole large job.
+    at most one slice (``BATCH_SLICE_USERS``), not for a whole large job. A slice's answers are spooled to
+    a temporary file and stored as a part, and a job over every user reads its users a slice at a time
+    (keyset on the user id), so the worker holds one slice whatever the job's size.
     """
     from .tasks import run_batch
 
@@ -177,9 +193,9 @@ def execute_batch(tenant_id, job_id):
             return
         if started.status != BatchJob.Status.RUNNING:
             return
-        job.user_ids, job.users_total, job.users_done = started.user_ids, started.users_total, started.users_done
+        job.users_total, job.users_done, job.cursor = started.users_total, started.users_done, started.cursor
     first = job.users_done
-    users = (job.sessions or job.user_ids)[first : first + settings.PLATFORM["LIMITS"]["BATCH_SLICE_USERS"]]
+    users, last = _next_slice(job, settings.PLATFORM["LIMITS"]["BATCH_SLICE_USERS"])
     write = _write_session_batch if job.sessions else _write_batch
     try:
         # Spooled to a temporary file on disk, not held in memory.
@@ -188,9 +204,10 @@ def execute_batch(tenant_id, job_id):
             spool.seek(0)
             default_storage.save(_part_path(job, first), File(spool))
         done = first + len(users)
-        if done < job.users_total:
+        if not last:
+            cursor = str(users[-1]) if _every_user(job) else ""
             with transaction.atomic():
-                BatchJob.objects.filter(pk=job.pk).update(users_done=done)
+                BatchJob.objects.filter(pk=job.pk).update(users_done=done, cursor=cursor)
                 next_turn(run_batch, tenant_id, job_id)
             return
         path = _join_parts(job)
@@ -202,7 +219,8 @@ def execute_batch(tenant_id, job_id):
         raise
     BatchJob.objects.filter(pk=job.pk).update(
         status=BatchJob.Status.SUCCEEDED,
-        users_done=job.users_total,
+        users_done=done,
+        users_total=max(done, job.users_total),  # users who arrived during the job are in the file too
         file_path=path,
         file_bytes=default_storage.size(path),
         finished_at=timezone.now(),

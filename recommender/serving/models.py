@@ -3,6 +3,7 @@
 from django.db import models
 from django.utils import timezone
 
+from recommender.data.models import MAX_ID_LENGTH
 from tenants.models import TenantOwnedModel
 
 
@@ -25,6 +26,8 @@ class BatchJob(TenantOwnedModel):
     sessions = models.JSONField(
         null=True, blank=True, help_text="Anonymous sessions to score instead of users: [{session_id, item_ids}]."
     )
+    # Jobs over every user read them slice by slice in id order: the last id written, where the next slice starts.
+    cursor = models.CharField(max_length=MAX_ID_LENGTH, blank=True, default="")
     users_total = models.PositiveIntegerField(default=0)
     users_done = models.PositiveIntegerField(default=0)
     file_path = models.CharField(max_length=300, blank=True)

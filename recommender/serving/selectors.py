@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Sum
 
-from recommender.data.models import ErasedUser, Interaction
+from recommender.data.models import Dataset, ErasedUser, Interaction
 from tenants.models import Tenant
 
 from .models import BatchJob
@@ -19,15 +19,18 @@ def popular_items(dataset, limit=1000):
     )
 
 
-def user_ids_of(dataset):
-    """Every distinct user of the dataset, sorted."""
-    return list(
-        Interaction.objects.for_tenant(dataset.tenant)
-        .filter(dataset=dataset)
-        .order_by("user_id")
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+def count_users_of(dataset: Dataset) -> int:
+    """How many distinct users the dataset has."""
+    return Interaction.objects.for_tenant(dataset.tenant).filter(dataset=dataset).values("user_id").distinct().count()
+
+
+def user_ids_after(dataset: Dataset, after: str, *, limit: int) -> list[str]:
+    """The dataset's next ``limit`` distinct users in id order after ``after`` ("" for the first): a keyset
+    page, so a job over a million users holds one slice of ids at a time, never the whole list."""
+    rows = Interaction.objects.for_tenant(dataset.tenant).filter(dataset=dataset)
+    if after:
+        rows = rows.filter(user_id__gt=after)
+    return list(rows.order_by("user_id").values_list("user_id", flat=True).distinct()[:limit])
 
 
 def erased_user_digests(tenant):

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 from django.http import Http404
 
@@ -29,18 +30,26 @@ def clicks(tenant_a, make_dataset, upload):
     return dataset
 
 
-def test_interactions_frame_in_arrival_order(clicks):
-    frame = frames.interactions_frame(clicks)
-    assert list(frame.columns) == ["user_id", "item_id", "timestamp", "value", "event_type"]
-    assert list(frame["user_id"]) == ["u1", "u1", "u2", "u3"]
-    assert frame.loc[0, "timestamp"] == 1714557600.0 and math.isnan(frame.loc[3, "timestamp"])
-    assert frame.loc[1, "value"] == 19.5 and math.isnan(frame.loc[0, "value"])
-    assert list(frame["event_type"]) == ["view", "buy", "view", "view"]
+def test_interactions_arrays_in_arrival_order(clicks):
+    arrays = frames.interactions_arrays(clicks)
+    assert arrays.user_id_per_row().tolist() == ["u1", "u1", "u2", "u3"]
+    assert arrays.user_index.dtype == np.int32 and arrays.item_index.dtype == np.int32
+    # The last row has no time: it takes the one of the row before it.
+    assert arrays.timestamps[0] == 1714557600.0 and arrays.timestamps[3] == arrays.timestamps[2]
+    assert arrays.weights[1] == 19.5 and math.isnan(arrays.weights[0])
+    assert arrays.event_types[arrays.event_index].tolist() == ["view", "buy", "view", "view"]
 
 
-def test_interactions_frame_of_an_empty_dataset(tenant_a, make_dataset):
-    frame = frames.interactions_frame(make_dataset(tenant_a))
-    assert frame.empty and list(frame.columns) == ["user_id", "item_id", "timestamp", "value", "event_type"]
+def test_interactions_arrays_read_in_chunks_equal_one_read(clicks):
+    whole, chunked = frames.interactions_arrays(clicks), frames.interactions_arrays(clicks, chunk_rows=1)
+    for name in ("user_ids", "item_ids", "user_index", "item_index", "timestamps", "event_index"):
+        assert np.array_equal(getattr(whole, name), getattr(chunked, name)), name
+    assert np.array_equal(whole.weights, chunked.weights, equal_nan=True)
+
+
+def test_interactions_arrays_of_an_empty_dataset(tenant_a, make_dataset):
+    arrays = frames.interactions_arrays(make_dataset(tenant_a))
+    assert arrays.n_rows == 0 and arrays.user_ids.tolist() == [] and arrays.timestamps is None
 
 
 def test_snapshot_and_serving_lookups(tenant_a, clicks):

@@ -99,3 +99,49 @@ def test_batch_jobs_of_another_tenant_are_404(tenant_a, tenant_b, django_capture
         job = tenant_a.client.post("/api/v1/models/recs/batch-recommendations", {}, format="json").json()
     assert tenant_b.client.get(f"/api/v1/batch-jobs/{job['id']}").status_code == 404
     assert tenant_b.client.get(f"/api/v1/batch-jobs/{job['id']}/download").status_code == 404
+
+
+def _batch_file(world, capture, body):
+    with capture(execute=True):
+        job = world.client.post("/api/v1/models/recs/batch-recommendations", body, format="json").json()
+    status = world.client.get(f"/api/v1/batch-jobs/{job['id']}").json()
+    assert status["status"] == "succeeded", status
+    return status, b"".join(world.client.get(status["download_url"]).streaming_content).decode()
+
+
+@pytest.mark.parametrize("file_format", ["csv", "jsonl"])
+def test_a_batch_written_in_many_slices_is_the_file_written_in_one(
+    tenant_a, django_capture_on_commit_callbacks, settings, file_format
+):
+    """Every user's slice of users is read, scored and stored on its own (7 at a time here, so 40 users take 6
+    slices, the last one short): the file has each user once, in order, with the answers of a one-slice job."""
+    train_model(tenant_a, django_capture_on_commit_callbacks)
+    body = {"k": 3, "format": file_format}
+
+    def answers(text):
+        if file_format == "jsonl":
+            records = [json.loads(line) for line in text.splitlines()]
+            return [(r["user_id"], [item["item_id"] for item in r["items"]], r["fallback"]) for r in records]
+        rows = list(csv.DictReader(io.StringIO(text)))
+        users = list(dict.fromkeys(row["user_id"] for row in rows))
+        return [(user, [row["item_id"] for row in rows if row["user_id"] == user], "") for user in users]
+
+    _, whole = _batch_file(tenant_a, django_capture_on_commit_callbacks, body)
+    settings.PLATFORM = {**settings.PLATFORM, "LIMITS": {**settings.PLATFORM["LIMITS"], "BATCH_SLICE_USERS": 7}}
+    status, sliced = _batch_file(tenant_a, django_capture_on_commit_callbacks, body)
+    assert status["progress"] == 1.0
+    assert answers(sliced) == answers(whole)
+    assert len(answers(sliced)) == 40 and [user for user, *_ in answers(sliced)] == sorted(
+        {user for user, *_ in answers(sliced)}
+    )
+    if file_format == "csv":
+        assert sliced.splitlines()[0] == "user_id,rank,item_id,score,fallback,recommendation_id"
+        assert sliced.count("user_id,rank") == 1, "one header, not one per slice"
+    # 40 users in slices of 8 end exactly on a full slice; 35 listed ones in slices of 7 too: both still finish.
+    settings.PLATFORM = {**settings.PLATFORM, "LIMITS": {**settings.PLATFORM["LIMITS"], "BATCH_SLICE_USERS": 8}}
+    status, text = _batch_file(tenant_a, django_capture_on_commit_callbacks, body)
+    assert answers(text) == answers(whole) and status["progress"] == 1.0
+    settings.PLATFORM = {**settings.PLATFORM, "LIMITS": {**settings.PLATFORM["LIMITS"], "BATCH_SLICE_USERS": 7}}
+    listed = [f"u{n}" for n in range(35)]
+    status, text = _batch_file(tenant_a, django_capture_on_commit_callbacks, {**body, "user_ids": listed})
+    assert [user for user, *_ in answers(text)] == listed and status["progress"] == 1.0

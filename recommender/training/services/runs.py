@@ -243,7 +243,8 @@ def _set_stage(run_id, stage, progress):
 
 
 def _training_inputs(config):
-    """The data frames a recipe trains on, read within the config's tenant."""
+    """What a recipe trains on, read within the config's tenant: interactions as compact arrays read in
+    chunks (never a frame of the whole dataset), the catalogue and user features as frames."""
     # Imported here: web processes import this module to request runs, and
     # they should not carry pandas, which only the worker running this needs.
     from recommender.data import frames
@@ -255,7 +256,7 @@ def _training_inputs(config):
         features, _ = ml.choose_feature_columns(table, target, config.feature_columns)
         return {"table": table[[*features, target]] if target in table.columns else table, "target": target}
     return {
-        "interactions": frames.interactions_frame(dataset),
+        "interactions": frames.interactions_arrays(dataset),
         "items": frames.items_frame(config.tenant),
         "users": frames.users_frame(config.tenant),
     }
