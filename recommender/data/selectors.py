@@ -182,6 +182,30 @@ def item_ids_in_categories(tenant, categories) -> set[str]:
     return {item_id for item_id, names in items.values_list("item_id", "categories") if wanted.intersection(names)}
 
 
+def items_added_since(tenant, *, since, limit: int) -> list[tuple[str, dict]]:
+    """The newest ``limit`` catalogue items created at or after ``since``, as ``(item_id, row)``.
+
+    A row is the item as training reads the catalogue (``frames.items_frame``):
+    ``title``, ``categories``, ``is_active`` and each feature (sensitive ones
+    decrypted; a name that clashes gets the ``feature_`` prefix), without pandas:
+    serving places these items by their text without retraining.
+    """
+    keys = tenant_keys(tenant)
+    rows = (
+        Item.objects.for_tenant(tenant)
+        .filter(created_at__gte=since)
+        .order_by("-created_at")
+        .values_list("item_id", "title", "categories", "is_active", "features")[: int(limit)]
+    )
+    placed = []
+    for item_id, title, categories, is_active, features in rows:
+        row = {"title": title, "categories": list(categories or []), "is_active": is_active}
+        for name, value in keys.decrypt_all(features or {}).items():
+            row[f"feature_{name}" if name in ("item_id", "title", "categories", "is_active") else name] = value
+        placed.append((item_id, row))
+    return placed
+
+
 def item_titles(tenant, item_ids) -> dict[str, str]:
     """``{item_id: title}`` for the given catalogue items (unknown ids are left out)."""
     return dict(Item.objects.for_tenant(tenant).filter(item_id__in=list(item_ids)).values_list("item_id", "title"))

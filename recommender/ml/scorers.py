@@ -12,13 +12,15 @@ Scores are "higher is better" within one scorer and are not probabilities.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import copy
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .encoding import FeatureEncoder
 from .errors import UnknownItem, UnknownUser, UnsupportedOperation
+from .placing import ItemPlacer
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
 # Rough per-id cost of the Python dict that maps ids to positions.
@@ -104,6 +106,11 @@ class RecommendationScorer(Scorer):
     # at most ``max_history`` of them; the others treat a session as a set.
     uses_order = False
     max_history: int | None = None
+    # Turns a catalogue row into an item vector (recipes whose item tower reads text set it);
+    # None: items added after training wait for the next training.
+    placer = None
+    # Items served beside the trained ones, placed from their catalogue rows (see with_items).
+    placed_items = 0
 
     def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices):
         super().__init__(recipe)
@@ -135,6 +142,53 @@ class RecommendationScorer(Scorer):
     @staticmethod
     def _base_args(arrays) -> tuple:
         return (arrays["user_ids"], arrays["item_ids"], arrays["history_indptr"], arrays["history_indices"])
+
+    def _placer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The placer's arrays and ``{"placer": meta}`` to merge into to_state's; empty without one."""
+        if self.placer is None:
+            return {}, {}
+        arrays, meta = self.placer.to_state()
+        return arrays, {"placer": meta}
+
+    def _with_placer_from(self, arrays, meta) -> RecommendationScorer:
+        if meta.get("placer") is not None:
+            self.placer = ItemPlacer.from_state(arrays, meta["placer"])
+        return self
+
+    # -- items added after training ---------------------------------------------
+
+    def knows_item(self, item_id: str) -> bool:
+        return str(item_id) in self._item_position
+
+    def with_items(self, rows: Sequence[tuple[str, Mapping]]) -> RecommendationScorer:
+        """A copy that also serves the catalogue items ``rows`` (``(item_id, row)``) the model never saw.
+
+        Each new item's vector comes from its text (and features) through the
+        trained tower (:mod:`recommender.ml.placing`), so it gets scores and
+        similar items at once. Known ids are skipped; without a placer, or
+        nothing new, the scorer itself is returned. ``self`` never changes, so
+        requests being answered by it are not disturbed.
+        """
+        new = {}
+        for item_id, row in rows:
+            if str(item_id) not in self._item_position:
+                new[str(item_id)] = row
+        if self.placer is None or not new:
+            return self
+        ids = list(new)
+        vectors = self.placer.vectors(list(new.values()))
+        placed = copy.copy(self)
+        start = self.n_items
+        placed.item_ids = np.concatenate([self.item_ids, np.asarray(ids, dtype=str)])
+        placed._item_id_list = self._item_id_list + ids
+        placed._item_position = {**self._item_position, **{item_id: start + n for n, item_id in enumerate(ids)}}
+        placed.placed_items = self.placed_items + len(ids)
+        placed._append_item_vectors(vectors)
+        return placed
+
+    def _append_item_vectors(self, vectors: np.ndarray) -> None:
+        """Extend this (copied) scorer's item arrays with placed items' vectors; only scorers with a placer."""
+        raise NotImplementedError
 
     # -- hooks for subclasses -------------------------------------------------
 
@@ -470,11 +524,17 @@ class EmbeddingScorer(RecommendationScorer):
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
 
     def to_state(self):
-        return {**self._base_state(), "user_vectors": self.user_vectors, "item_vectors": self.item_vectors}, {}
+        placer_arrays, placer_meta = self._placer_state()
+        arrays = {**self._base_state(), "user_vectors": self.user_vectors, "item_vectors": self.item_vectors}
+        return {**arrays, **placer_arrays}, placer_meta
 
     @classmethod
     def from_state(cls, recipe, arrays, meta):
-        return cls(recipe, *cls._base_args(arrays), arrays["user_vectors"], arrays["item_vectors"])
+        scorer = cls(recipe, *cls._base_args(arrays), arrays["user_vectors"], arrays["item_vectors"])
+        return scorer._with_placer_from(arrays, meta)
+
+    def _append_item_vectors(self, vectors):
+        self.item_vectors = np.concatenate([self.item_vectors, vectors.astype(np.float32)])
 
     def _user_scores(self, user_position, history):
         if user_position is not None:

@@ -129,19 +129,27 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
         }
         for number, block in enumerate(self.blocks):
             arrays.update({f"block{number}_{name}": value for name, value in block.items()})
-        return arrays, {"n_blocks": len(self.blocks), "heads": self.heads}
+        placer_arrays, placer_meta = self._placer_state()
+        return {**arrays, **placer_arrays}, {"n_blocks": len(self.blocks), "heads": self.heads, **placer_meta}
 
     @classmethod
     def from_state(cls, recipe, arrays, meta):
         blocks = [
             {name: arrays[f"block{number}_{name}"] for name in BLOCK_ARRAYS} for number in range(meta["n_blocks"])
         ]
-        return cls(
+        scorer = cls(
             recipe, *cls._base_args(arrays), sequence_indptr=arrays["sequence_indptr"],
             sequence_indices=arrays["sequence_indices"], item_vectors=arrays["item_vectors"],
             position_vectors=arrays["position_vectors"], blocks=blocks, final_gamma=arrays["final_gamma"],
             final_beta=arrays["final_beta"], heads=meta["heads"],
         )  # fmt: skip
+        return scorer._with_placer_from(arrays, meta)
+
+    def _append_item_vectors(self, vectors):
+        vectors = vectors.astype(np.float32)
+        self.item_vectors = np.concatenate([self.item_vectors, vectors])
+        units = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+        self._unit_items = np.concatenate([self._unit_items, units])
 
     def encode(self, positions: np.ndarray) -> np.ndarray:
         """The transformer's output at the latest event of ``positions`` (oldest first, at most max_history)."""

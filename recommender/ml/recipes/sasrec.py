@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InvalidParams
 from ..params import Param
+from ..placing import ItemPlacer
 from ..progress import EpochReporter
 from ..sequence import SequenceScorer, ordered_histories
 from .base import RECOMMENDATION, FitResult, Recipe
@@ -150,6 +151,10 @@ class Sasrec(Recipe):
             final_gamma=to_numpy(model.final_norm.gamma), final_beta=to_numpy(model.final_norm.beta),
             heads=params["heads"],
         )  # fmt: skip
+        if text is not None:
+            # Items added to the catalogue after training are placed by their words, as unseen ones were here.
+            scorer.placer = ItemPlacer(buckets=params["text_buckets"], max_tokens=TEXT_TOKENS,
+                                       token_vectors=to_numpy(model.text_embedding.embeddings))  # fmt: skip
         history = [{**entry, "loss_kind": loss} for entry in reporter.history]
         return FitResult(scorer=scorer, history=history, keras_model=model)
 
