@@ -7,6 +7,7 @@ frames from ``recommender.data.frames``.
 """
 
 import weakref
+from datetime import UTC, datetime
 
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Count, Max, Q
@@ -161,6 +162,32 @@ def recent_item_ids(tenant, user_id, *, limit: int) -> tuple[list[str], int]:
         cursor.execute(_RECENT_ITEMS_SQL, [tenant.pk, user_id, int(limit)])
         rows = cursor.fetchall()
     return [item_id for item_id, _ in reversed(rows)], (rows[0][1] if rows else 0)
+
+
+_RECENT_EVENTS_SQL = (
+    f"SELECT item_id, event_type, COALESCE(timestamp, created_at), COUNT(*) OVER () "  # noqa: S608
+    f"FROM {Interaction._meta.db_table} "
+    "WHERE tenant_id = %s AND user_id = %s ORDER BY COALESCE(timestamp, created_at) DESC, id DESC LIMIT %s"
+)
+
+
+def recent_events(tenant, user_id, *, limit: int) -> tuple[list[str], list[str], list[float], int]:
+    """Like :func:`recent_item_ids`, with each event's type and time (unix seconds) beside its item:
+    ``(item ids, event types, times, total)``, oldest first. For models that read types and time gaps.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_RECENT_EVENTS_SQL, [tenant.pk, user_id, int(limit)])
+        rows = cursor.fetchall()[::-1]
+    times = [_unix_seconds(when) for _, _, when, _ in rows]
+    return [row[0] for row in rows], [row[1] or "" for row in rows], times, (rows[0][3] if rows else 0)
+
+
+def _unix_seconds(when) -> float:
+    if isinstance(when, str):  # SQLite hands raw queries' datetimes back as text
+        when = datetime.fromisoformat(when)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 def inactive_item_ids(tenant) -> set[str]:

@@ -257,29 +257,42 @@ class RecommendationScorer(Scorer):
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
     def recommend_session(
-        self, item_ids: Sequence, k=10, *, exclude_item_ids=(), allowed_item_ids=None, exclude_seen=True
-    ) -> SessionAnswer:
+        self, item_ids: Sequence, k=10, *, exclude_item_ids=(), allowed_item_ids=None, exclude_seen=True,
+        event_types: Sequence | None = None, timestamps: Sequence | None = None,
+    ) -> SessionAnswer:  # fmt: skip
         """Top ``k`` for a session given as item ids, oldest first, without a user id.
 
         Unknown ids are ignored and counted; only the latest ``max_history``
         known events are used. ``used == 0`` means nothing could be scored.
+        ``event_types`` and ``timestamps`` (unix seconds), one per item, feed
+        models trained to read them (sasrec's optional inputs); others ignore them.
         """
         lookup = self._item_position
-        known = [lookup[key] for key in map(str, item_ids) if key in lookup]
+        kept = [n for n, key in enumerate(map(str, item_ids)) if key in lookup]
         limit = self.max_history or DEFAULT_SESSION_HISTORY
-        left_out = max(0, len(known) - limit)
-        positions = np.asarray(known[left_out:], dtype=np.int32)
+        left_out = max(0, len(kept) - limit)
+        kept = kept[left_out:]
+        positions = np.asarray([lookup[str(item_ids[n])] for n in kept], dtype=np.int32)
         answer = SessionAnswer(
-            items=[], used=len(positions), unknown=len(item_ids) - len(known), left_out=left_out, max_history=limit
-        )
+            items=[], used=len(positions), unknown=len(item_ids) - len(kept) - left_out, left_out=left_out,
+            max_history=limit,
+        )  # fmt: skip
         if len(positions) == 0:
             return answer
-        scores = self._session_scores(positions)
+        scores = self._context_scores(
+            positions,
+            None if event_types is None else [event_types[n] for n in kept],
+            None if timestamps is None else [timestamps[n] for n in kept],
+        )
         excluded = self._positions(exclude_item_ids)
         if exclude_seen:
             excluded = np.concatenate([excluded, positions])
         answer.items = self._top_k(scores, k, excluded, allowed_item_ids)
         return answer
+
+    def _context_scores(self, positions: np.ndarray, event_types, timestamps) -> np.ndarray:
+        """Session scores given each event's type and time (None: not given); most scorers read neither."""
+        return self._session_scores(positions)
 
     def _session_scores(self, positions: np.ndarray) -> np.ndarray:
         """Scores over all items for a non-empty ordered list of item positions."""
