@@ -31,7 +31,7 @@ from ..sequence import (
     ordered_values,
     time_gap_buckets,
 )
-from .base import RECOMMENDATION, FitResult, Recipe
+from .base import BASE_PROCESS_BYTES, RECOMMENDATION, TENSORFLOW_BYTES, Estimate, FitResult, Recipe
 
 FULL_SOFTMAX = "full_softmax"
 SAMPLED_SOFTMAX = "sampled_softmax"
@@ -116,6 +116,22 @@ class Sasrec(Recipe):
         if isinstance(dim, int) and isinstance(heads, int) and dim % heads:
             raise InvalidParams({"heads": f"must divide embedding_dim ({dim}); {heads} does not"})
         return validated
+
+    def estimate(self, shape, params):
+        """Every event is a position of some window; each costs its attention blocks and its softmax.
+
+        Measured on the 2-core development machine (docs/benchmarks.md, issue 17): about 4 s an
+        epoch for 55,000 events over 1,000 items (full softmax, 64 dimensions).
+        """
+        full = params["loss"] == FULL_SOFTMAX or (params["loss"] == "auto" and shape.items <= FULL_SOFTMAX_MAX_ITEMS)
+        scored = shape.items if full else params["negatives"] + 1
+        dim = params["embedding_dim"]
+        per_event = 2e-5 * params["blocks"] * (dim / 64) ** 2 + scored * dim * 6 / 5e9
+        seconds = 30.0 + params["epochs"] * shape.interactions * per_event
+        # The logits of one batch and their gradients, beside the embeddings and the windows.
+        logits = 3 * 4 * params["batch_size"] * params["max_history"] * scored
+        memory = BASE_PROCESS_BYTES + TENSORFLOW_BYTES + logits + shape.interactions * 64 + shape.items * dim * 16
+        return Estimate(memory_bytes=int(memory), seconds=seconds)
 
     def fit(self, data, params, *, seed, callbacks):
         from .. import keras_support

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..params import Param
 from ..progress import EpochReporter
 from ..sequence import SessionKnnScorer, ordered_histories
-from .base import RECOMMENDATION, FitResult, Recipe
+from .base import BASE_PROCESS_BYTES, RECOMMENDATION, Estimate, FitResult, Recipe
 
 
 class SessionKnn(Recipe):
@@ -33,6 +33,11 @@ class SessionKnn(Recipe):
             "nearer counts more); 0: every item of a neighbour votes alike (plain V-SKNN).",
         ),
     )
+
+    def estimate(self, shape, params):
+        # Indexing only (no TensorFlow): the ordered histories and an inverted index, a few arrays per event.
+        return Estimate(memory_bytes=BASE_PROCESS_BYTES + shape.interactions * 48,
+                        seconds=1.0 + shape.interactions * 2e-6)  # fmt: skip
 
     def fit(self, data, params, *, seed, callbacks):
         reporter = EpochReporter(callbacks, total_epochs=1)
