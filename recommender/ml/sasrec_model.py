@@ -147,10 +147,21 @@ class SasrecModel(keras.Model):
         return self.final_norm(hidden)
 
     def call(self, inputs, training=False):
+        ops = keras.ops
         table = self.item_table(training)
         hidden = self.encode(inputs["sequence"], training=training, table=table, events=inputs.get("events"),
                              gaps=inputs.get("gaps"))  # fmt: skip
-        return next_item_logits(self, hidden, table[1:], inputs["targets"])
+        items = table[1:]
+        if self.negatives == 0:
+            return ops.matmul(hidden, ops.transpose(items))
+        targets = ops.maximum(inputs["targets"] - 1, 0)
+        positive = ops.sum(hidden * ops.take(items, targets, axis=0), axis=-1) - ops.take(self.log_q, targets)
+        sampled = keras.random.categorical(self.log_q[None], self.negatives, seed=self.seed_generator)[0]
+        negative = ops.matmul(hidden, ops.transpose(ops.take(items, sampled, axis=0))) - ops.take(self.log_q, sampled)
+        # A sampled item that is the target is not a negative.
+        hit = ops.equal(sampled[None, None, :], ops.cast(targets, sampled.dtype)[..., None])
+        negative = ops.where(hit, _MASKED, negative)
+        return ops.concatenate([positive[..., None], negative], axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "n_items": self.n_items, "max_history": self.max_history, "dim": self.dim,
@@ -158,23 +169,6 @@ class SasrecModel(keras.Model):
                 "negatives": self.negatives, "seed": self.seed, "text_buckets": self.text_buckets,
                 "text_tokens": self.text_tokens, "id_dropout": self.id_dropout, "event_rows": self.event_rows,
                 "time_gaps": self.time_gaps}  # fmt: skip
-
-
-def next_item_logits(model, hidden, items, targets):
-    """Logits of the next item at every position: over all ``items`` (``model.negatives == 0``) or, with
-    ``targets`` (positions + 1), the target's in column 0 beside ``model.negatives`` sampled items', each
-    corrected by its log q (``model.log_q``, sampled with ``model.seed_generator``)."""
-    ops = keras.ops
-    if model.negatives == 0:
-        return ops.matmul(hidden, ops.transpose(items))
-    targets = ops.maximum(targets - 1, 0)
-    positive = ops.sum(hidden * ops.take(items, targets, axis=0), axis=-1) - ops.take(model.log_q, targets)
-    sampled = keras.random.categorical(model.log_q[None], model.negatives, seed=model.seed_generator)[0]
-    negative = ops.matmul(hidden, ops.transpose(ops.take(items, sampled, axis=0))) - ops.take(model.log_q, sampled)
-    # A sampled item that is the target is not a negative.
-    hit = ops.equal(sampled[None, None, :], ops.cast(targets, sampled.dtype)[..., None])
-    negative = ops.where(hit, _MASKED, negative)
-    return ops.concatenate([positive[..., None], negative], axis=-1)
 
 
 def export_blocks(model: SasrecModel) -> list[dict]:

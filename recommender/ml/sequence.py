@@ -270,68 +270,6 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
         return self._unit_items @ self._unit_items[item_position]
 
 
-def _sigmoid(values: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-values))
-
-
-class RecurrentScorer(_SequenceStateMixin, RecommendationScorer):
-    """GRU4Rec's forward pass in numpy: a GRU (Keras' ``reset_after`` form) over the latest events from a
-    zero state; its last state is dotted with every item embedding (tied with the input's)."""
-
-    kind = "recurrent"
-    uses_order = True
-    scores_from_history = True
-
-    def __init__(self, recipe, user_ids, item_ids, history_indptr, history_indices, *, sequence_indptr,
-                 sequence_indices, item_vectors, kernel, recurrent_kernel, bias, max_history):  # fmt: skip
-        super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
-        self.sequence_indptr = np.asarray(sequence_indptr, dtype=np.int64)
-        self.sequence_indices = np.asarray(sequence_indices, dtype=item_index_dtype(self.n_items))
-        self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
-        self.kernel = np.asarray(kernel, dtype=np.float32)
-        self.recurrent_kernel = np.asarray(recurrent_kernel, dtype=np.float32)
-        self.bias = np.asarray(bias, dtype=np.float32).reshape(2, -1)  # input and recurrent biases
-        self.max_history = int(max_history)
-        norms = np.linalg.norm(self.item_vectors, axis=1, keepdims=True)
-        self._unit_items = self.item_vectors / (norms + 1e-12)
-
-    @property
-    def nbytes(self) -> int:
-        return super().nbytes + self._unit_items.nbytes
-
-    def to_state(self):
-        arrays = {**self._base_state(), "sequence_indptr": self.sequence_indptr,
-                  "sequence_indices": self.sequence_indices, "item_vectors": self.item_vectors,
-                  "kernel": self.kernel, "recurrent_kernel": self.recurrent_kernel, "bias": self.bias}  # fmt: skip
-        return arrays, {"max_history": self.max_history}
-
-    @classmethod
-    def from_state(cls, recipe, arrays, meta):
-        return cls(recipe, *cls._base_args(arrays), sequence_indptr=arrays["sequence_indptr"],
-                   sequence_indices=arrays["sequence_indices"], item_vectors=arrays["item_vectors"],
-                   kernel=arrays["kernel"], recurrent_kernel=arrays["recurrent_kernel"], bias=arrays["bias"],
-                   max_history=meta["max_history"])  # fmt: skip
-
-    def encode(self, positions: np.ndarray) -> np.ndarray:
-        """The GRU's state after the events ``positions`` (oldest first)."""
-        units = self.recurrent_kernel.shape[0]
-        inputs = self.item_vectors[positions] @ self.kernel + self.bias[0]  # every step's input part at once
-        state = np.zeros(units, dtype=np.float32)
-        for step in inputs:
-            inner = state @ self.recurrent_kernel + self.bias[1]
-            update = _sigmoid(step[:units] + inner[:units])
-            reset = _sigmoid(step[units : 2 * units] + inner[units : 2 * units])
-            candidate = np.tanh(step[2 * units :] + reset * inner[2 * units :])
-            state = update * state + (1.0 - update) * candidate
-        return state
-
-    def _session_scores(self, positions):
-        return self.item_vectors @ self.encode(np.asarray(positions)[-self.max_history :])
-
-    def _item_similarities(self, item_position):
-        return self._unit_items @ self._unit_items[item_position]
-
-
 class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):
     """Session nearest neighbours over the training users' histories; see the module docstring."""
 
@@ -440,4 +378,4 @@ class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):
         return self.session_scores(np.array([item_position]))
 
 
-SCORER_CLASSES.update({cls.kind: cls for cls in (SequenceScorer, RecurrentScorer, SessionKnnScorer)})
+SCORER_CLASSES.update({cls.kind: cls for cls in (SequenceScorer, SessionKnnScorer)})

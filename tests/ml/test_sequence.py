@@ -43,12 +43,6 @@ def trained_sasrec_context(ordered):
 
 
 @pytest.fixture(scope="module")
-def trained_gru4rec(ordered):
-    params = {"epochs": 1, "max_history": 12, "embedding_dim": 16, "batch_size": 32}
-    return train("gru4rec", params, interactions=ordered.interactions, seed=4)
-
-
-@pytest.fixture(scope="module")
 def trained_session_knn(ordered):
     return train("session_knn", {"neighbors": 30}, interactions=ordered.interactions)
 
@@ -95,20 +89,6 @@ def test_sasrec_numpy_matches_keras(request, fixture):
         assert np.max(np.abs(actual - keras_scores(trained, user))) < TOLERANCE
 
 
-def test_gru4rec_numpy_matches_keras(trained_gru4rec):
-    scorer, model = trained_gru4rec.scorer, trained_gru4rec.keras_model
-    lengths = np.diff(scorer.sequence_indptr)
-    items = keras.ops.convert_to_numpy(model.item_embedding.embeddings)[1:]
-    for user in (int(np.argmin(lengths)), int(np.argmax(lengths)), 0):
-        start, end = scorer.sequence_indptr[user], scorer.sequence_indptr[user + 1]
-        padded = np.zeros((1, scorer.max_history), np.int32)
-        padded[0, scorer.max_history - (end - start) :] = scorer.sequence_indices[start:end].astype(np.int32) + 1
-        expected = items @ keras.ops.convert_to_numpy(model.encode(padded, training=False))[0, -1]
-        actual = np.asarray(scorer.score(scorer.user_ids[user], scorer.item_ids))
-        assert np.max(np.abs(actual - expected)) < TOLERANCE
-    assert lengths.min() < scorer.max_history == lengths.max()  # a padded and a full-length history
-
-
 def test_event_types_and_time_gaps_of_a_session_match_keras_and_change_the_answer(trained_sasrec_context):
     trained = trained_sasrec_context
     scorer = trained.scorer
@@ -142,7 +122,7 @@ def test_event_types_and_time_gaps_of_a_session_match_keras_and_change_the_answe
 
 def test_sequence_recipes_are_registered_with_their_params():
     names = {recipe.name for recipe in list_recipes()}
-    assert {"sasrec", "gru4rec", "session_knn"} <= names
+    assert {"sasrec", "session_knn"} <= names
     described = {param["name"] for param in get_recipe("sasrec").to_dict()["params"]}
     assert {"max_history", "blocks", "heads", "embedding_dim", "dropout", "loss", "negatives"} <= described
     with pytest.raises(InvalidParams) as raised:
@@ -153,7 +133,7 @@ def test_sequence_recipes_are_registered_with_their_params():
     assert "negatives" in raised.value.errors
 
 
-@pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_gru4rec", "trained_session_knn"])
+@pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_session_knn"])
 def test_order_of_a_session_changes_the_answer(request, fixture, ordered):
     scorer = request.getfixturevalue(fixture).scorer
     clusters = dict(zip(ordered.items.item_id, ordered.items.categories, strict=True))
@@ -171,7 +151,7 @@ def test_order_does_not_matter_to_ease(ordered):
     assert scorer.recommend_session(items, 5).items == scorer.recommend_session(items[::-1], 5).items
 
 
-@pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_gru4rec", "trained_session_knn"])
+@pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_session_knn"])
 def test_session_bad_input_is_counted(request, fixture):
     scorer = request.getfixturevalue(fixture).scorer
     known = list(scorer.item_ids)
@@ -198,8 +178,7 @@ def test_session_honours_exclusions_and_allowed_items(trained_sasrec):
 
 
 @pytest.mark.parametrize(
-    "fixture",
-    ["trained_sasrec", "trained_sasrec_sampled", "trained_sasrec_context", "trained_gru4rec", "trained_session_knn"],
+    "fixture", ["trained_sasrec", "trained_sasrec_sampled", "trained_sasrec_context", "trained_session_knn"]
 )
 def test_sequence_scorers_round_trip(request, fixture, tmp_path):
     trained = request.getfixturevalue(fixture)

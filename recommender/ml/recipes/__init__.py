@@ -10,7 +10,6 @@ from ..errors import UnknownRecipe
 from .auto import Auto
 from .base import PREDICTION, RECOMMENDATION, Estimate, FitResult, Recipe
 from .ease import Ease
-from .gru4rec import Gru4rec
 from .mlp import MlpClassifier, MlpRegressor
 from .neumf import NeuMF
 from .popularity import Popularity
@@ -31,7 +30,6 @@ _RECIPES: dict[str, Recipe] = {
         MlpClassifier(),
         MlpRegressor(),
         Sasrec(),
-        Gru4rec(),
         SessionKnn(),
     )
 }
