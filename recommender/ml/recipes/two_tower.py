@@ -119,10 +119,10 @@ class TwoTower(Recipe):
 
 def item_placer(item_tower, params, encoder) -> ItemPlacer:
     """The item tower in numpy for an item whose id it never trained: items added after training."""
-    from ..keras_support import keras
+    from ..keras_support import to_numpy
 
     def weights(name):
-        return [keras.ops.convert_to_numpy(value) for value in item_tower.get_layer(name).weights]
+        return [to_numpy(value) for value in item_tower.get_layer(name).weights]
 
     layers = [weights(f"item_dense_{n}") for n in range(len(params["tower_layers"]))] + [weights("item_output")]
     return ItemPlacer(
