@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/quality.py                      # generated data (labelled synthetic)
     .venv/bin/python bench/quality.py --synthetic order    # generated data with planted order
+    .venv/bin/python bench/quality.py --synthetic typed --recipes sasrec,sasrec+event_types+time_gaps
     .venv/bin/python bench/quality.py --data ratings.dat --sep :: \\
         --columns user,item,rating,timestamp --min-rating 4  # e.g. MovieLens-1M
 
@@ -11,8 +12,11 @@ ranked among 99 sampled unseen items (He et al. 2017) and ``leave_last_out``
 ranked against every item (``leave_last_out_full``, the default protocol for
 sequence recipes).  Every recipe runs with its default parameters: nothing
 is tuned to the data.  ``--synthetic order`` generates data whose next item
-follows from the previous one's taste cluster (planted order); the default
-``taste`` data has no order at all.
+follows from the previous one's taste cluster (planted order); ``--synthetic
+typed`` the same with event types that decide the transition (after a view
+the cluster stays, after a purchase it moves on) and events in sessions; the
+default ``taste`` data has no order at all. A recipe name followed by
+``+flag`` runs it with that boolean parameter on (``sasrec+event_types``).
 """
 
 from __future__ import annotations
@@ -66,12 +70,16 @@ def main(argv=None) -> int:
         header = ["recipe"] + [f"{name}@{args.k}" for name in SHOWN_METRICS] + ["coverage", "train s"]
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
-        for recipe in recipes:
+        for spec in recipes:
+            recipe, *flags = spec.split("+")
             features = {"items": items} if recipe == "two_tower" and items is not None else {}
             started = time.perf_counter()
-            report = evaluate(recipe, {}, interactions=interactions, k=args.k, seed=args.seed, **options, **features)
+            params = dict.fromkeys(flags, True)
+            report = evaluate(
+                recipe, params, interactions=interactions, k=args.k, seed=args.seed, **options, **features
+            )
             metrics = report.metrics
-            row = [recipe] + [f"{metrics[f'{name}@{args.k}']:.4f}" for name in SHOWN_METRICS]
+            row = [spec] + [f"{metrics[f'{name}@{args.k}']:.4f}" for name in SHOWN_METRICS]
             row += [f"{metrics['coverage']:.3f}", f"{report.train_seconds:.1f}"]
             print("| " + " | ".join(row) + " |", flush=True)
             results.append({**report.to_dict(), "wall_seconds": time.perf_counter() - started})
@@ -95,9 +103,9 @@ def parse_args(argv):
     parser.add_argument("--protocols", help="comma-separated protocol names (default: all three)")
     parser.add_argument(
         "--synthetic",
-        choices=("taste", "order"),
+        choices=("taste", "order", "typed"),
         default="taste",
-        help="generated data without --data: taste clusters (no order) or planted order",
+        help="generated data without --data: taste clusters (no order), planted order, or order set by event types",
     )
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
@@ -106,16 +114,20 @@ def parse_args(argv):
 
 
 def load_data(args):
-    if args.data is None and args.synthetic == "order":
+    if args.data is None and args.synthetic in ("order", "typed"):
+        typed = args.synthetic == "typed"
         synthetic = generate_sequential_interactions(
-            n_users=2000, n_items=1000, n_clusters=20, mean_items_per_user=30, order_strength=0.8, seed=args.seed
-        )
+            n_users=2000, n_items=1000, n_clusters=20, mean_items_per_user=30, order_strength=0.8, seed=args.seed,
+            typed=typed,
+        )  # fmt: skip
         return (
             synthetic.interactions,
             synthetic.items,
             (
                 "SYNTHETIC WITH PLANTED ORDER (recommender.ml.synthetic.generate_sequential_interactions: 2000 users, "
-                "1000 items, 20 taste clusters in a chain, order_strength=0.8, Zipf popularity) - not real-world data"
+                "1000 items, 20 taste clusters in a chain, order_strength=0.8, Zipf popularity"
+                + (", typed: views stay in the cluster, purchases move on; sessions" if typed else "")
+                + ") - not real-world data"
             ),
         )
     if args.data is None:

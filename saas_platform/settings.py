@@ -323,6 +323,9 @@ PLATFORM = {
     "METERING_SECONDS": env_int("PLATFORM_METERING_SECONDS", 1),
     # Bytes of loaded model versions each web process keeps (least recently used are dropped).
     "SERVING_CACHE_BYTES": env_int("SERVING_CACHE_BYTES", 256 * 1024 * 1024),
+    # Seconds between a process's reads of catalogue items added after a version's training (placed by
+    # their text where the recipe can: recommender.serving.loader).
+    "SERVING_NEW_ITEMS_SECONDS": env_int("SERVING_NEW_ITEMS_SECONDS", 30),
     # A training run or import still queued this long after its task was sent is sent again: Redis keeps
     # no messages across a restart. Long enough that a busy queue is rarely given duplicates (harmless anyway).
     "QUEUED_RESEND_AFTER_SECONDS": env_int("QUEUED_RESEND_AFTER_SECONDS", 600),

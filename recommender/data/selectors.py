@@ -8,6 +8,7 @@ frames from ``recommender.data.frames``.
 
 import weakref
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
@@ -167,6 +168,32 @@ def recent_item_ids(tenant: Tenant, user_id: str, *, limit: int) -> tuple[list[s
     return [item_id for item_id, _ in reversed(rows)], (rows[0][1] if rows else 0)
 
 
+_RECENT_EVENTS_SQL = (
+    f"SELECT item_id, event_type, COALESCE(timestamp, created_at), COUNT(*) OVER () "  # noqa: S608
+    f"FROM {Interaction._meta.db_table} "
+    "WHERE tenant_id = %s AND user_id = %s ORDER BY COALESCE(timestamp, created_at) DESC, id DESC LIMIT %s"
+)
+
+
+def recent_events(tenant: Tenant, user_id: str, *, limit: int) -> tuple[list[str], list[str], list[float], int]:
+    """Like :func:`recent_item_ids`, with each event's type and time (unix seconds) beside its item:
+    ``(item ids, event types, times, total)``, oldest first. For models that read types and time gaps.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_RECENT_EVENTS_SQL, [tenant.pk, user_id, int(limit)])
+        rows = cursor.fetchall()[::-1]
+    times = [_unix_seconds(when) for _, _, when, _ in rows]
+    return [row[0] for row in rows], [row[1] or "" for row in rows], times, (rows[0][3] if rows else 0)
+
+
+def _unix_seconds(when: Any) -> float:
+    if isinstance(when, str):  # SQLite hands raw queries' datetimes back as text
+        when = datetime.fromisoformat(when)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
 def inactive_item_ids(tenant: Tenant) -> set[str]:
     """Catalogue items that were deactivated: never recommend them."""
     return set(Item.objects.for_tenant(tenant).filter(is_active=False).values_list("item_id", flat=True))
@@ -184,6 +211,30 @@ def item_ids_in_categories(tenant: Tenant, categories: Iterable[str]) -> set[str
             any_of |= Q(categories__contains=[name])
         return set(items.filter(any_of).values_list("item_id", flat=True))
     return {item_id for item_id, names in items.values_list("item_id", "categories") if wanted.intersection(names)}
+
+
+def items_added_since(tenant: Tenant, *, since: datetime, limit: int) -> list[tuple[str, dict]]:
+    """The newest ``limit`` catalogue items created at or after ``since``, as ``(item_id, row)``.
+
+    A row is the item as training reads the catalogue (``frames.items_frame``):
+    ``title``, ``categories``, ``is_active`` and each feature (sensitive ones
+    decrypted; a name that clashes gets the ``feature_`` prefix), without pandas:
+    serving places these items by their text without retraining.
+    """
+    keys = tenant_keys(tenant)
+    rows = (
+        Item.objects.for_tenant(tenant)
+        .filter(created_at__gte=since)
+        .order_by("-created_at")
+        .values_list("item_id", "title", "categories", "is_active", "features")[: int(limit)]
+    )
+    placed = []
+    for item_id, title, categories, is_active, features in rows:
+        row = {"title": title, "categories": list(categories or []), "is_active": is_active}
+        for name, value in keys.decrypt_all(features or {}).items():
+            row[f"feature_{name}" if name in ("item_id", "title", "categories", "is_active") else name] = value
+        placed.append((item_id, row))
+    return placed
 
 
 def item_titles(tenant: Tenant, item_ids: Iterable[str]) -> dict[str, str]:

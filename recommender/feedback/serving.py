@@ -68,7 +68,7 @@ def route(tenant, slug, user_id):
     slot = assigned_slot(salt, str(user_id))
     for last_slot, arm, config_id, arm_slug, dataset_id, version_id, number, path, recipe in arms:
         if slot <= last_slot:
-            scorer = version_scorer(version_id, path)
+            scorer = version_scorer(version_id, path, tenant=tenant)
             return RoutedModel(
                 config_id, arm_slug, dataset_id, version_id, number, scorer, recipe,
                 tenant_id=tenant.pk, experiment_id=experiment_id, arm=arm,

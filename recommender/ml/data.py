@@ -36,6 +36,7 @@ class InteractionData:
     timestamps: np.ndarray | None  # per row, float64 unix seconds
     items: pd.DataFrame | None  # item features, one row per item id, aligned to item_ids
     users: pd.DataFrame | None  # user features, aligned to user_ids
+    event_types: np.ndarray | None = None  # per row, str ("" where missing); None without the column
 
     @property
     def n_users(self) -> int:
@@ -194,6 +195,7 @@ def prepare_interactions(
         timestamps=timestamps,
         items=_align_features(items, "item_id", item_ids, "items"),
         users=_align_features(users, "user_id", np.asarray(user_ids, dtype=str), "users"),
+        event_types=_event_types(frame),
     )
 
 
@@ -237,6 +239,13 @@ def _sorted_codes(ids: np.ndarray, codes: np.ndarray, extra: np.ndarray | None =
     remap = np.full(len(ids), -1, dtype=np.int32)
     remap[used] = np.searchsorted(catalogue, kept)
     return catalogue.astype(str), remap[codes]
+
+
+def _event_types(frame: pd.DataFrame) -> np.ndarray | None:
+    if "event_type" not in frame.columns:
+        return None
+    column = frame["event_type"]
+    return column.astype(object).where(column.notna() & (column.astype(str) != "None"), "").astype(str).to_numpy()
 
 
 def prepare_table(table: pd.DataFrame | None, target: str | None, *, classification: bool) -> TabularData:

@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .sequence import LAYER_NORM_EPSILON
+from .sequence import LAYER_NORM_EPSILON, TIME_GAP_BUCKETS
 
 # Keras tensors: Keras ships no type information.
 Tensor = Any
@@ -79,13 +79,18 @@ class TransformerBlock(keras.layers.Layer):
 class SasrecModel(keras.Model):
     """Inputs ``{"sequence", "targets"}`` (B, max_history); outputs next-item logits at every position.
 
+    With ``event_rows`` (the event-type vocabulary plus padding and unknown)
+    an ``"events"`` input of the same shape adds an event-type embedding to
+    each event's item vector; with ``time_gaps`` a ``"gaps"`` input adds the
+    embedding of its time-gap bucket (:func:`recommender.ml.sequence.time_gap_buckets`).
+
     With ``negatives == 0`` the logits cover the whole catalogue (label: the
     target item); otherwise column 0 is the target and the rest sampled items.
     """
 
     def __init__(self, n_items: int, max_history: int, dim: int, blocks: int, heads: int, dropout: float,
                  negatives: int, seed: int = 0, text_buckets: int = 0, text_tokens: int = 0, id_dropout: float = 0.0,
-                 **kwargs: Any) -> None:  # fmt: skip
+                 event_rows: int = 0, time_gaps: bool = False, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.n_items, self.max_history, self.dim = n_items, max_history, dim
         self.n_blocks, self.heads, self.dropout_rate = blocks, heads, dropout
@@ -95,6 +100,11 @@ class SasrecModel(keras.Model):
         # Built now: item_table reads the weights directly, not through a call.
         self.item_embedding.build((None,))
         self.position_embedding.build((None,))
+        self.event_rows, self.time_gaps = event_rows, time_gaps
+        if event_rows:
+            self.event_embedding = keras.layers.Embedding(event_rows, dim, name="event_embedding")
+        if time_gaps:
+            self.gap_embedding = keras.layers.Embedding(TIME_GAP_BUCKETS, dim, name="gap_embedding")
         self.blocks = [TransformerBlock(dim, heads, dropout, name=f"block_{number}") for number in range(blocks)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="final_norm")
         self.embedding_dropout = keras.layers.Dropout(dropout)
@@ -126,12 +136,23 @@ class SasrecModel(keras.Model):
         summed = ops.sum(self.text_embedding(self.item_text) * present[..., None], axis=1)
         return table + summed / ops.maximum(ops.sum(present, axis=1), 1.0)[:, None]
 
-    def encode(self, sequence: Tensor, training: bool = False, table: Tensor | None = None) -> Tensor:
+    def encode(
+        self,
+        sequence: Tensor,
+        training: bool = False,
+        table: Tensor | None = None,
+        events: Tensor | None = None,
+        gaps: Tensor | None = None,
+    ) -> Tensor:
         """Hidden states (B, max_history, dim) after the final layer norm."""
         ops = keras.ops
         table = self.item_table(training) if table is None else table
         valid = ops.greater(sequence, 0)
         hidden = ops.take(table, sequence, axis=0) + self.position_embedding(ops.arange(self.max_history))[None]
+        if self.event_rows:
+            hidden = hidden + self.event_embedding(events)
+        if self.time_gaps:
+            hidden = hidden + self.gap_embedding(gaps)
         hidden = self.embedding_dropout(hidden, training=training)
         for block in self.blocks:
             hidden = block(hidden, valid, training=training)
@@ -140,7 +161,8 @@ class SasrecModel(keras.Model):
     def call(self, inputs: dict[str, Tensor], training: bool = False) -> Tensor:
         ops = keras.ops
         table = self.item_table(training)
-        hidden = self.encode(inputs["sequence"], training=training, table=table)
+        hidden = self.encode(inputs["sequence"], training=training, table=table, events=inputs.get("events"),
+                             gaps=inputs.get("gaps"))  # fmt: skip
         items = table[1:]
         if self.negatives == 0:
             return ops.matmul(hidden, ops.transpose(items))
@@ -157,7 +179,8 @@ class SasrecModel(keras.Model):
         return {**super().get_config(), "n_items": self.n_items, "max_history": self.max_history, "dim": self.dim,
                 "blocks": self.n_blocks, "heads": self.heads, "dropout": self.dropout_rate,
                 "negatives": self.negatives, "seed": self.seed, "text_buckets": self.text_buckets,
-                "text_tokens": self.text_tokens, "id_dropout": self.id_dropout}  # fmt: skip
+                "text_tokens": self.text_tokens, "id_dropout": self.id_dropout, "event_rows": self.event_rows,
+                "time_gaps": self.time_gaps}  # fmt: skip
 
 
 def export_blocks(model: SasrecModel) -> list[dict]:

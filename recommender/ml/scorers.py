@@ -12,7 +12,8 @@ Scores are "higher is better" within one scorer and are not probabilities.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import copy
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Self
 
@@ -21,6 +22,7 @@ from numpy.typing import ArrayLike
 
 from .encoding import FeatureEncoder
 from .errors import UnknownItem, UnknownUser, UnsupportedOperation
+from .placing import ItemPlacer
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
 # Rough per-id cost of the Python dict that maps ids to positions.
@@ -124,6 +126,11 @@ class RecommendationScorer(Scorer):
     # at most ``max_history`` of them; the others treat a session as a set.
     uses_order = False
     max_history: int | None = None
+    # Turns a catalogue row into an item vector (recipes whose item tower reads text set it);
+    # None: items added after training wait for the next training.
+    placer = None
+    # Items served beside the trained ones, placed from their catalogue rows (see with_items).
+    placed_items = 0
 
     def __init__(
         self,
@@ -162,6 +169,53 @@ class RecommendationScorer(Scorer):
     @staticmethod
     def _base_args(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (arrays["user_ids"], arrays["item_ids"], arrays["history_indptr"], arrays["history_indices"])
+
+    def _placer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The placer's arrays and ``{"placer": meta}`` to merge into to_state's; empty without one."""
+        if self.placer is None:
+            return {}, {}
+        arrays, meta = self.placer.to_state()
+        return arrays, {"placer": meta}
+
+    def _with_placer_from(self, arrays: Mapping[str, np.ndarray], meta: dict) -> Self:
+        if meta.get("placer") is not None:
+            self.placer = ItemPlacer.from_state(arrays, meta["placer"])
+        return self
+
+    # -- items added after training ---------------------------------------------
+
+    def knows_item(self, item_id: str) -> bool:
+        return str(item_id) in self._item_position
+
+    def with_items(self, rows: Sequence[tuple[str, Mapping]]) -> RecommendationScorer:
+        """A copy that also serves the catalogue items ``rows`` (``(item_id, row)``) the model never saw.
+
+        Each new item's vector comes from its text (and features) through the
+        trained tower (:mod:`recommender.ml.placing`), so it gets scores and
+        similar items at once. Known ids are skipped; without a placer, or
+        nothing new, the scorer itself is returned. ``self`` never changes, so
+        requests being answered by it are not disturbed.
+        """
+        new = {}
+        for item_id, row in rows:
+            if str(item_id) not in self._item_position:
+                new[str(item_id)] = row
+        if self.placer is None or not new:
+            return self
+        ids = list(new)
+        vectors = self.placer.vectors(list(new.values()))
+        placed = copy.copy(self)
+        start = self.n_items
+        placed.item_ids = np.concatenate([self.item_ids, np.asarray(ids, dtype=str)])
+        placed._item_id_list = self._item_id_list + ids
+        placed._item_position = {**self._item_position, **{item_id: start + n for n, item_id in enumerate(ids)}}
+        placed.placed_items = self.placed_items + len(ids)
+        placed._append_item_vectors(vectors)
+        return placed
+
+    def _append_item_vectors(self, vectors: np.ndarray) -> None:
+        """Extend this (copied) scorer's item arrays with placed items' vectors; only scorers with a placer."""
+        raise NotImplementedError
 
     # -- hooks for subclasses -------------------------------------------------
 
@@ -253,28 +307,44 @@ class RecommendationScorer(Scorer):
         exclude_item_ids: Iterable[str] = (),
         allowed_item_ids: Iterable[str] | None = None,
         exclude_seen: bool = True,
+        event_types: Sequence | None = None,
+        timestamps: Sequence | None = None,
     ) -> SessionAnswer:
         """Top ``k`` for a session given as item ids, oldest first, without a user id.
 
         Unknown ids are ignored and counted; only the latest ``max_history``
         known events are used. ``used == 0`` means nothing could be scored.
+        ``event_types`` and ``timestamps`` (unix seconds), one per item, feed
+        models trained to read them (sasrec's optional inputs); others ignore them.
         """
         lookup = self._item_position
-        known = [lookup[key] for key in map(str, item_ids) if key in lookup]
+        kept = [n for n, key in enumerate(map(str, item_ids)) if key in lookup]
         limit = self.max_history or DEFAULT_SESSION_HISTORY
-        left_out = max(0, len(known) - limit)
-        positions = np.asarray(known[left_out:], dtype=np.int32)
+        left_out = max(0, len(kept) - limit)
+        kept = kept[left_out:]
+        positions = np.asarray([lookup[str(item_ids[n])] for n in kept], dtype=np.int32)
         answer = SessionAnswer(
-            items=[], used=len(positions), unknown=len(item_ids) - len(known), left_out=left_out, max_history=limit
-        )
+            items=[], used=len(positions), unknown=len(item_ids) - len(kept) - left_out, left_out=left_out,
+            max_history=limit,
+        )  # fmt: skip
         if len(positions) == 0:
             return answer
-        scores = self._session_scores(positions)
+        scores = self._context_scores(
+            positions,
+            None if event_types is None else [event_types[n] for n in kept],
+            None if timestamps is None else [timestamps[n] for n in kept],
+        )
         excluded = self._positions(exclude_item_ids)
         if exclude_seen:
             excluded = np.concatenate([excluded, positions])
         answer.items = self._top_k(scores, k, excluded, allowed_item_ids)
         return answer
+
+    def _context_scores(
+        self, positions: np.ndarray, event_types: Sequence | None, timestamps: Sequence | None
+    ) -> np.ndarray:
+        """Session scores given each event's type and time (None: not given); most scorers read neither."""
+        return self._session_scores(positions)
 
     def _session_scores(self, positions: np.ndarray) -> np.ndarray:
         """Scores over all items for a non-empty ordered list of item positions."""
@@ -562,11 +632,17 @@ class EmbeddingScorer(RecommendationScorer):
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
 
     def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
-        return {**self._base_state(), "user_vectors": self.user_vectors, "item_vectors": self.item_vectors}, {}
+        placer_arrays, placer_meta = self._placer_state()
+        arrays = {**self._base_state(), "user_vectors": self.user_vectors, "item_vectors": self.item_vectors}
+        return {**arrays, **placer_arrays}, placer_meta
 
     @classmethod
     def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Self:
-        return cls(recipe, *cls._base_args(arrays), arrays["user_vectors"], arrays["item_vectors"])
+        scorer = cls(recipe, *cls._base_args(arrays), arrays["user_vectors"], arrays["item_vectors"])
+        return scorer._with_placer_from(arrays, meta)
+
+    def _append_item_vectors(self, vectors: np.ndarray) -> None:
+        self.item_vectors = np.concatenate([self.item_vectors, vectors.astype(np.float32)])
 
     def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
         if user_position is not None:

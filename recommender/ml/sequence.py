@@ -18,7 +18,7 @@ Like the other scorers this module imports numpy only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -29,6 +29,11 @@ from .scorers import SCORER_CLASSES, RecommendationScorer, item_index_dtype
 BLOCK_ARRAYS = ("ln1_gamma", "ln1_beta", "wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo",
                 "ln2_gamma", "ln2_beta", "w1", "b1", "w2", "b2")  # fmt: skip
 LAYER_NORM_EPSILON = 1e-5
+# Optional per-event inputs of sasrec (index 0 pads). Event types: 1 is a type training did not see,
+# 2... the training vocabulary. Time gaps: 1 is "no earlier event read" (a sequence's first event),
+# then 2 + floor(log2(1 + seconds since the previous event)), the last bucket holding every longer gap.
+UNKNOWN_CONTEXT = 1
+TIME_GAP_BUCKETS = 28
 # Scale of session_knn's plain neighbour vote when successor votes lead.
 _TIE_BREAK = 1e-3
 
@@ -40,22 +45,55 @@ def ordered_histories(
 
     Returns CSR ``(indptr, indices)``; repeated items stay (a re-view is an event).
     """
+    indptr, items = ordered_values(user_index, item_index, timestamps, n_users, max_length)
+    return indptr, items.astype(np.int32)
+
+
+def ordered_values(
+    user_index: np.ndarray, values: Any, timestamps: np.ndarray | None, n_users: int, max_length: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-event ``values`` (items, event types, times) in the order of :func:`ordered_histories`, as CSR."""
     rows = np.arange(len(user_index))
     keys = (rows, user_index) if timestamps is None else (rows, timestamps, user_index)
     order = np.lexsort(keys)
-    users, items = np.asarray(user_index)[order], np.asarray(item_index)[order]
+    users, values = np.asarray(user_index)[order], np.asarray(values)[order]
     counts = np.bincount(users, minlength=n_users)
     starts = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(counts, out=starts[1:])
     if max_length is None:
-        return starts, items.astype(np.int32)
+        return starts, values
     # Position of each event counted from its user's latest (0 = latest).
     from_end = starts[users + 1] - 1 - np.arange(len(users))
     keep = from_end < max_length
     kept_counts = np.minimum(counts, max_length)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(kept_counts, out=indptr[1:])
-    return indptr, items[keep].astype(np.int32)
+    return indptr, values[keep]
+
+
+def gaps_per_sequence(indptr: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """:func:`time_gap_buckets` of each CSR sequence of ``times`` (each sequence's first gap unknown)."""
+    gaps = np.full(len(times), UNKNOWN_CONTEXT, dtype=np.int32)
+    for start, end in zip(indptr[:-1].tolist(), indptr[1:].tolist(), strict=True):
+        gaps[start:end] = time_gap_buckets(times[start:end])
+    return gaps
+
+
+def time_gap_buckets(timestamps: ArrayLike) -> np.ndarray:
+    """The gap bucket of each event of one sequence (oldest first, unix seconds); the first is unknown."""
+    times = np.asarray(timestamps, dtype=np.float64)
+    buckets = np.full(len(times), UNKNOWN_CONTEXT, dtype=np.int32)
+    if len(times) > 1:
+        gaps = np.diff(times)
+        finite = np.isfinite(gaps)
+        logs = np.floor(np.log2(1.0 + np.maximum(np.where(finite, gaps, 0.0), 0.0)))
+        buckets[1:] = np.where(finite, np.minimum(2 + logs, TIME_GAP_BUCKETS - 1), UNKNOWN_CONTEXT)
+    return buckets
+
+
+def event_type_indices(event_types: Any, vocabulary: dict[str, int]) -> np.ndarray:
+    """Each event type's embedding row (2... known, 1 unknown or missing)."""
+    return np.array([vocabulary.get(str(kind), UNKNOWN_CONTEXT) for kind in event_types], dtype=np.int32)
 
 
 def layer_norm(values: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -111,8 +149,19 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
     def __init__(self, recipe: str, user_ids: ArrayLike, item_ids: ArrayLike, history_indptr: ArrayLike,
                  history_indices: ArrayLike, *, sequence_indptr: ArrayLike, sequence_indices: ArrayLike,
                  item_vectors: ArrayLike, position_vectors: ArrayLike, blocks: Sequence[Mapping[str, ArrayLike]],
-                 final_gamma: ArrayLike, final_beta: ArrayLike, heads: int) -> None:  # fmt: skip
+                 final_gamma: ArrayLike, final_beta: ArrayLike, heads: int, event_vectors: ArrayLike | None = None,
+                 event_vocabulary: Sequence[str] = (), default_event: int = UNKNOWN_CONTEXT,
+                 gap_vectors: ArrayLike | None = None, sequence_events: ArrayLike | None = None,
+                 sequence_gaps: ArrayLike | None = None) -> None:  # fmt: skip
         super().__init__(recipe, user_ids, item_ids, history_indptr, history_indices)
+        # Optional inputs: each event's type and the time since the one before, added to its item vector.
+        self.event_vectors = None if event_vectors is None else np.asarray(event_vectors, dtype=np.float32)
+        self.event_vocabulary = {str(kind): UNKNOWN_CONTEXT + 1 + n for n, kind in enumerate(event_vocabulary)}
+        self.default_event = int(default_event)  # the most common type: for events given without one
+        self.gap_vectors = None if gap_vectors is None else np.asarray(gap_vectors, dtype=np.float32)
+        # Each training sequence's event types and gap buckets, aligned with sequence_indices.
+        self.sequence_events = None if sequence_events is None else np.asarray(sequence_events, dtype=np.int8)
+        self.sequence_gaps = None if sequence_gaps is None else np.asarray(sequence_gaps, dtype=np.int8)
         self.sequence_indptr = np.asarray(sequence_indptr, dtype=np.int64)
         self.sequence_indices = np.asarray(sequence_indices, dtype=item_index_dtype(self.n_items))
         self.item_vectors = np.asarray(item_vectors, dtype=np.float32)
@@ -134,8 +183,13 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
     def nbytes(self) -> int:
         return super().nbytes + self._causal.nbytes + self._unit_items.nbytes
 
+    @property
+    def reads_context(self) -> bool:
+        """Whether events' types or times change the answer (trained with event_types or time_gaps)."""
+        return self.event_vectors is not None or self.gap_vectors is not None
+
     def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
-        arrays = {
+        arrays: dict[str, Any] = {
             **self._base_state(),
             "sequence_indptr": self.sequence_indptr,
             "sequence_indices": self.sequence_indices,
@@ -146,25 +200,53 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
         }
         for number, block in enumerate(self.blocks):
             arrays.update({f"block{number}_{name}": value for name, value in block.items()})
-        return arrays, {"n_blocks": len(self.blocks), "heads": self.heads}
+        meta: dict[str, Any] = {"n_blocks": len(self.blocks), "heads": self.heads}
+        if self.event_vectors is not None:
+            arrays.update(event_vectors=self.event_vectors, sequence_events=self.sequence_events)
+            meta.update(event_vocabulary=list(self.event_vocabulary), default_event=self.default_event)
+        if self.gap_vectors is not None:
+            arrays.update(gap_vectors=self.gap_vectors, sequence_gaps=self.sequence_gaps)
+        placer_arrays, placer_meta = self._placer_state()
+        return {**arrays, **placer_arrays}, {**meta, **placer_meta}
 
     @classmethod
     def from_state(cls, recipe: str, arrays: dict[str, np.ndarray], meta: dict) -> Self:
         blocks = [
             {name: arrays[f"block{number}_{name}"] for name in BLOCK_ARRAYS} for number in range(meta["n_blocks"])
         ]
-        return cls(
+        scorer = cls(
             recipe, *cls._base_args(arrays), sequence_indptr=arrays["sequence_indptr"],
             sequence_indices=arrays["sequence_indices"], item_vectors=arrays["item_vectors"],
             position_vectors=arrays["position_vectors"], blocks=blocks, final_gamma=arrays["final_gamma"],
-            final_beta=arrays["final_beta"], heads=meta["heads"],
+            final_beta=arrays["final_beta"], heads=meta["heads"], event_vectors=arrays.get("event_vectors"),
+            event_vocabulary=meta.get("event_vocabulary", ()), default_event=meta.get("default_event", UNKNOWN_CONTEXT),
+            gap_vectors=arrays.get("gap_vectors"), sequence_events=arrays.get("sequence_events"),
+            sequence_gaps=arrays.get("sequence_gaps"),
         )  # fmt: skip
+        return scorer._with_placer_from(arrays, meta)
 
-    def encode(self, positions: np.ndarray) -> np.ndarray:
-        """The transformer's output at the latest event of ``positions`` (oldest first, at most max_history)."""
+    def _append_item_vectors(self, vectors: np.ndarray) -> None:
+        vectors = vectors.astype(np.float32)
+        self.item_vectors = np.concatenate([self.item_vectors, vectors])
+        units = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
+        self._unit_items = np.concatenate([self._unit_items, units])
+
+    def encode(
+        self, positions: np.ndarray, events: np.ndarray | None = None, gaps: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The transformer's output at the latest event of ``positions`` (oldest first, at most max_history).
+
+        ``events`` and ``gaps`` are the events' type and gap rows (see
+        ``event_type_indices`` and ``time_gap_buckets``); left out, every event
+        counts as of the most common type, its gap unknown.
+        """
         length = len(positions)
         # Keras left-pads to max_history, so the latest event always has the last position.
         hidden = self.item_vectors[positions] + self.position_vectors[self.max_history - length :]
+        if self.event_vectors is not None:
+            hidden = hidden + self.event_vectors[np.full(length, self.default_event) if events is None else events]
+        if self.gap_vectors is not None:
+            hidden = hidden + self.gap_vectors[np.full(length, UNKNOWN_CONTEXT) if gaps is None else gaps]
         causal = self._causal[:length, :length]
         head_dim = hidden.shape[1] // self.heads
         for block in self.blocks:
@@ -183,8 +265,32 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
             hidden = hidden + np.maximum(normed @ block["w1"] + block["b1"], 0.0) @ block["w2"] + block["b2"]
         return layer_norm(hidden[-1], self.final_gamma, self.final_beta)
 
-    def _session_scores(self, positions: np.ndarray) -> np.ndarray:
-        return self.item_vectors @ self.encode(positions[-self.max_history :])
+    def _session_scores(
+        self, positions: np.ndarray, events: np.ndarray | None = None, gaps: np.ndarray | None = None
+    ) -> np.ndarray:
+        n = min(len(positions), self.max_history)
+        events = None if events is None else np.asarray(events)[-n:]
+        gaps = None if gaps is None else np.asarray(gaps)[-n:]
+        return self.item_vectors @ self.encode(np.asarray(positions)[-n:], events, gaps)
+
+    def _context_scores(
+        self, positions: np.ndarray, event_types: Sequence | None, timestamps: Sequence | None
+    ) -> np.ndarray:
+        events = gaps = None
+        if self.event_vectors is not None and event_types is not None:
+            events = event_type_indices(event_types, self.event_vocabulary)
+        if self.gap_vectors is not None and timestamps is not None:
+            # Gaps between the events the model reads: the first of them has no earlier one.
+            gaps = time_gap_buckets(np.asarray(timestamps, dtype=np.float64)[-self.max_history :])
+        return self._session_scores(positions, events, gaps)
+
+    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
+        if user_position is None:
+            return super()._user_scores(None, history)
+        start, end = self.sequence_indptr[user_position], self.sequence_indptr[user_position + 1]
+        events = None if self.sequence_events is None else self.sequence_events[start:end].astype(np.int64)
+        gaps = None if self.sequence_gaps is None else self.sequence_gaps[start:end].astype(np.int64)
+        return self._session_scores(self._sequence(user_position), events, gaps)
 
     def _item_similarities(self, item_position: int) -> np.ndarray:
         return self._unit_items @ self._unit_items[item_position]

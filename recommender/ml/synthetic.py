@@ -127,6 +127,7 @@ def generate_sequential_interactions(
     order_strength: float = 0.8,
     popularity_exponent: float = 1.0,
     seed: int = 0,
+    typed: bool = False,
 ) -> SyntheticInteractions:
     """Interactions with planted *order*: each event's cluster follows from the previous one's.
 
@@ -136,6 +137,13 @@ def generate_sequential_interactions(
     popularity, never repeating an item.  Over a long history every user
     visits most clusters, so the set of items says little about what comes
     next, but the latest item says much: sequence-aware recipes can win.
+
+    With ``typed`` the event type carries the order too: 30% of events are a
+    ``purchase``, after which the chain moves on as above, while after a
+    ``view`` the next item stays in the same cluster (with the same
+    probability); events come in sessions (about an hour apart within one,
+    about ten days between them). Only a model that reads event types can
+    tell the two transitions apart.
     """
     rng = np.random.default_rng(seed)
     item_cluster = rng.permutation(np.arange(n_items) % n_clusters)
@@ -146,7 +154,7 @@ def generate_sequential_interactions(
     counts = np.clip(rng.poisson(mean_items_per_user, n_users), 3, n_items // 2)
     rows = []
     for user in range(n_users):
-        cluster, chosen = int(rng.integers(n_clusters)), list[int]()
+        cluster, chosen, kinds = int(rng.integers(n_clusters)), list[int](), list[str]()
         taken = set()
         while len(chosen) < counts[user]:
             candidates = members[cluster]
@@ -156,9 +164,19 @@ def generate_sequential_interactions(
                     chosen.append(item)
                     taken.add(item)
                     break
-            cluster = int(chain[cluster]) if rng.random() < order_strength else int(rng.integers(n_clusters))
+            kind = "purchase" if typed and rng.random() < 0.3 else "view"
+            if len(kinds) < len(chosen):
+                kinds.append(kind)
+            following = cluster if typed and kind == "view" else int(chain[cluster])
+            cluster = following if rng.random() < order_strength else int(rng.integers(n_clusters))
         start = _EPOCH_2024 + rng.uniform(0, 300) * SECONDS_PER_DAY
-        times = start + np.cumsum(rng.exponential(SECONDS_PER_DAY, len(chosen)))
+        if typed:
+            session_break = rng.random(len(chosen)) < 0.15
+            gaps = np.where(session_break, rng.exponential(10 * SECONDS_PER_DAY, len(chosen)),
+                            rng.exponential(3600.0, len(chosen)))  # fmt: skip
+        else:
+            gaps = rng.exponential(SECONDS_PER_DAY, len(chosen))
+        times = start + np.cumsum(gaps)
         rows.append(
             pd.DataFrame(
                 {
@@ -166,7 +184,7 @@ def generate_sequential_interactions(
                     "item_id": [f"i{item}" for item in chosen],
                     "timestamp": times,
                     "value": 1.0,
-                    "event_type": "view",
+                    "event_type": kinds,
                 }
             )
         )

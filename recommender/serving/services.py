@@ -182,9 +182,14 @@ def _from_recent_events(tenant, served, user_id, stored_id, k, excluded, allowed
     then asks the model about the user as trained, or falls back).
     """
     scorer = served.scorer
-    recent, total = data_selectors.recent_item_ids(tenant, stored_id, limit=scorer.max_history)
+    context = {}
+    if getattr(scorer, "reads_context", False):  # sasrec trained with event types or time gaps
+        recent, event_types, times, total = data_selectors.recent_events(tenant, stored_id, limit=scorer.max_history)
+        context = {"event_types": event_types, "timestamps": times}
+    else:
+        recent, total = data_selectors.recent_item_ids(tenant, stored_id, limit=scorer.max_history)
     session = scorer.recommend_session(
-        recent, k, exclude_item_ids=excluded, allowed_item_ids=allowed, exclude_seen=exclude_seen
+        recent, k, exclude_item_ids=excluded, allowed_item_ids=allowed, exclude_seen=exclude_seen, **context
     )
     if not session.used:
         return None
@@ -197,10 +202,14 @@ def _from_recent_events(tenant, served, user_id, stored_id, k, excluded, allowed
     return _answer(served, user_id, session.items, None, history=history)
 
 
-def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_seen=True, exclude=(), categories=()):
+def recommend_session(
+    tenant, slug, item_ids, *, timestamps=None, event_types=None, k=10, exclude_seen=True, exclude=(), categories=()
+):
     """Top ``k`` items for an anonymous session: its recent item ids, oldest first, and no user id.
 
-    With ``timestamps`` (one per item) the events are put in time order first.
+    With ``timestamps`` (datetimes, one per item) the events are put in time
+    order first; they and ``event_types`` (one per item) feed models trained
+    to read them (sasrec with ``time_gaps`` or ``event_types``).
     Unknown item ids are ignored and counted; a model with a maximum history
     reads the latest events only; a session with no usable item gets the
     popularity fallback, flagged ``empty_session``.
@@ -208,8 +217,12 @@ def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_
     served = feedback.route(tenant, slug, None)
     require_operation(slug, served.recipe, "recommend")
     item_ids = [str(item_id) for item_id in item_ids]
+    seconds: list[float] | None = None
     if timestamps:
-        item_ids = [item_id for _, _, item_id in sorted(zip(timestamps, range(len(item_ids)), item_ids, strict=True))]
+        times = [moment.timestamp() for moment in timestamps]
+        order = sorted(range(len(item_ids)), key=lambda n: (times[n], n))
+        item_ids, seconds = [item_ids[n] for n in order], [times[n] for n in order]
+        event_types = [event_types[n] for n in order] if event_types else event_types
     excluded, allowed = _filters(tenant, set(item_ids), exclude_seen, exclude, categories)
     facts = {"events": len(item_ids), "events_used": 0, "unknown_items": None, "left_out": 0, "max_history": None}
     if served.scorer is None:
@@ -219,8 +232,9 @@ def recommend_session(tenant, slug, item_ids, *, timestamps=None, k=10, exclude_
         raise ServingError(f"Model '{served.slug}' makes predictions, not recommendations.", code="unsupported")
     try:
         session = served.scorer.recommend_session(
-            item_ids, k, exclude_item_ids=excluded, allowed_item_ids=allowed, exclude_seen=exclude_seen
-        )
+            item_ids, k, exclude_item_ids=excluded, allowed_item_ids=allowed, exclude_seen=exclude_seen,
+            event_types=event_types or None, timestamps=seconds,
+        )  # fmt: skip
     except ml.UnsupportedOperation as exc:
         raise ServingError(str(exc), code="unsupported") from exc
     facts.update(events_used=session.used, unknown_items=session.unknown, left_out=session.left_out,

@@ -42,8 +42,24 @@ def test_auto_compares_every_fitting_candidate_and_picks_the_best_validation_sco
     # Recipes left out say why; the neural ones have too little data here.
     skipped = {c["recipe"]: c["reason"] for c in summary["candidates"] if c["status"] == "skipped"}
     assert "interactions" in skipped["neumf"] and "interactions" in skipped["two_tower"]
+    assert "interactions" in skipped["sasrec"]
+    # The sequence recipes compete like any other; on order-free data they must not win.
+    assert "session_knn" in compared and choice.recipe != "session_knn"
     assert summary["data"]["items"] == 200 and summary["data"]["users"] == 500
     assert summary["protocol"] == "leave_last_out"
+
+
+def test_on_planted_order_auto_chooses_a_sequence_recipe():
+    from recommender.ml.synthetic import generate_sequential_interactions
+
+    ordered = generate_sequential_interactions(
+        n_users=500, n_items=200, n_clusters=10, mean_items_per_user=20, order_strength=0.9, seed=7
+    )
+    choice = choose_recipe(interactions=ordered.interactions, budget=AMPLE, validation_users=500, tune=False)
+    scores = {c["recipe"]: c["score"] for c in choice.to_dict()["candidates"] if c["score"] is not None}
+    # The latest item tells the next one's cluster: the order-aware vote beats EASE by more than the noise.
+    assert choice.recipe == "session_knn"
+    assert scores["session_knn"] - scores["ease"] > noise_margin(choice.report.n_test)
 
 
 def test_without_timestamps_auto_validates_on_a_random_share_of_each_users_items(planted):

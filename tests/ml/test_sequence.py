@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from recommender.ml import InvalidParams, evaluate, get_recipe, list_recipes, load_scorer, save_artifact, train
+from recommender.ml.sequence import time_gap_buckets
 from recommender.ml.synthetic import generate_sequential_interactions
 
 TOLERANCE = 1e-4
@@ -32,6 +33,16 @@ def trained_sasrec_sampled(ordered):
 
 
 @pytest.fixture(scope="module")
+def trained_sasrec_context(ordered):
+    """Event types (view, cart, purchase) and time gaps read beside the items."""
+    rng = np.random.default_rng(4)
+    kinds = rng.choice(["view", "cart", "purchase"], len(ordered.interactions), p=[0.7, 0.2, 0.1])
+    interactions = ordered.interactions.assign(event_type=kinds)
+    params = {**TINY_SASREC, "event_types": True, "time_gaps": True}
+    return train("sasrec", params, interactions=interactions, seed=3)
+
+
+@pytest.fixture(scope="module")
 def trained_session_knn(ordered):
     return train("session_knn", {"neighbors": 30}, interactions=ordered.interactions)
 
@@ -39,16 +50,33 @@ def trained_session_knn(ordered):
 def keras_scores(trained, user_position):
     """Keras's next-item logits after the user's training sequence, left-padded as in training."""
     scorer = trained.scorer
-    sequence = scorer.sequence_indices[
-        scorer.sequence_indptr[user_position] : scorer.sequence_indptr[user_position + 1]
-    ]
-    padded = np.zeros((1, scorer.max_history), np.int32)
-    padded[0, scorer.max_history - len(sequence) :] = sequence.astype(np.int32) + 1
-    hidden = keras.ops.convert_to_numpy(trained.keras_model.encode(padded, training=False))[0, -1]
-    return keras.ops.convert_to_numpy(trained.keras_model.item_table(training=False))[1:] @ hidden
+    start, end = scorer.sequence_indptr[user_position], scorer.sequence_indptr[user_position + 1]
+    events = None if scorer.sequence_events is None else scorer.sequence_events[start:end]
+    gaps = None if scorer.sequence_gaps is None else scorer.sequence_gaps[start:end]
+    return keras_session_scores(trained, scorer.sequence_indices[start:end].astype(np.int32), events, gaps)
 
 
-@pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_sasrec_sampled"])
+def keras_session_scores(trained, positions, events=None, gaps=None):
+    """Keras's next-item logits after item ``positions`` (with their event-type and gap rows), left-padded."""
+    length = trained.scorer.max_history
+
+    def padded(values, shift=0):
+        row = np.zeros((1, length), np.int32)
+        row[0, length - len(values) :] = np.asarray(values, np.int32) + shift
+        return row
+
+    model = trained.keras_model
+    hidden = model.encode(
+        padded(positions, 1),
+        training=False,
+        events=None if events is None else padded(events),
+        gaps=None if gaps is None else padded(gaps),
+    )
+    hidden = keras.ops.convert_to_numpy(hidden)[0, -1]
+    return keras.ops.convert_to_numpy(model.item_table(training=False))[1:] @ hidden
+
+
+@pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_sasrec_sampled", "trained_sasrec_context"])
 def test_sasrec_numpy_matches_keras(request, fixture):
     trained = request.getfixturevalue(fixture)
     scorer = trained.scorer
@@ -59,6 +87,37 @@ def test_sasrec_numpy_matches_keras(request, fixture):
     for user in users:
         actual = np.asarray(scorer.score(scorer.user_ids[user], scorer.item_ids))
         assert np.max(np.abs(actual - keras_scores(trained, user))) < TOLERANCE
+
+
+def test_event_types_and_time_gaps_of_a_session_match_keras_and_change_the_answer(trained_sasrec_context):
+    trained = trained_sasrec_context
+    scorer = trained.scorer
+    assert set(scorer.event_vocabulary) == {"view", "cart", "purchase"}
+    assert scorer.default_event == scorer.event_vocabulary["view"]  # the most common type
+    items = list(scorer.item_ids[:4])
+    kinds = ["view", "purchase", "brand-new-kind", "cart"]
+    times = [0.0, 30.0, 4000.0, 4001.0]
+    positions = np.array([scorer._item_position[item] for item in items])
+    events = np.array([scorer.event_vocabulary.get(kind, 1) for kind in kinds])  # 1: a type training never saw
+    gaps = np.array([1, 2 + 4, 2 + 11, 2 + 1])  # first unknown, then 2 + floor(log2(1 + seconds))
+    assert list(time_gap_buckets(times)) == list(gaps)
+    expected = keras_session_scores(trained, positions, events, gaps)
+    answer = scorer.recommend_session(items, scorer.n_items, exclude_seen=False, event_types=kinds, timestamps=times)
+    actual = dict(answer.items)
+    assert max(abs(actual[item] - expected[n]) for n, item in enumerate(scorer.item_ids)) < TOLERANCE
+    # Without types and times, every event counts as a view with an unknown gap: another answer.
+    plain = dict(scorer.recommend_session(items, scorer.n_items, exclude_seen=False).items)
+    reference = keras_session_scores(trained, positions, np.full(4, scorer.default_event), np.ones(4, np.int32))
+    assert max(abs(plain[item] - reference[n]) for n, item in enumerate(scorer.item_ids)) < TOLERANCE
+    assert max(abs(plain[item] - actual[item]) for item in scorer.item_ids) > 1e-3
+    # Unknown ids drop out with their type and time.
+    with_unknown = scorer.recommend_session(
+        ["ghost", *items], 5, event_types=["purchase", *kinds], timestamps=[-1.0, *times]
+    )
+    assert (
+        with_unknown.unknown == 1
+        and with_unknown.items == scorer.recommend_session(items, 5, event_types=kinds, timestamps=times).items
+    )
 
 
 def test_sequence_recipes_are_registered_with_their_params():
@@ -118,7 +177,9 @@ def test_session_honours_exclusions_and_allowed_items(trained_sasrec):
     assert len(chosen) == 5 and set(chosen) <= set(allowed) - {items[10]}
 
 
-@pytest.mark.parametrize("fixture", ["trained_sasrec", "trained_sasrec_sampled", "trained_session_knn"])
+@pytest.mark.parametrize(
+    "fixture", ["trained_sasrec", "trained_sasrec_sampled", "trained_sasrec_context", "trained_session_knn"]
+)
 def test_sequence_scorers_round_trip(request, fixture, tmp_path):
     trained = request.getfixturevalue(fixture)
     save_artifact(trained, tmp_path)

@@ -6,6 +6,7 @@ import pytest
 
 from recommender.data.models import Interaction, Item
 
+from ..factories import make_interactions_dataset
 from .conftest import train_model
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +176,39 @@ def test_batch_of_anonymous_sessions(knn, django_capture_on_commit_callbacks):
     both = knn.client.post("/api/v1/models/knn/batch-recommendations",
                            {"sessions": sessions, "user_ids": ["u1"]}, format="json")  # fmt: skip
     assert both.status_code == 400 and "sessions" in both.json()["error"]["details"]
+
+
+def test_event_types_and_times_reach_a_sasrec_trained_to_read_them(tenant_a, django_capture_on_commit_callbacks):
+    from recommender.serving.loader import served_model
+
+    dataset = make_interactions_dataset(tenant_a.tenant)
+    Interaction.objects.filter(tenant=tenant_a.tenant, user_id__in=["u1", "u2", "u3"]).update(event_type="purchase")
+    params = {"epochs": 1, "max_history": 6, "embedding_dim": 8, "heads": 1, "blocks": 1, "batch_size": 16,
+              "event_types": True, "time_gaps": True}  # fmt: skip
+    train_model(tenant_a, django_capture_on_commit_callbacks, slug="ctx", recipe="sasrec", dataset=dataset,
+                params=params)  # fmt: skip
+    scorer = served_model(tenant_a.tenant, "ctx").scorer
+    assert scorer.reads_context and set(scorer.event_vocabulary) == {"view", "purchase"}
+    # Given in any order with their times: sorted, then each event's type and gap feed the model.
+    body = {"item_ids": ["i5", "i1", "i9"], "event_types": ["purchase", "view", "view"], "k": 5,
+            "timestamps": ["2026-03-01T10:05:00Z", "2026-03-01T10:00:00Z", "2026-03-02T09:00:00Z"]}  # fmt: skip
+    answer = _session(tenant_a, slug="ctx", **body).json()
+    times = [datetime(2026, 3, 1, 10, 0, tzinfo=UTC), datetime(2026, 3, 1, 10, 5, tzinfo=UTC),
+             datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]  # fmt: skip
+    expected = scorer.recommend_session(
+        ["i1", "i5", "i9"], 5, event_types=["view", "purchase", "view"], timestamps=[t.timestamp() for t in times]
+    )
+    assert [(entry["item_id"], entry["score"]) for entry in answer["items"]] == [
+        (item, round(score, 6)) for item, score in expected.items
+    ]
+    plain = _session(tenant_a, slug="ctx", item_ids=["i1", "i5", "i9"], k=5).json()
+    assert [entry["score"] for entry in plain["items"]] != [entry["score"] for entry in answer["items"]]
+    # A known user is served from their latest events with their types and times.
+    mine = tenant_a.client.get("/api/v1/models/ctx/recommendations", {"user_id": "u1", "k": 4}).json()
+    latest = Interaction.objects.filter(tenant=tenant_a.tenant, user_id="u1").order_by("timestamp", "id")
+    rows = list(latest.values_list("item_id", "event_type", "timestamp"))
+    expected = scorer.recommend_session([r[0] for r in rows[-6:]], 4, event_types=[r[1] for r in rows[-6:]],
+                                        timestamps=[r[2].timestamp() for r in rows[-6:]],
+                                        exclude_item_ids=[r[0] for r in rows])  # fmt: skip
+    assert [entry["item_id"] for entry in mine["items"]] == [item for item, _ in expected.items]
+    assert mine["history"]["events_used"] == 6

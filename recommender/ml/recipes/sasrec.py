@@ -8,21 +8,32 @@ Vasilev, RecSys 2023), where one negative with binary cross-entropy does not.
 Histories longer than ``max_history`` are cut into windows, latest first.
 With item text (title, description, categories) each item's vector adds an
 embedding bag of its hashed words (:mod:`..text`), so an item no one has
-touched yet is placed by its text.
+touched yet is placed by its text. Optionally (``event_types``,
+``time_gaps``) each event's type and the time since the one before (in log2
+buckets) add their own embeddings to its item vector.
 Served in numpy (:class:`recommender.ml.sequence.SequenceScorer`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InvalidParams
 from ..params import Param
+from ..placing import ItemPlacer
 from ..progress import EpochReporter
-from ..sequence import SequenceScorer, ordered_histories
-from .base import RECOMMENDATION, FitResult, Recipe
+from ..sequence import (
+    UNKNOWN_CONTEXT,
+    SequenceScorer,
+    event_type_indices,
+    gaps_per_sequence,
+    ordered_histories,
+    ordered_values,
+    time_gap_buckets,
+)
+from .base import BASE_PROCESS_BYTES, RECOMMENDATION, TENSORFLOW_BYTES, Estimate, FitResult, Recipe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +41,7 @@ if TYPE_CHECKING:
 
     from ..data import InteractionData
     from ..progress import TrainingCallbacks
+    from ..selection import DataShape
 
 FULL_SOFTMAX = "full_softmax"
 SAMPLED_SOFTMAX = "sampled_softmax"
@@ -37,6 +49,8 @@ SAMPLED_SOFTMAX = "sampled_softmax"
 FULL_SOFTMAX_MAX_ITEMS = 5000
 # Windows kept per user, latest first: very long histories would otherwise dominate an epoch.
 MAX_WINDOWS_PER_USER = 20
+# Event types with their own embedding (the most frequent); rarer ones share the "unknown" row.
+MAX_EVENT_TYPES = 100
 
 
 class Sasrec(Recipe):
@@ -86,6 +100,18 @@ class Sasrec(Recipe):
             max=1.0,
             help="Share of items whose id is hidden each step (with item text), so text alone places new items.",
         ),
+        Param(
+            "event_types",
+            "bool",
+            False,
+            help="Read each event's type (view, purchase...): an embedding per type is added to its item's.",
+        ),
+        Param(
+            "time_gaps",
+            "bool",
+            False,
+            help="Read the time since the previous event, in log2 buckets of seconds, as an added embedding.",
+        ),
     )
 
     def prepare(
@@ -109,6 +135,22 @@ class Sasrec(Recipe):
             raise InvalidParams({"heads": f"must divide embedding_dim ({dim}); {heads} does not"})
         return validated
 
+    def estimate(self, shape: DataShape, params: dict) -> Estimate:
+        """Every event is a position of some window; each costs its attention blocks and its softmax.
+
+        Measured on the 2-core development machine (docs/benchmarks.md, issue 17): about 4 s an
+        epoch for 55,000 events over 1,000 items (full softmax, 64 dimensions).
+        """
+        full = params["loss"] == FULL_SOFTMAX or (params["loss"] == "auto" and shape.items <= FULL_SOFTMAX_MAX_ITEMS)
+        scored = shape.items if full else params["negatives"] + 1
+        dim = params["embedding_dim"]
+        per_event = 2e-5 * params["blocks"] * (dim / 64) ** 2 + scored * dim * 6 / 5e9
+        seconds = 30.0 + params["epochs"] * shape.interactions * per_event
+        # The logits of one batch and their gradients, beside the embeddings and the windows.
+        logits = 3 * 4 * params["batch_size"] * params["max_history"] * scored
+        memory = BASE_PROCESS_BYTES + TENSORFLOW_BYTES + logits + shape.interactions * 64 + shape.items * dim * 16
+        return Estimate(memory_bytes=int(memory), seconds=seconds)
+
     def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         from .. import keras_support
         from ..sasrec_model import SasrecModel, export_blocks
@@ -116,7 +158,18 @@ class Sasrec(Recipe):
         keras_support.configure(seed)
         max_history = params["max_history"]
         indptr, indices = ordered_histories(data.user_index, data.item_index, data.timestamps, data.n_users, None)
-        inputs, targets = training_windows(indptr, indices, max_history)
+        vocabulary = _event_vocabulary(data) if params["event_types"] else None
+        events = None
+        if vocabulary is not None:
+            events = event_type_indices(data.event_types, vocabulary)
+            _, ordered_events = ordered_values(data.user_index, events, data.timestamps, data.n_users, None)
+        times = None
+        if params["time_gaps"] and data.timestamps is not None:
+            _, times = ordered_values(data.user_index, data.timestamps, data.timestamps, data.n_users, None)
+        windows = training_windows(
+            indptr, indices, max_history, events=None if events is None else ordered_events, times=times
+        )
+        inputs, targets = windows["sequence"], windows["targets"]
         loss = params["loss"]
         if loss == "auto":
             loss = FULL_SOFTMAX if data.n_items <= FULL_SOFTMAX_MAX_ITEMS else SAMPLED_SOFTMAX
@@ -134,6 +187,8 @@ class Sasrec(Recipe):
             text_buckets=params["text_buckets"] if text is not None else 0,
             text_tokens=TEXT_TOKENS,
             id_dropout=params["id_dropout"] if text is not None else 0.0,
+            event_rows=0 if vocabulary is None else len(vocabulary) + UNKNOWN_CONTEXT + 1,
+            time_gaps=times is not None,
         )
         counts = np.bincount(data.item_index, minlength=data.n_items)
         frequency = counts + 1.0
@@ -151,7 +206,7 @@ class Sasrec(Recipe):
 
         def epoch_data(epoch: int) -> tf.data.Dataset:
             order = rng.permutation(len(inputs))
-            batch = {"sequence": inputs[order], "targets": targets[order]}
+            batch = {name: values[order] for name, values in windows.items()}
             return keras_support.batched(batch, labels[order], params["batch_size"], weights[order])
 
         keras_support.fit_epochs(model, reporter, epoch_data)
@@ -159,14 +214,29 @@ class Sasrec(Recipe):
         sequence_indptr, sequence_indices = ordered_histories(
             data.user_index, data.item_index, data.timestamps, data.n_users, max_history
         )
+        context: dict[str, Any] = {}
+        if vocabulary is not None:
+            context.update(
+                event_vectors=to_numpy(model.event_embedding.embeddings), event_vocabulary=list(vocabulary),
+                default_event=_most_common(events),
+                sequence_events=ordered_values(data.user_index, events, data.timestamps, data.n_users, max_history)[1],
+            )  # fmt: skip
+        if times is not None:
+            _, kept_times = ordered_values(data.user_index, data.timestamps, data.timestamps, data.n_users, max_history)
+            context.update(gap_vectors=to_numpy(model.gap_embedding.embeddings),
+                           sequence_gaps=gaps_per_sequence(sequence_indptr, kept_times))  # fmt: skip
         scorer = SequenceScorer(
             self.name, data.user_ids, data.item_ids, *data.user_history_csr(),
             sequence_indptr=sequence_indptr, sequence_indices=sequence_indices,
             item_vectors=to_numpy(model.item_table(training=False))[1:],
             position_vectors=to_numpy(model.position_embedding.embeddings), blocks=export_blocks(model),
             final_gamma=to_numpy(model.final_norm.gamma), final_beta=to_numpy(model.final_norm.beta),
-            heads=params["heads"],
+            heads=params["heads"], **context,
         )  # fmt: skip
+        if text is not None:
+            # Items added to the catalogue after training are placed by their words, as unseen ones were here.
+            scorer.placer = ItemPlacer(buckets=params["text_buckets"], max_tokens=TEXT_TOKENS,
+                                       token_vectors=to_numpy(model.text_embedding.embeddings))  # fmt: skip
         history = [{**entry, "loss_kind": loss} for entry in reporter.history]
         return FitResult(scorer=scorer, history=history, keras_model=model)
 
@@ -182,21 +252,58 @@ def _item_text(frame: pd.DataFrame | None, buckets: int) -> np.ndarray | None:
     return None if texts is None else hashed_tokens(texts, buckets, TEXT_TOKENS)
 
 
-def training_windows(indptr: np.ndarray, indices: np.ndarray, max_history: int) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, next-item targets), both (windows, max_history), item positions + 1, left-padded with 0."""
-    inputs, targets = [], []
+def _event_vocabulary(data: InteractionData) -> dict[str, int] | None:
+    """The most frequent event types' embedding rows (2...), or None without event types."""
+    if data.event_types is None:
+        return None
+    kinds, counts = np.unique(data.event_types[data.event_types != ""], return_counts=True)
+    if len(kinds) == 0:
+        return None
+    ranked = kinds[np.argsort(-counts, kind="stable")][:MAX_EVENT_TYPES]
+    return {str(kind): UNKNOWN_CONTEXT + 1 + n for n, kind in enumerate(ranked)}
+
+
+def _most_common(values: np.ndarray | None) -> int:
+    if values is None:
+        return UNKNOWN_CONTEXT
+    return int(np.bincount(values).argmax())
+
+
+def training_windows(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    max_history: int,
+    *,
+    events: np.ndarray | None = None,
+    times: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Windows of each user's sequence, latest first: ``sequence`` and next-item ``targets``, both
+    (windows, max_history) item positions + 1 left-padded with 0, and with ``events`` (event-type rows)
+    or ``times`` (unix seconds) aligned ``events`` and ``gaps`` rows (0 pads; a window's first gap is unknown).
+    """
+    windows: dict[str, list] = {"sequence": [], "targets": []}
+    if events is not None:
+        windows["events"] = []
+    if times is not None:
+        windows["gaps"] = []
+
+    def padded(values: Any, length: int) -> np.ndarray:
+        return np.concatenate([np.zeros(length - len(values), np.int32), np.asarray(values, np.int32)])
+
     for user in range(len(indptr) - 1):
-        sequence = indices[indptr[user] : indptr[user + 1]].astype(np.int32) + 1
+        start = int(indptr[user])
+        sequence = indices[start : indptr[user + 1]].astype(np.int32) + 1
         end = len(sequence)
         for _ in range(MAX_WINDOWS_PER_USER):
             if end < 2:
                 break
-            window = sequence[max(0, end - max_history - 1) : end]
-            padding = max_history + 1 - len(window)
-            padded = np.concatenate([np.zeros(padding, np.int32), window])
-            inputs.append(padded[:-1])
-            targets.append(padded[1:])
+            first = max(0, end - max_history - 1)
+            window = padded(sequence[first:end], max_history + 1)
+            windows["sequence"].append(window[:-1])
+            windows["targets"].append(window[1:])
+            if events is not None:
+                windows["events"].append(padded(events[start + first : start + end - 1], max_history))
+            if times is not None:
+                windows["gaps"].append(padded(time_gap_buckets(times[start + first : start + end - 1]), max_history))
             end -= max_history
-    if not inputs:
-        return np.zeros((0, max_history), np.int32), np.zeros((0, max_history), np.int32)
-    return np.stack(inputs), np.stack(targets)
+    return {name: np.stack(rows) if rows else np.zeros((0, max_history), np.int32) for name, rows in windows.items()}

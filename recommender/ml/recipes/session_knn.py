@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from ..params import Param
 from ..progress import EpochReporter
 from ..sequence import SessionKnnScorer, ordered_histories
-from .base import RECOMMENDATION, FitResult, Recipe
+from .base import BASE_PROCESS_BYTES, RECOMMENDATION, Estimate, FitResult, Recipe
 
 if TYPE_CHECKING:
     from ..data import InteractionData
     from ..progress import TrainingCallbacks
+    from ..selection import DataShape
 
 
 class SessionKnn(Recipe):
@@ -39,6 +40,11 @@ class SessionKnn(Recipe):
             "nearer counts more); 0: every item of a neighbour votes alike (plain V-SKNN).",
         ),
     )
+
+    def estimate(self, shape: DataShape, params: dict) -> Estimate:
+        # Indexing only (no TensorFlow): the ordered histories and an inverted index, a few arrays per event.
+        return Estimate(memory_bytes=BASE_PROCESS_BYTES + shape.interactions * 48,
+                        seconds=1.0 + shape.interactions * 2e-6)  # fmt: skip
 
     def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         reporter = EpochReporter(callbacks, total_epochs=1)

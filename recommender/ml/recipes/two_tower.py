@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..params import Param
+from ..placing import ItemPlacer
 from ..progress import EpochReporter
 from ..scorers import EmbeddingScorer
 from .base import RECOMMENDATION, FitResult, Recipe
@@ -92,8 +93,8 @@ class TwoTower(Recipe):
         from .. import keras_support
 
         keras_support.configure(seed)
-        user_features = _encoded_features(data.users)
-        item_features = _encoded_features(data.items)
+        _, user_features = _encoded_features(data.users)
+        item_encoder, item_features = _encoded_features(data.items)
         item_text = _item_text(data.items, params["text_buckets"])
         user_tower, item_tower, model = build_model(
             data.n_users, data.n_items, user_features, item_features, params, item_text=item_text
@@ -131,16 +132,35 @@ class TwoTower(Recipe):
             user_vectors=keras_support.predict_in_batches(user_tower, [np.arange(data.n_users, dtype=np.int32)]),
             item_vectors=keras_support.predict_in_batches(item_tower, [all_items, item_ids]),
         )
+        if item_text is not None:
+            scorer.placer = item_placer(item_tower, params, item_encoder if item_features is not None else None)
         return FitResult(scorer=scorer, history=reporter.history, keras_model=model)
 
 
-def _encoded_features(frame: pd.DataFrame | None) -> np.ndarray | None:
+def item_placer(item_tower: Any, params: dict, encoder: Any) -> ItemPlacer:
+    """The item tower in numpy for an item whose id it never trained: items added after training."""
+    from ..keras_support import to_numpy
+
+    def weights(name: str) -> list[np.ndarray]:
+        return [to_numpy(value) for value in item_tower.get_layer(name).weights]
+
+    layers = [weights(f"item_dense_{n}") for n in range(len(params["tower_layers"]))] + [weights("item_output")]
+    return ItemPlacer(
+        buckets=params["text_buckets"], max_tokens=TEXT_TOKENS, token_vectors=weights("item_text_embedding")[0],
+        id_vector=weights("item_id_embedding")[0][UNKNOWN_ITEM_ID], encoder=encoder,
+        feature_kernel=weights("item_feature_embedding")[0] if encoder is not None else None,
+        kernels=[kernel for kernel, _ in layers], biases=[bias for _, bias in layers], normalise=True,
+    )  # fmt: skip
+
+
+def _encoded_features(frame: pd.DataFrame | None) -> tuple[Any, np.ndarray | None]:
+    """``(encoder, encoded matrix)``; ``(None, None)`` without usable features."""
     if frame is None or frame.shape[1] == 0:
-        return None
+        return None, None
     from ..data import encode_frame, fit_feature_encoder
 
     encoder = fit_feature_encoder(frame)
-    return encode_frame(encoder, frame) if encoder.width else None
+    return (encoder, encode_frame(encoder, frame)) if encoder.width else (None, None)
 
 
 def _item_text(frame: pd.DataFrame | None, buckets: int) -> np.ndarray | None:

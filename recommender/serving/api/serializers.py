@@ -64,13 +64,15 @@ class SessionRecommendationRequestSerializer(serializers.Serializer):
         child=serializers.DateTimeField(),
         required=False,
         max_length=MAX_SESSION_ITEMS,
-        help_text="Optional, one per item: the events are put in time order first.",
+        help_text="Optional, one per item: the events are put in time order first; models trained with "
+        "time_gaps read the time between them.",
     )
     event_types = serializers.ListField(
         child=serializers.CharField(max_length=64),
         required=False,
         max_length=MAX_SESSION_ITEMS,
-        help_text="Optional, one per item (view, purchase...). Checked and accepted; today's recipes do not read them.",
+        help_text="Optional, one per item (view, purchase...): models trained with event_types read them "
+        "(a type they never saw counts as unknown); other models ignore them.",
     )
     k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
     exclude_seen = serializers.BooleanField(default=True, help_text="Leave out the session's own items.")

@@ -115,6 +115,7 @@ class SessionRecommendationsView(ServingView):
             slug,
             data["item_ids"],
             timestamps=data.get("timestamps"),
+            event_types=data.get("event_types"),
             k=data["k"],
             exclude_seen=data["exclude_seen"],
             exclude=data["exclude"],
