@@ -114,6 +114,10 @@ class RecommendationScorer(Scorer):
         self._user_position = {user_id: position for position, user_id in enumerate(self.user_ids.tolist())}
         self._item_id_list = self.item_ids.tolist()
         self._item_position = {item_id: position for position, item_id in enumerate(self._item_id_list)}
+        # An ann.ItemIndex over ann_vectors(), attached by load_scorer when the artifact has one.
+        self.item_index = None
+        # How requests were answered since loading: through the index, or by exact search after it.
+        self.retrieval_counts = {"ann": 0, "exact_fallback": 0}
 
     @property
     def n_items(self) -> int:
@@ -144,6 +148,34 @@ class RecommendationScorer(Scorer):
 
     def _item_similarities(self, item_position: int) -> np.ndarray:
         raise self._unsupported("similar_items")
+
+    # -- approximate retrieval (recommender/ml/ann.py) -------------------------
+    # Scorers that rank by a query vector times an item matrix return that
+    # matrix here; an index over it then proposes candidates, which the hooks
+    # below score exactly.
+
+    def ann_vectors(self) -> np.ndarray | None:
+        """The item matrix whose inner products with a query rank items, or None (no index for this scorer)."""
+        return None
+
+    def ann_queries(self) -> np.ndarray | None:
+        """Sample query vectors (users') to calibrate an index on, or None."""
+        return None
+
+    def _query_vector(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _session_query_vector(self, positions: np.ndarray) -> np.ndarray:
+        return self._query_vector(None, np.unique(positions))
+
+    def _item_query_vector(self, item_position: int) -> np.ndarray:
+        return self.ann_vectors()[item_position]
+
+    def _candidate_scores(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        return self.ann_vectors()[candidates] @ query
+
+    def _similar_candidate_scores(self, item_position: int, candidates: np.ndarray) -> np.ndarray:
+        return self._candidate_scores(self._item_query_vector(item_position), candidates)
 
     # Whether ``top_k_of_known_user`` avoids a full score row (evaluation then uses it).
     has_fast_top_k = False
@@ -181,10 +213,13 @@ class RecommendationScorer(Scorer):
         they are left out of the results together with the training history.
         """
         user_position, history = self._resolve_user(user_id, history_item_ids)
-        scores = self._user_scores(user_position, history)
         excluded = self._positions(exclude_item_ids)
         if exclude_seen:
             excluded = np.concatenate([excluded, history])
+        if self.item_index is not None:
+            query = self._query_vector(user_position, history)
+            return self._ann_top_k(lambda c: self._candidate_scores(query, c), query, k, excluded, allowed_item_ids)
+        scores = self._user_scores(user_position, history)
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
     def score(self, user_id, item_ids, *, history_item_ids=None) -> list[float | None]:
@@ -198,8 +233,13 @@ class RecommendationScorer(Scorer):
         position = self._item_position.get(str(item_id))
         if position is None:
             raise UnknownItem(item_id)
-        scores = self._item_similarities(position)
         excluded = np.append(self._positions(exclude_item_ids), position)
+        if self.item_index is not None:
+            query = self._item_query_vector(position)
+            return self._ann_top_k(
+                lambda c: self._similar_candidate_scores(position, c), query, k, excluded, allowed_item_ids
+            )
+        scores = self._item_similarities(position)
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
     def recommend_session(
@@ -220,10 +260,15 @@ class RecommendationScorer(Scorer):
         )
         if len(positions) == 0:
             return answer
-        scores = self._session_scores(positions)
         excluded = self._positions(exclude_item_ids)
         if exclude_seen:
             excluded = np.concatenate([excluded, positions])
+        if self.item_index is not None:
+            query = self._session_query_vector(positions)
+            score = lambda c: self._candidate_scores(query, c)  # noqa: E731
+            answer.items = self._ann_top_k(score, query, k, excluded, allowed_item_ids)
+            return answer
+        scores = self._session_scores(positions)
         answer.items = self._top_k(scores, k, excluded, allowed_item_ids)
         return answer
 
@@ -264,6 +309,34 @@ class RecommendationScorer(Scorer):
             candidates = None
         chosen = top_k_positions(scores, k, candidates)
         return [(self._item_id_list[position], float(scores[position])) for position in chosen]
+
+    def _ann_top_k(self, score, query, k, excluded, allowed_item_ids) -> list[tuple[str, float]]:
+        """Top ``k`` among the index's candidates for ``query``, scored exactly by ``score(positions)``.
+
+        Over-fetches (``k × OVERFETCH`` plus the excluded items), drops excluded
+        and filtered items, and searches exactly among the allowed items (or the
+        whole catalogue) when fewer than ``k`` remain.
+        """
+        from .ann import OVERFETCH  # noqa: PLC0415 - keeps faiss-free scorers free of the module
+
+        excluded = np.unique(excluded)
+        allowed = None if allowed_item_ids is None else np.unique(self._positions(allowed_item_ids))
+        candidates = self.item_index.search(query, k * OVERFETCH + len(excluded))
+        keep = ~np.isin(candidates, excluded)
+        if allowed is not None:
+            keep &= np.isin(candidates, allowed)
+        available = self.n_items - len(excluded) if allowed is None else len(np.setdiff1d(allowed, excluded))
+        if int(keep.sum()) >= min(k, available):
+            self.retrieval_counts["ann"] += 1
+            candidates = candidates[keep]
+        else:
+            # Filters left too few of the index's answer: exact search where they allow.
+            self.retrieval_counts["exact_fallback"] += 1
+            pool = np.arange(self.n_items) if allowed is None else allowed
+            candidates = pool[~np.isin(pool, excluded)]
+        scores = np.asarray(score(candidates), dtype=np.float32)
+        chosen = top_k_positions(scores, k)
+        return [(self._item_id_list[candidates[i]], float(scores[i])) for i in chosen]
 
     def _ranked_history_items(self, weights: np.ndarray, history: np.ndarray, n: int) -> list[tuple[str, float]]:
         """The ``n`` history items with the largest positive weight, best first."""
@@ -477,16 +550,25 @@ class EmbeddingScorer(RecommendationScorer):
         return cls(recipe, *cls._base_args(arrays), arrays["user_vectors"], arrays["item_vectors"])
 
     def _user_scores(self, user_position, history):
-        if user_position is not None:
-            return self.item_vectors @ self.user_vectors[user_position]
-        # Users unseen in training are represented by the mean of their items.
-        return self.item_vectors @ _unit(self.item_vectors[history].mean(axis=0))
+        return self.item_vectors @ self._query_vector(user_position, history)
 
     def score_users(self, user_positions):
         return self.user_vectors[user_positions] @ self.item_vectors.T
 
     def _item_similarities(self, item_position):
         return self.item_vectors @ self.item_vectors[item_position]
+
+    def ann_vectors(self):
+        return self.item_vectors
+
+    def ann_queries(self):
+        return self.user_vectors
+
+    def _query_vector(self, user_position, history):
+        if user_position is not None:
+            return self.user_vectors[user_position]
+        # Users unseen in training are represented by the mean of their items.
+        return _unit(self.item_vectors[history].mean(axis=0))
 
     def explain(self, user_id, item_id, history_item_ids, n=3):
         """History items most similar to ``item_id`` in the item tower's space."""

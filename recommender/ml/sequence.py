@@ -110,12 +110,12 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
             raise ValueError(f"embedding size {dim} is not divisible by {self.heads} heads")
         # Causal masks for every length up to max_history, built once.
         self._causal = np.tril(np.ones((self.max_history, self.max_history), dtype=bool))
-        norms = np.linalg.norm(self.item_vectors, axis=1, keepdims=True)
-        self._unit_items = self.item_vectors / (norms + 1e-12)
+        # Norms, not unit vectors: a second item matrix would double the memory a large catalogue takes.
+        self._item_norms = np.linalg.norm(self.item_vectors, axis=1) + np.float32(1e-12)
 
     @property
     def nbytes(self) -> int:
-        return super().nbytes + self._causal.nbytes + self._unit_items.nbytes
+        return super().nbytes + self._causal.nbytes + self._item_norms.nbytes
 
     def to_state(self):
         arrays = {
@@ -170,7 +170,25 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
         return self.item_vectors @ self.encode(positions[-self.max_history :])
 
     def _item_similarities(self, item_position):
-        return self._unit_items @ self._unit_items[item_position]
+        return self._similar_candidate_scores(item_position, slice(None))
+
+    def ann_vectors(self):
+        return self.item_vectors
+
+    def _query_vector(self, user_position, history):
+        positions = self._sequence(user_position) if user_position is not None else np.asarray(history, np.int32)
+        return self._session_query_vector(positions)
+
+    def _session_query_vector(self, positions):
+        return self.encode(np.asarray(positions)[-self.max_history :])
+
+    def _item_query_vector(self, item_position):
+        # Similar items rank by cosine; the inner-product index is asked with the
+        # unit vector and its candidates are re-scored by cosine.
+        return self.item_vectors[item_position] / self._item_norms[item_position]
+
+    def _similar_candidate_scores(self, item_position, candidates):
+        return (self.item_vectors[candidates] @ self._item_query_vector(item_position)) / self._item_norms[candidates]
 
 
 class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):
