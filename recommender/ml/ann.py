@@ -71,14 +71,15 @@ class ItemIndex:
     def nlist(self) -> int:
         return int(self.index.nlist)
 
-    def search(self, query: np.ndarray, k: int) -> np.ndarray:
-        """Positions of up to ``k`` items with the largest inner product with ``query`` (approximately), best first."""
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of up to ``k`` items with the largest inner product with ``query`` (approximately), best
+        first, and those inner products: IVF-Flat computes them exactly, so callers need not read the vectors."""
         k = max(1, min(int(k), self.n_items))
         queries = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
         params = _faiss().SearchParametersIVF(nprobe=self.nprobe)
-        _, found = self.index.search(queries, k, params=params)
-        found = found[0]
-        return found[found >= 0]
+        products, found = self.index.search(queries, k, params=params)
+        valid = found[0] >= 0
+        return found[0][valid], products[0][valid]
 
     def save(self, path) -> None:
         _faiss().write_index(self.index, os.fspath(path))

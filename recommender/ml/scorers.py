@@ -177,6 +177,10 @@ class RecommendationScorer(Scorer):
     def _similar_candidate_scores(self, item_position: int, candidates: np.ndarray) -> np.ndarray:
         return self._candidate_scores(self._item_query_vector(item_position), candidates)
 
+    def _similar_from_products(self, candidates: np.ndarray, products: np.ndarray) -> np.ndarray:
+        """Similar-item scores from the index's inner products with the item's query vector."""
+        return products
+
     # Whether ``top_k_of_known_user`` avoids a full score row (evaluation then uses it).
     has_fast_top_k = False
 
@@ -217,8 +221,7 @@ class RecommendationScorer(Scorer):
         if exclude_seen:
             excluded = np.concatenate([excluded, history])
         if self.item_index is not None:
-            query = self._query_vector(user_position, history)
-            return self._ann_top_k(lambda c: self._candidate_scores(query, c), query, k, excluded, allowed_item_ids)
+            return self._ann_top_k(self._query_vector(user_position, history), k, excluded, allowed_item_ids)
         scores = self._user_scores(user_position, history)
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
@@ -236,9 +239,7 @@ class RecommendationScorer(Scorer):
         excluded = np.append(self._positions(exclude_item_ids), position)
         if self.item_index is not None:
             query = self._item_query_vector(position)
-            return self._ann_top_k(
-                lambda c: self._similar_candidate_scores(position, c), query, k, excluded, allowed_item_ids
-            )
+            return self._ann_top_k(query, k, excluded, allowed_item_ids, similar_to=position)
         scores = self._item_similarities(position)
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
@@ -264,9 +265,7 @@ class RecommendationScorer(Scorer):
         if exclude_seen:
             excluded = np.concatenate([excluded, positions])
         if self.item_index is not None:
-            query = self._session_query_vector(positions)
-            score = lambda c: self._candidate_scores(query, c)  # noqa: E731
-            answer.items = self._ann_top_k(score, query, k, excluded, allowed_item_ids)
+            answer.items = self._ann_top_k(self._session_query_vector(positions), k, excluded, allowed_item_ids)
             return answer
         scores = self._session_scores(positions)
         answer.items = self._top_k(scores, k, excluded, allowed_item_ids)
@@ -310,31 +309,38 @@ class RecommendationScorer(Scorer):
         chosen = top_k_positions(scores, k, candidates)
         return [(self._item_id_list[position], float(scores[position])) for position in chosen]
 
-    def _ann_top_k(self, score, query, k, excluded, allowed_item_ids) -> list[tuple[str, float]]:
-        """Top ``k`` among the index's candidates for ``query``, scored exactly by ``score(positions)``.
+    def _ann_top_k(self, query, k, excluded, allowed_item_ids, *, similar_to=None) -> list[tuple[str, float]]:
+        """Top ``k`` among the index's candidates for ``query`` (items like ``similar_to``, when given).
 
         Over-fetches (``k × OVERFETCH`` plus the excluded items), drops excluded
         and filtered items, and searches exactly among the allowed items (or the
-        whole catalogue) when fewer than ``k`` remain.
+        whole catalogue) when fewer than ``k`` remain. The index's inner
+        products are exact, so the answer's scores are the exact path's.
         """
         from .ann import OVERFETCH  # noqa: PLC0415 - keeps faiss-free scorers free of the module
 
         excluded = np.unique(excluded)
         allowed = None if allowed_item_ids is None else np.unique(self._positions(allowed_item_ids))
-        candidates = self.item_index.search(query, k * OVERFETCH + len(excluded))
+        candidates, products = self.item_index.search(query, k * OVERFETCH + len(excluded))
         keep = ~np.isin(candidates, excluded)
         if allowed is not None:
             keep &= np.isin(candidates, allowed)
         available = self.n_items - len(excluded) if allowed is None else len(np.setdiff1d(allowed, excluded))
         if int(keep.sum()) >= min(k, available):
             self.retrieval_counts["ann"] += 1
-            candidates = candidates[keep]
+            candidates, scores = candidates[keep], products[keep]
+            if similar_to is not None:
+                scores = self._similar_from_products(candidates, scores)
         else:
             # Filters left too few of the index's answer: exact search where they allow.
             self.retrieval_counts["exact_fallback"] += 1
             pool = np.arange(self.n_items) if allowed is None else allowed
             candidates = pool[~np.isin(pool, excluded)]
-        scores = np.asarray(score(candidates), dtype=np.float32)
+            if similar_to is None:
+                scores = self._candidate_scores(query, candidates)
+            else:
+                scores = self._similar_candidate_scores(similar_to, candidates)
+        scores = np.asarray(scores, dtype=np.float32)
         chosen = top_k_positions(scores, k)
         return [(self._item_id_list[candidates[i]], float(scores[i])) for i in chosen]
 

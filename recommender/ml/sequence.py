@@ -190,6 +190,9 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
     def _similar_candidate_scores(self, item_position, candidates):
         return (self.item_vectors[candidates] @ self._item_query_vector(item_position)) / self._item_norms[candidates]
 
+    def _similar_from_products(self, candidates, products):
+        return products / self._item_norms[candidates]
+
 
 class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):
     """Session nearest neighbours over the training users' histories; see the module docstring."""
