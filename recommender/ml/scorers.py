@@ -25,6 +25,62 @@ ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
 _DICT_ENTRY_BYTES = 100
 
 
+# Above this many ids a scorer finds positions by binary search over its sorted ids instead of a dict:
+# a dict and its strings cost about 150 bytes an id in every web process (150 MB at a million items).
+DICT_MAX_IDS = 100_000
+
+
+class SortedIds:
+    """Id to position, read-only like a dict, by binary search over the sorted ids: no Python object per id."""
+
+    def __init__(self, ids: np.ndarray):
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted = ids[self._order]
+
+    def get(self, key, default=None):
+        index = int(np.searchsorted(self._sorted, key))
+        if index < len(self._sorted) and self._sorted[index] == key:
+            return int(self._order[index])
+        return default
+
+    def __contains__(self, key) -> bool:
+        return self.get(key) is not None
+
+    def __getitem__(self, key) -> int:
+        position = self.get(key)
+        if position is None:
+            raise KeyError(key)
+        return position
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+
+class IdSequence:
+    """Position to id (a ``str``) over the ids array, instead of a list of as many Python strings."""
+
+    def __init__(self, ids: np.ndarray):
+        self._ids = ids
+
+    def __getitem__(self, position) -> str:
+        return str(self._ids[position])
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def id_positions(ids: np.ndarray) -> dict | SortedIds:
+    """Id to position: a dict (fastest) up to DICT_MAX_IDS ids, binary search beyond."""
+    if len(ids) > DICT_MAX_IDS:
+        return SortedIds(ids)
+    return {key: position for position, key in enumerate(ids.tolist())}
+
+
+def id_sequence(ids: np.ndarray) -> list[str] | IdSequence:
+    """Position to id: a list up to DICT_MAX_IDS ids, the array itself beyond."""
+    return IdSequence(ids) if len(ids) > DICT_MAX_IDS else ids.tolist()
+
+
 def item_index_dtype(n_items: int) -> np.dtype:
     """The narrowest integer type for item positions: every web process holds many of them."""
     return np.dtype(np.uint16) if n_items <= np.iinfo(np.uint16).max else np.dtype(np.int32)
@@ -111,9 +167,9 @@ class RecommendationScorer(Scorer):
         self.item_ids = np.asarray(item_ids, dtype=str)
         self.history_indptr = np.asarray(history_indptr, dtype=np.int64)
         self.history_indices = np.asarray(history_indices, dtype=item_index_dtype(len(item_ids)))
-        self._user_position = {user_id: position for position, user_id in enumerate(self.user_ids.tolist())}
-        self._item_id_list = self.item_ids.tolist()
-        self._item_position = {item_id: position for position, item_id in enumerate(self._item_id_list)}
+        self._user_position = id_positions(self.user_ids)
+        self._item_id_list = id_sequence(self.item_ids)
+        self._item_position = id_positions(self.item_ids)
         # An ann.ItemIndex over ann_vectors(), attached by load_scorer when the artifact has one.
         self.item_index = None
         # How requests were answered since loading: through the index, or by exact search after it.

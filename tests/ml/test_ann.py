@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.ml import ArtifactError, artifacts, load_scorer, save_artifact
+from recommender.ml import ArtifactError, artifacts, load_scorer, save_artifact, scorers
+from recommender.ml.errors import UnknownItem
 from recommender.ml.recipes import get_recipe
 from recommender.ml.scorers import EmbeddingScorer
 from recommender.ml.training import TrainedModel
@@ -156,3 +157,19 @@ def test_a_changed_index_file_is_refused(saved, tmp_path):
     index.write_bytes(index.read_bytes()[:-16])
     with pytest.raises(ArtifactError, match="items.faiss"):
         load_scorer(tmp_path)
+
+
+def test_large_id_sets_are_looked_up_without_a_dict_and_answer_alike(exact, monkeypatch):
+    monkeypatch.setattr(scorers, "DICT_MAX_IDS", 100)
+    lean = _planted_scorer()
+    assert isinstance(lean._item_position, scorers.SortedIds) and isinstance(lean._user_position, scorers.SortedIds)
+    for user in ("u0", "u7", "u299"):
+        assert lean.recommend(user, 10, exclude_item_ids=["i5", "nope"]) == exact.recommend(
+            user, 10, exclude_item_ids=["i5", "nope"]
+        )
+    assert lean.similar_items("i19999", 5) == exact.similar_items("i19999", 5)
+    assert lean.score("u1", ["i0", "i10000", "i99999"]) == exact.score("u1", ["i0", "i10000", "i99999"])
+    assert not lean.knows_user("u300") and lean.knows_user("u30")
+    with pytest.raises(UnknownItem):
+        lean.similar_items("i20000", 5)
+    assert all(type(item_id) is str for item_id, _ in lean.recommend("u0", 3))
