@@ -201,7 +201,9 @@ def main() -> None:
             print(
                 f"  worker {number}: load {result['load_s']:.1f} s; "
                 f"baseline RSS {result['baseline']['rss_mb']:.0f} MB; "
-                f"with the model, both workers up: RSS {result['both_loaded']['rss_mb']:.0f} MB, "
+                f"serving through the index: RSS {result['after_ann']['rss_mb']:.0f} MB, "
+                f"PSS {result['after_ann']['pss_mb']:.0f} MB; after the exact reference too (every vector read), "
+                f"both workers up: RSS {result['both_loaded']['rss_mb']:.0f} MB, "
                 f"PSS {result['both_loaded']['pss_mb']:.0f} MB"
             )
     if len(rows) > 1:

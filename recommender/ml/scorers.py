@@ -284,8 +284,13 @@ class RecommendationScorer(Scorer):
     def score(self, user_id, item_ids, *, history_item_ids=None) -> list[float | None]:
         """Scores for ``item_ids`` in the given order; None for items the model does not know."""
         user_position, history = self._resolve_user(user_id, history_item_ids)
-        scores = self._user_scores(user_position, history)
         positions = [self._item_position.get(str(item_id)) for item_id in item_ids]
+        if self.item_index is not None:
+            # A large catalogue: score the named items only, not every item.
+            known = np.array([position for position in positions if position is not None], dtype=np.int64)
+            values = iter(self._candidate_scores(self._query_vector(user_position, history), known).tolist())
+            return [None if position is None else float(next(values)) for position in positions]
+        scores = self._user_scores(user_position, history)
         return [None if position is None else float(scores[position]) for position in positions]
 
     def similar_items(self, item_id, k=10, *, exclude_item_ids=(), allowed_item_ids=None) -> list[tuple[str, float]]:

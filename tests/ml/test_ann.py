@@ -86,9 +86,12 @@ def test_recommendations_through_the_index_agree_with_exact_search(exact, indexe
     approximate = [indexed.recommend(user, 10) for user in users]
     assert indexed.retrieval_counts["ann"] == N_USERS
     assert _recall(approximate, [exact.recommend(user, 10) for user in users]) >= 0.95
-    # The candidates are re-scored exactly: a found item's score is its exact score.
+    # The index's inner products are exact: a found item's score is its exact score, and so is rank's.
     item_id, score = approximate[0][0]
     assert score == pytest.approx(exact.score("u0", [item_id])[0], abs=1e-5)
+    named = [item_id, "nope", "i7"]
+    assert indexed.score("u0", named) == pytest.approx(exact.score("u0", named), abs=1e-5)
+    assert indexed.score("u0", named)[1] is None
 
 
 def test_exclusions_hold_on_the_index_path(exact, indexed):
