@@ -367,6 +367,10 @@ PLATFORM = {
         # estimate fits, and a hand-picked recipe over it is refused before it starts. The time budget is
         # the plan's training_time_limit_seconds.
         "MEMORY_BUDGET_MB": env_int("TRAINING_MEMORY_BUDGET_MB", 1536),
+        # Items from which an embedding model (two_tower, sasrec) gets an approximate nearest-neighbour index,
+        # built at training time and memory-mapped by web processes (recommender/ml/ann.py). Below it exact
+        # search over every item is fast enough (docs/benchmarks.md "ANN").
+        "ANN_MIN_ITEMS": env_int("ANN_MIN_ITEMS", 50_000),
     },
 }
 

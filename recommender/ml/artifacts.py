@@ -6,15 +6,22 @@ Layout of an artifact directory::
                     snapshot, library versions, checksums of the files below
     scorer.npz      every array the numpy scorer needs (no pickles)
     scorer.json     the scorer's kind and JSON metadata (e.g. feature encoding)
+    scorer.NAME.npy each array of at least MAP_MIN_BYTES, on its own
+    items.faiss     an approximate nearest-neighbour index over the item
+                    vectors, for embedding models of at least ``ann_min_items``
+                    items (recommender/ml/ann.py)
     model.keras     the Keras model, for neural recipes (not needed to serve)
 
-Loading needs numpy and the standard library only; TensorFlow is never
-imported here (library versions are read from package metadata).
+Loading needs numpy and the standard library only (and faiss for an artifact
+with an index); TensorFlow is never imported here (library versions are read
+from package metadata). Large arrays and the index are memory-mapped read-only,
+so the web processes of a machine share one copy of a large model.
 """
 
 from __future__ import annotations
 
 import datetime as _datetime
+import functools
 import hashlib
 import json
 import os
@@ -27,7 +34,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import sequence  # noqa: F401 - registers the sequence scorers' kinds
+from . import (
+    ann,
+    sequence,  # noqa: F401 - registers the sequence scorers' kinds
+)
 from .errors import ArtifactError
 from .scorers import SCORER_CLASSES, RecommendationScorer, Scorer
 
@@ -39,23 +49,43 @@ MANIFEST = "manifest.json"
 SCORER_ARRAYS = "scorer.npz"
 SCORER_META = "scorer.json"
 KERAS_MODEL = "model.keras"
+# Arrays this large are saved as their own .npy and memory-mapped when loaded:
+# processes then share their pages instead of each holding a copy.
+MAP_MIN_BYTES = 8 * 2**20
 _VERSIONED_PACKAGES = ("numpy", "pandas", "tensorflow", "keras")
 _HASH_CHUNK = 1 << 20
 
 
 def save_artifact(
-    trained: TrainedModel, directory: str | os.PathLike[str], *, metrics: dict | None = None, extra: dict | None = None
+    trained: TrainedModel,
+    directory: str | os.PathLike[str],
+    *,
+    metrics: dict | None = None,
+    extra: dict | None = None,
+    ann_min_items: int | None = None,
 ) -> Path:
-    """Write ``trained`` (a TrainedModel) into ``directory``, creating it; returns the directory path."""
+    """Write ``trained`` (a TrainedModel) into ``directory``, creating it; returns the directory path.
+
+    An embedding model with at least ``ann_min_items`` items (None: never) gets
+    an approximate nearest-neighbour index, built here.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     scorer: Scorer = trained.scorer
     arrays, meta = scorer.to_state()
-    _write_atomically(directory / SCORER_ARRAYS, lambda handle: np.savez(handle, **arrays))
-    _write_atomically(
-        directory / SCORER_META, lambda handle: handle.write(json.dumps({"kind": scorer.kind, "meta": meta}).encode())
-    )
+    mapped = {name: array for name, array in arrays.items() if array.nbytes >= MAP_MIN_BYTES}
+    packed = {name: array for name, array in arrays.items() if name not in mapped}
+    _write_atomically(directory / SCORER_ARRAYS, lambda handle: np.savez(handle, **packed))
     files = [SCORER_ARRAYS, SCORER_META]
+    for name, array in mapped.items():
+        _write_atomically(directory / _mapped_name(name), functools.partial(_save_array, array=array))
+        files.append(_mapped_name(name))
+    description = {"kind": scorer.kind, "meta": meta, "mapped": sorted(mapped)}
+    _write_atomically(directory / SCORER_META, lambda handle: handle.write(json.dumps(description).encode()))
+    index = _build_index(scorer, ann_min_items, trained.seed)
+    if index is not None:
+        _write_atomically(directory / ann.INDEX_FILE, lambda handle: handle.write(_index_bytes(index)))
+        files.append(ann.INDEX_FILE)
     if trained.keras_model is not None:
         with warnings.catch_warnings():
             # Keras's saver reads each TensorFlow variable with ``np.array``; TensorFlow's
@@ -74,6 +104,7 @@ def save_artifact(
         "extra": _jsonable(extra or {}),
         "created_at": _datetime.datetime.now(_datetime.UTC).isoformat(timespec="seconds"),
         "id_mappings": _id_summary(scorer),
+        "ann_index": index.describe() if index is not None else None,
         "data_snapshot": _jsonable(trained.snapshot),
         "library_versions": _library_versions(),
         "files": {
@@ -127,6 +158,13 @@ def load_scorer(directory: str | os.PathLike[str]) -> Scorer:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{directory / SCORER_ARRAYS} cannot be read as a numpy archive ({exc})") from exc
+    for name in description.get("mapped", []):
+        path = directory / _mapped_name(name)
+        _verify_file(directory, path.name, manifest)
+        try:
+            arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ArtifactError(f"{path} cannot be read as a numpy array ({exc})") from exc
     try:
         scorer = SCORER_CLASSES[kind].from_state(manifest["recipe"], arrays, meta)
     except KeyError as exc:
@@ -135,7 +173,51 @@ def load_scorer(directory: str | os.PathLike[str]) -> Scorer:
         raise ArtifactError(f"{directory / SCORER_ARRAYS} does not fit scorer kind {kind!r} ({exc})") from exc
     if _id_summary(scorer) != manifest["id_mappings"]:
         raise ArtifactError(f"{directory / SCORER_ARRAYS} does not match the id counts in {MANIFEST}")
+    if manifest.get("ann_index") and isinstance(scorer, RecommendationScorer):
+        scorer.item_index = _load_index(directory, manifest, scorer)
     return scorer
+
+
+def _save_array(handle: Any, *, array: np.ndarray) -> None:
+    np.save(handle, array)
+
+
+def _mapped_name(array_name: str) -> str:
+    return f"scorer.{array_name}.npy"
+
+
+def _build_index(scorer: Scorer, min_items: int | None, seed: int) -> ann.ItemIndex | None:
+    """An ItemIndex for an embedding scorer with at least ``min_items`` items, else None."""
+    if min_items is None or not isinstance(scorer, RecommendationScorer) or scorer.n_items < min_items:
+        return None
+    vectors = scorer.ann_vectors()
+    if vectors is None:
+        return None
+    return ann.build_index(vectors, queries=scorer.ann_queries(), seed=seed)
+
+
+def _index_bytes(index: ann.ItemIndex) -> bytes:
+    # faiss writes to a path; the bytes go through _write_atomically like every other file.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / ann.INDEX_FILE
+        index.save(path)
+        return path.read_bytes()
+
+
+def _load_index(directory: Path, manifest: dict, scorer: RecommendationScorer) -> ann.ItemIndex:
+    _verify_file(directory, ann.INDEX_FILE, manifest)
+    described = manifest["ann_index"]
+    try:
+        index = ann.ItemIndex.load(
+            directory / ann.INDEX_FILE, nprobe=described["nprobe"], recall=described["recall_at_10"]
+        )
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(f"{directory / MANIFEST} describes the index incompletely ({exc})") from exc
+    except RuntimeError as exc:  # faiss reports a bad file as a RuntimeError
+        raise ArtifactError(f"{directory / ann.INDEX_FILE} cannot be read as an index ({exc})") from exc
+    if index.n_items != scorer.n_items:
+        raise ArtifactError(f"{directory / ann.INDEX_FILE} holds {index.n_items} items; the model has {scorer.n_items}")
+    return index
 
 
 def _verify_file(directory: Path, name: str, manifest: dict) -> None:

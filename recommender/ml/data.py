@@ -226,6 +226,7 @@ def _prepare_arrays(
         user_index=user_index,
         item_index=item_index,
         timestamps=arrays.timestamps,
+        event_types=_event_types_of(arrays),
         items=_align_features(items, "item_id", item_ids, "items"),
         users=_align_features(users, "user_id", user_ids, "users"),
     )
@@ -239,6 +240,13 @@ def _sorted_codes(ids: np.ndarray, codes: np.ndarray, extra: np.ndarray | None =
     remap = np.full(len(ids), -1, dtype=np.int32)
     remap[used] = np.searchsorted(catalogue, kept)
     return catalogue.astype(str), remap[codes]
+
+
+def _event_types_of(arrays: InteractionArrays) -> np.ndarray | None:
+    """Each row's event type as ``_event_types`` gives it from a frame ("" where missing), or None."""
+    if arrays.event_types is None or arrays.event_index is None:
+        return None
+    return arrays.event_types[arrays.event_index].astype(str)
 
 
 def _event_types(frame: pd.DataFrame) -> np.ndarray | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -24,9 +24,70 @@ from .encoding import FeatureEncoder
 from .errors import UnknownItem, UnknownUser, UnsupportedOperation
 from .placing import ItemPlacer
 
+if TYPE_CHECKING:
+    from .ann import ItemIndex
+
 ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
 # Rough per-id cost of the Python dict that maps ids to positions.
 _DICT_ENTRY_BYTES = 100
+
+
+# Above this many ids a scorer finds positions by binary search over its sorted ids instead of a dict:
+# a dict and its strings cost about 150 bytes an id in every web process (150 MB at a million items).
+DICT_MAX_IDS = 100_000
+
+
+class SortedIds:
+    """Id to position, read-only like a dict, by binary search over the sorted ids: no Python object per id."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted = ids[self._order]
+
+    def get(self, key: str, default: int | None = None) -> int | None:
+        index = int(np.searchsorted(self._sorted, key))
+        if index < len(self._sorted) and self._sorted[index] == key:
+            return int(self._order[index])
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        return self.get(key) is not None
+
+    def __getitem__(self, key: str) -> int:
+        position = self.get(key)
+        if position is None:
+            raise KeyError(key)
+        return position
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+
+class IdSequence:
+    """Position to id (a ``str``) over the ids array, instead of a list of as many Python strings."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self._ids = ids
+
+    def __getitem__(self, position: int) -> str:
+        return str(self._ids[position])
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def id_positions(ids: np.ndarray) -> dict | SortedIds:
+    """Id to position: a dict (fastest) up to DICT_MAX_IDS ids, binary search beyond."""
+    if len(ids) > DICT_MAX_IDS:
+        return SortedIds(ids)
+    return {key: position for position, key in enumerate(ids.tolist())}
+
+
+def id_sequence(ids: np.ndarray) -> list[str] | IdSequence:
+    """Position to id: a list up to DICT_MAX_IDS ids, the array itself beyond."""
+    return IdSequence(ids) if len(ids) > DICT_MAX_IDS else ids.tolist()
 
 
 def item_index_dtype(n_items: int) -> np.dtype:
@@ -145,9 +206,13 @@ class RecommendationScorer(Scorer):
         self.item_ids = np.asarray(item_ids, dtype=str)
         self.history_indptr = np.asarray(history_indptr, dtype=np.int64)
         self.history_indices = np.asarray(history_indices, dtype=item_index_dtype(len(self.item_ids)))
-        self._user_position = {user_id: position for position, user_id in enumerate(self.user_ids.tolist())}
-        self._item_id_list = self.item_ids.tolist()
-        self._item_position = {item_id: position for position, item_id in enumerate(self._item_id_list)}
+        self._user_position = id_positions(self.user_ids)
+        self._item_id_list = id_sequence(self.item_ids)
+        self._item_position = id_positions(self.item_ids)
+        # An ann.ItemIndex over ann_vectors(), attached by load_scorer when the artifact has one.
+        self.item_index: ItemIndex | None = None
+        # How requests were answered since loading: through the index, or by exact search after it.
+        self.retrieval_counts = {"ann": 0, "exact_fallback": 0}
 
     @property
     def n_items(self) -> int:
@@ -207,8 +272,12 @@ class RecommendationScorer(Scorer):
         placed = copy.copy(self)
         start = self.n_items
         placed.item_ids = np.concatenate([self.item_ids, np.asarray(ids, dtype=str)])
-        placed._item_id_list = self._item_id_list + ids
-        placed._item_position = {**self._item_position, **{item_id: start + n for n, item_id in enumerate(ids)}}
+        if isinstance(self._item_id_list, list) and isinstance(self._item_position, dict):
+            placed._item_id_list = self._item_id_list + ids
+            placed._item_position = {**self._item_position, **{item_id: start + n for n, item_id in enumerate(ids)}}
+        else:  # a large catalogue: its lookups stand on the ids array, built again over the longer one
+            placed._item_id_list = id_sequence(placed.item_ids)
+            placed._item_position = id_positions(placed.item_ids)
         placed.placed_items = self.placed_items + len(ids)
         placed._append_item_vectors(vectors)
         return placed
@@ -225,6 +294,44 @@ class RecommendationScorer(Scorer):
 
     def _item_similarities(self, item_position: int) -> np.ndarray:
         raise self._unsupported("similar_items")
+
+    # -- approximate retrieval (recommender/ml/ann.py) -------------------------
+    # Scorers that rank by a query vector times an item matrix return that
+    # matrix here; an index over it then proposes candidates, which the hooks
+    # below score exactly.
+
+    def ann_vectors(self) -> np.ndarray | None:
+        """The item matrix whose inner products with a query rank items, or None (no index for this scorer)."""
+        return None
+
+    def ann_queries(self) -> np.ndarray | None:
+        """Sample query vectors (users') to calibrate an index on, or None."""
+        return None
+
+    def _query_vector(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _session_query_vector(self, positions: np.ndarray) -> np.ndarray:
+        return self._query_vector(None, np.unique(positions))
+
+    def _indexed_vectors(self) -> np.ndarray:
+        vectors = self.ann_vectors()
+        if vectors is None:  # only scorers with vectors get an index
+            raise TypeError(f"{type(self).__name__} has no item vectors to search")
+        return vectors
+
+    def _item_query_vector(self, item_position: int) -> np.ndarray:
+        return self._indexed_vectors()[item_position]
+
+    def _candidate_scores(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        return self._indexed_vectors()[candidates] @ query
+
+    def _similar_candidate_scores(self, item_position: int, candidates: np.ndarray) -> np.ndarray:
+        return self._candidate_scores(self._item_query_vector(item_position), candidates)
+
+    def _similar_from_products(self, candidates: np.ndarray, products: np.ndarray) -> np.ndarray:
+        """Similar-item scores from the index's inner products with the item's query vector."""
+        return products
 
     # Whether ``top_k_of_known_user`` avoids a full score row (evaluation then uses it).
     has_fast_top_k = False
@@ -269,10 +376,12 @@ class RecommendationScorer(Scorer):
         they are left out of the results together with the training history.
         """
         user_position, history = self._resolve_user(user_id, history_item_ids)
-        scores = self._user_scores(user_position, history)
         excluded = self._positions(exclude_item_ids)
         if exclude_seen:
             excluded = np.concatenate([excluded, history])
+        if self.item_index is not None:
+            return self._ann_top_k(self._query_vector(user_position, history), k, excluded, allowed_item_ids)
+        scores = self._user_scores(user_position, history)
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
     def score(
@@ -280,8 +389,13 @@ class RecommendationScorer(Scorer):
     ) -> list[float | None]:
         """Scores for ``item_ids`` in the given order; None for items the model does not know."""
         user_position, history = self._resolve_user(user_id, history_item_ids)
-        scores = self._user_scores(user_position, history)
         positions = [self._item_position.get(str(item_id)) for item_id in item_ids]
+        if self.item_index is not None:
+            # A large catalogue: score the named items only, not every item.
+            known = np.array([position for position in positions if position is not None], dtype=np.int64)
+            values = iter(self._candidate_scores(self._query_vector(user_position, history), known).tolist())
+            return [None if position is None else float(next(values)) for position in positions]
+        scores = self._user_scores(user_position, history)
         return [None if position is None else float(scores[position]) for position in positions]
 
     def similar_items(
@@ -295,8 +409,11 @@ class RecommendationScorer(Scorer):
         position = self._item_position.get(str(item_id))
         if position is None:
             raise UnknownItem(item_id)
-        scores = self._item_similarities(position)
         excluded = np.append(self._positions(exclude_item_ids), position)
+        if self.item_index is not None:
+            query = self._item_query_vector(position)
+            return self._ann_top_k(query, k, excluded, allowed_item_ids, similar_to=position)
+        scores = self._item_similarities(position)
         return self._top_k(scores, k, excluded, allowed_item_ids)
 
     def recommend_session(
@@ -329,16 +446,27 @@ class RecommendationScorer(Scorer):
         )  # fmt: skip
         if len(positions) == 0:
             return answer
-        scores = self._context_scores(
-            positions,
+        context = (
             None if event_types is None else [event_types[n] for n in kept],
             None if timestamps is None else [timestamps[n] for n in kept],
         )
         excluded = self._positions(exclude_item_ids)
         if exclude_seen:
             excluded = np.concatenate([excluded, positions])
+        if self.item_index is not None:
+            answer.items = self._ann_top_k(
+                self._context_query_vector(positions, *context), k, excluded, allowed_item_ids
+            )
+            return answer
+        scores = self._context_scores(positions, *context)
         answer.items = self._top_k(scores, k, excluded, allowed_item_ids)
         return answer
+
+    def _context_query_vector(
+        self, positions: np.ndarray, event_types: Sequence | None, timestamps: Sequence | None
+    ) -> np.ndarray:
+        """The index's query for a session given each event's type and time; most scorers read neither."""
+        return self._session_query_vector(positions)
 
     def _context_scores(
         self, positions: np.ndarray, event_types: Sequence | None, timestamps: Sequence | None
@@ -385,6 +513,58 @@ class RecommendationScorer(Scorer):
             candidates = None
         chosen = top_k_positions(scores, k, candidates)
         return [(self._item_id_list[position], float(scores[position])) for position in chosen]
+
+    def _ann_top_k(
+        self,
+        query: np.ndarray,
+        k: int,
+        excluded: np.ndarray,
+        allowed_item_ids: Iterable[str] | None,
+        *,
+        similar_to: int | None = None,
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` among the index's candidates for ``query`` (items like ``similar_to``, when given).
+
+        Over-fetches (``k × OVERFETCH`` plus the excluded items), drops excluded
+        and filtered items, and searches exactly among the allowed items (or the
+        whole catalogue) when fewer than ``k`` remain. The index's inner
+        products are exact, so the answer's scores are the exact path's.
+        """
+        from .ann import OVERFETCH  # noqa: PLC0415 - keeps faiss-free scorers free of the module
+
+        index = self.item_index
+        if index is None:
+            raise TypeError("_ann_top_k needs a loaded index")
+
+        excluded = np.unique(excluded)
+        allowed = None if allowed_item_ids is None else np.unique(self._positions(allowed_item_ids))
+        candidates, products = index.search(query, k * OVERFETCH + len(excluded))
+        if self.n_items > index.n_items:
+            # Items placed after training are not in the index: their few inner products are computed here.
+            placed = np.arange(index.n_items, self.n_items)
+            candidates = np.concatenate([candidates, placed])
+            products = np.concatenate([products, self._candidate_scores(query, placed)])
+        keep = ~np.isin(candidates, excluded)
+        if allowed is not None:
+            keep &= np.isin(candidates, allowed)
+        available = self.n_items - len(excluded) if allowed is None else len(np.setdiff1d(allowed, excluded))
+        if int(keep.sum()) >= min(k, available):
+            self.retrieval_counts["ann"] += 1
+            candidates, scores = candidates[keep], products[keep]
+            if similar_to is not None:
+                scores = self._similar_from_products(candidates, scores)
+        else:
+            # Filters left too few of the index's answer: exact search where they allow.
+            self.retrieval_counts["exact_fallback"] += 1
+            pool = np.arange(self.n_items) if allowed is None else allowed
+            candidates = pool[~np.isin(pool, excluded)]
+            if similar_to is None:
+                scores = self._candidate_scores(query, candidates)
+            else:
+                scores = self._similar_candidate_scores(similar_to, candidates)
+        scores = np.asarray(scores, dtype=np.float32)
+        chosen = top_k_positions(scores, k)
+        return [(self._item_id_list[candidates[i]], float(scores[i])) for i in chosen]
 
     def _ranked_history_items(self, weights: np.ndarray, history: np.ndarray, n: int) -> list[tuple[str, float]]:
         """The ``n`` history items with the largest positive weight, best first."""
@@ -645,16 +825,25 @@ class EmbeddingScorer(RecommendationScorer):
         self.item_vectors = np.concatenate([self.item_vectors, vectors.astype(np.float32)])
 
     def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
-        if user_position is not None:
-            return self.item_vectors @ self.user_vectors[user_position]
-        # Users unseen in training are represented by the mean of their items.
-        return self.item_vectors @ _unit(self.item_vectors[history].mean(axis=0))
+        return self.item_vectors @ self._query_vector(user_position, history)
 
     def score_users(self, user_positions: np.ndarray) -> np.ndarray:
         return self.user_vectors[user_positions] @ self.item_vectors.T
 
     def _item_similarities(self, item_position: int) -> np.ndarray:
         return self.item_vectors @ self.item_vectors[item_position]
+
+    def ann_vectors(self) -> np.ndarray:
+        return self.item_vectors
+
+    def ann_queries(self) -> np.ndarray:
+        return self.user_vectors
+
+    def _query_vector(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
+        if user_position is not None:
+            return self.user_vectors[user_position]
+        # Users unseen in training are represented by the mean of their items.
+        return _unit(self.item_vectors[history].mean(axis=0))
 
     def explain(
         self, user_id: str, item_id: str, history_item_ids: Iterable[str] | None, n: int = 3

@@ -176,12 +176,12 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
             raise ValueError(f"embedding size {dim} is not divisible by {self.heads} heads")
         # Causal masks for every length up to max_history, built once.
         self._causal = np.tril(np.ones((self.max_history, self.max_history), dtype=bool))
-        norms = np.linalg.norm(self.item_vectors, axis=1, keepdims=True)
-        self._unit_items = self.item_vectors / (norms + 1e-12)
+        # Norms, not unit vectors: a second item matrix would double the memory a large catalogue takes.
+        self._item_norms = np.linalg.norm(self.item_vectors, axis=1) + np.float32(1e-12)
 
     @property
     def nbytes(self) -> int:
-        return super().nbytes + self._causal.nbytes + self._unit_items.nbytes
+        return super().nbytes + self._causal.nbytes + self._item_norms.nbytes
 
     @property
     def reads_context(self) -> bool:
@@ -228,8 +228,7 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
     def _append_item_vectors(self, vectors: np.ndarray) -> None:
         vectors = vectors.astype(np.float32)
         self.item_vectors = np.concatenate([self.item_vectors, vectors])
-        units = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
-        self._unit_items = np.concatenate([self._unit_items, units])
+        self._item_norms = np.concatenate([self._item_norms, np.linalg.norm(vectors, axis=1) + np.float32(1e-12)])
 
     def encode(
         self, positions: np.ndarray, events: np.ndarray | None = None, gaps: np.ndarray | None = None
@@ -268,12 +267,12 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
     def _session_scores(
         self, positions: np.ndarray, events: np.ndarray | None = None, gaps: np.ndarray | None = None
     ) -> np.ndarray:
-        n = min(len(positions), self.max_history)
-        events = None if events is None else np.asarray(events)[-n:]
-        gaps = None if gaps is None else np.asarray(gaps)[-n:]
-        return self.item_vectors @ self.encode(np.asarray(positions)[-n:], events, gaps)
+        return self.item_vectors @ self._session_query_vector(positions, events, gaps)
 
-    def _context_scores(
+    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
+        return self.item_vectors @ self._query_vector(user_position, history)
+
+    def _context_query_vector(
         self, positions: np.ndarray, event_types: Sequence | None, timestamps: Sequence | None
     ) -> np.ndarray:
         events = gaps = None
@@ -282,18 +281,46 @@ class SequenceScorer(_SequenceStateMixin, RecommendationScorer):
         if self.gap_vectors is not None and timestamps is not None:
             # Gaps between the events the model reads: the first of them has no earlier one.
             gaps = time_gap_buckets(np.asarray(timestamps, dtype=np.float64)[-self.max_history :])
-        return self._session_scores(positions, events, gaps)
+        return self._session_query_vector(positions, events, gaps)
 
-    def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
+    def _context_scores(
+        self, positions: np.ndarray, event_types: Sequence | None, timestamps: Sequence | None
+    ) -> np.ndarray:
+        return self.item_vectors @ self._context_query_vector(positions, event_types, timestamps)
+
+    def _item_similarities(self, item_position: int) -> np.ndarray:
+        return self._similar_candidate_scores(item_position, slice(None))
+
+    def ann_vectors(self) -> np.ndarray:
+        return self.item_vectors
+
+    def _query_vector(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
         if user_position is None:
-            return super()._user_scores(None, history)
+            return self._session_query_vector(np.asarray(history, np.int32))
+        # A known user: their training sequence, with its event types and gaps for models that read them.
         start, end = self.sequence_indptr[user_position], self.sequence_indptr[user_position + 1]
         events = None if self.sequence_events is None else self.sequence_events[start:end].astype(np.int64)
         gaps = None if self.sequence_gaps is None else self.sequence_gaps[start:end].astype(np.int64)
-        return self._session_scores(self._sequence(user_position), events, gaps)
+        return self._session_query_vector(self._sequence(user_position), events, gaps)
 
-    def _item_similarities(self, item_position: int) -> np.ndarray:
-        return self._unit_items @ self._unit_items[item_position]
+    def _session_query_vector(
+        self, positions: np.ndarray, events: np.ndarray | None = None, gaps: np.ndarray | None = None
+    ) -> np.ndarray:
+        n = min(len(positions), self.max_history)
+        events = None if events is None else np.asarray(events)[-n:]
+        gaps = None if gaps is None else np.asarray(gaps)[-n:]
+        return self.encode(np.asarray(positions)[-n:], events, gaps)
+
+    def _item_query_vector(self, item_position: int) -> np.ndarray:
+        # Similar items rank by cosine; the inner-product index is asked with the
+        # unit vector and its candidates are re-scored by cosine.
+        return self.item_vectors[item_position] / self._item_norms[item_position]
+
+    def _similar_candidate_scores(self, item_position: int, candidates: np.ndarray | slice) -> np.ndarray:
+        return (self.item_vectors[candidates] @ self._item_query_vector(item_position)) / self._item_norms[candidates]
+
+    def _similar_from_products(self, candidates: np.ndarray, products: np.ndarray) -> np.ndarray:
+        return products / self._item_norms[candidates]
 
 
 class SessionKnnScorer(_SequenceStateMixin, RecommendationScorer):

@@ -205,3 +205,20 @@ def test_session_knn_learns_planted_order(ordered):
     assert sampled["negatives"] == 100
     assert sampled["metrics"]["hr@10"] >= report.metrics["hr@10"]
     assert sampled["baseline"]["hr@10"] >= report.baseline["hr@10"]
+
+
+def test_sasrec_serves_through_an_item_index_like_exact_search(trained_sasrec, tmp_path):
+    # A 40-item index has one cell, so its candidates hold every item: the answers must be exact search's.
+    save_artifact(trained_sasrec, tmp_path, ann_min_items=40)
+    indexed, exact = load_scorer(tmp_path), trained_sasrec.scorer
+    assert indexed.item_index is not None
+    user = str(exact.user_ids[0])
+    seen = exact.item_ids[exact.seen_positions(0)].tolist()
+    assert _ids(indexed.recommend(user, 5)) == _ids(exact.recommend(user, 5))
+    assert _ids(indexed.recommend_session(seen, 5).items) == _ids(exact.recommend_session(seen, 5).items)
+    assert _ids(indexed.similar_items("i3", 5)) == _ids(exact.similar_items("i3", 5))
+    assert indexed.retrieval_counts["ann"] == 3
+
+
+def _ids(answer):
+    return [item_id for item_id, _ in answer]

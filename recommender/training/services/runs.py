@@ -376,7 +376,13 @@ def _train_and_version(run, prefix):
     _set_stage(run.pk, "saving", 0.92)
     metrics = report.to_dict()
     with tempfile.TemporaryDirectory(prefix="artifact-") as local_dir:
-        ml.save_artifact(trained, local_dir, metrics=metrics, extra={"tenant_id": run.tenant_id, "run_id": run.pk})
+        ml.save_artifact(
+            trained,
+            local_dir,
+            metrics=metrics,
+            extra={"tenant_id": run.tenant_id, "run_id": run.pk},
+            ann_min_items=TRAINING["ANN_MIN_ITEMS"],
+        )
         size = store_artifact(local_dir, prefix)
     with transaction.atomic():
         # Under the run's lock, a cancellation that arrived during saving still wins.
