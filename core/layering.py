@@ -34,7 +34,7 @@ FOLDER_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
             "recommender.data",
             "recommender.training",
             "recommender.serving",
-            "recommender.portal",
+            "portal",
         ),
         "the model library imports no framework and no app",
     ),

@@ -3,9 +3,10 @@
 from django.contrib import admin, messages
 from django.db.models import Count
 
+from portal.account_forms import AdminLoginForm
+
 from . import audit
 from .models import ApiKey, AuditLog, Invitation, Membership, Plan, Tenant
-from .portal.forms import AdminLoginForm
 from .services import revoke_api_key, set_tenant_status
 
 # The admin's sign-in shares the portal's lock after repeated failures.

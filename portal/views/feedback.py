@@ -16,15 +16,14 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import APIException, ValidationError
 
 from core.errors import DomainError
-from recommender.portal.charts import band_chart, line_chart
-from recommender.portal.problems import problem_message
+from portal.access import portal_view
+from portal.charts import band_chart, line_chart
+from portal.problems import problem_message
+from recommender.feedback import selectors, services
+from recommender.feedback.api.serializers import ExperimentCreateSerializer, FeedbackSettingsSerializer
+from recommender.feedback.models import Experiment
 from recommender.training.models import ModelConfig
 from tenants.models import Role
-from tenants.portal.access import portal_view
-
-from . import selectors, services
-from .api.serializers import ExperimentCreateSerializer, FeedbackSettingsSerializer
-from .models import Experiment
 
 RANGES = {"1d": (timedelta(days=1), "15m"), "7d": (timedelta(days=7), "1h"), "30d": (timedelta(days=30), "1d")}
 

@@ -9,9 +9,8 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.utils import timezone
 
 from core.http import client_address
-
-from ..models import ApiKeyScope, Role
-from . import throttling
+from tenants.accounts import throttling
+from tenants.models import ApiKeyScope, Role
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"})
 

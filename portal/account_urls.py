@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .forms import LoginForm
+from .account_forms import LoginForm
 from .views import account
 
 urlpatterns = [

@@ -6,12 +6,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from portal.access import portal_view
 from recommender.data import selectors as data_selectors
 from recommender.data import services as data_services
 from recommender.data.api.serializers import ImportJobSerializer
 from recommender.data.models import Dataset, ImportJob
 from tenants.models import Role
-from tenants.portal.access import portal_view
 from tenants.scoping import get_tenant_object_or_404
 
 from .. import selectors

@@ -8,6 +8,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from core.queueing import QueueUnavailable
+from portal.access import portal_view
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from recommender.training import selectors as training_selectors
@@ -15,7 +16,6 @@ from recommender.training.api.serializers import TrainingRunSerializer
 from recommender.training.models import TrainingRun
 from recommender.training.services import configs, deployments, runs
 from tenants.models import Role
-from tenants.portal.access import portal_view
 from tenants.scoping import get_tenant_object_or_404
 
 from ..forms import ModelConfigForm, TrainForm
