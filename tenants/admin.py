@@ -3,9 +3,8 @@
 from django.contrib import admin, messages
 from django.db.models import Count
 
-from portal.account_forms import AdminLoginForm
-
 from . import audit
+from .accounts.signin import AdminLoginForm
 from .models import ApiKey, AuditLog, Invitation, Membership, Plan, Tenant
 from .services import revoke_api_key, set_tenant_status
 
