@@ -1,14 +1,19 @@
-"""Turning a refusal from a service into one sentence for a person."""
+"""Turning a refusal from a service into words for a person: a sentence, or reasons on a form's fields."""
 
-from core.errors import DomainError
+from core.errors import DomainError, InvalidInput, first_problem
 
 
-def problem_message(exc):
-    """The message of a domain error, or the first message in a DRF exception's ``detail``, however deeply
-    a validation error nests it."""
-    if isinstance(exc, DomainError):
-        return exc.message
-    detail = exc.detail
-    while isinstance(detail, dict | list) and detail:
-        detail = next(iter(detail.values())) if isinstance(detail, dict) else detail[0]
-    return str(detail)
+def problem_message(exc: DomainError) -> str:
+    """The message of a domain error."""
+    return exc.message
+
+
+def add_problem(form, exc: DomainError) -> None:
+    """Show a refusal on ``form``: on the field it names with the first reason for it, else as the form's error."""
+    if isinstance(exc, InvalidInput):
+        for name, reasons in exc.details.items():
+            found = first_problem(reasons)
+            if name in form.fields and found:
+                form.add_error(name, found[1])
+                return
+    form.add_error(None, problem_message(exc))
