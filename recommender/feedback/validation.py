@@ -8,6 +8,7 @@ from typing import Any
 from core.errors import InvalidInput, first_problem
 from recommender.data.models import MAX_EVENT_TYPE_LENGTH
 from recommender.training.models import ModelConfig, ModelVersion
+from tenants.models import Tenant
 
 MAX_EVENT_TYPES = 20
 MAX_ARMS = 10
@@ -25,7 +26,7 @@ def check_event_types(*, field: str, event_types: list[str]) -> list[str]:
     return event_types
 
 
-def resolve_arms(*, tenant, model: str, arms: list[dict[str, Any]]) -> tuple[ModelConfig, list[dict[str, Any]]]:
+def resolve_arms(*, tenant: Tenant, model: str, arms: list[dict[str, Any]]) -> tuple[ModelConfig, list[dict[str, Any]]]:
     """The experiment's model and its arms with their model and version found in ``tenant``.
 
     ``arms``: dicts of name, model (optional: the experiment's), version (a number), split and control. Returns
@@ -51,6 +52,6 @@ def resolve_arms(*, tenant, model: str, arms: list[dict[str, Any]]) -> tuple[Mod
     if any(problems):
         # One entry per arm, empty for the good ones, as the API's validation errors nest.
         details = {"arms": problems}
-        path, reason = first_problem(details)
+        path, reason = first_problem(details) or ("arms", "an arm is invalid")
         raise InvalidInput(f"{path}: {reason}", details=details)
     return configs[model], resolved
