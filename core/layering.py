@@ -4,8 +4,10 @@ Run ``python -m core.layering`` (``make lint`` does); ``tests/test_layering.py``
 planted violations. The rules:
 
 - ``recommender/ml`` is a plain library: no Django, DRF, Celery, and none of the platform's apps.
-- ``core`` is plumbing below every app: it imports neither ``tenants`` nor ``recommender``.
+- ``core`` is plumbing below every app: it imports neither ``tenants``, ``recommender`` nor ``portal``.
 - ``tenants`` sits below ``recommender``: it never imports it.
+- ``portal`` sits above ``tenants`` and ``recommender``: neither imports it (only ``saas_platform``'s URLconf
+  does), and it validates with forms and the services' checks: no ``rest_framework``, no API module.
 - services and selectors raise domain errors and never speak HTTP: no ``rest_framework``.
 - ``.unscoped()`` (the escape hatch from tenant scoping) only where :data:`UNSCOPED_ALLOWED` says.
 """
@@ -34,13 +36,17 @@ FOLDER_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
             "recommender.data",
             "recommender.training",
             "recommender.serving",
-            "recommender.portal",
-        ),
+        ),  # and not portal: the rule of all of recommender below says so
         "the model library imports no framework and no app",
     ),
-    ("core", ("tenants", "recommender"), "core is plumbing below every app"),
+    ("core", ("tenants", "recommender", "portal"), "core is plumbing below every app"),
     ("tenants", ("recommender",), "tenants sits below recommender"),
+    ("tenants", ("portal",), "the portal sits above tenants"),
+    ("recommender", ("portal",), "the portal sits above recommender"),
+    ("portal", ("rest_framework",), "the portal validates with forms and the services' checks, never DRF"),
 )
+# Folders whose code imports no API package (``<app>.api``: DRF serializers, views, errors).
+API_FREE: tuple[str, ...] = ("portal",)
 SERVICE_FORBIDDEN = ("rest_framework",)
 # Files (relative to the root) allowed to call ``.unscoped()``: operator admin and migrations (tests may too).
 UNSCOPED_ALLOWED: tuple[str, ...] = ("*/admin.py", "*/migrations/*.py")
@@ -87,6 +93,12 @@ def check_file(path: Path, root: Path = ROOT) -> list[Violation]:
                 for line, module in _imported_modules(tree)
                 if _matches(module, forbidden)
             ]
+    if any(shown.startswith(folder + "/") for folder in API_FREE):
+        found += [
+            Violation(shown, line, f"imports {module}: the portal does not borrow the API's serializers or views")
+            for line, module in _imported_modules(tree)
+            if "api" in module.split(".")
+        ]
     if _is_service_module(relative):
         found += [
             Violation(shown, line, f"imports {module}: services and selectors raise core.errors, never HTTP")

@@ -46,8 +46,8 @@ INSTALLED_APPS = [
     "recommender.training",
     "recommender.serving",
     "recommender.data",
-    "recommender.portal",
     "recommender.feedback",
+    "portal",
 ]
 
 MIDDLEWARE = [

@@ -25,6 +25,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("health", health, name="health"),
-    path("accounts/", include("tenants.portal.account_urls")),
-    path("", include("recommender.portal.urls")),
+    path("accounts/", include("portal.account_urls")),
+    path("", include("portal.urls")),
 ]

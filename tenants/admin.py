@@ -4,8 +4,8 @@ from django.contrib import admin, messages
 from django.db.models import Count
 
 from . import audit
+from .accounts.signin import AdminLoginForm
 from .models import ApiKey, AuditLog, Invitation, Membership, Plan, Tenant
-from .portal.forms import AdminLoginForm
 from .services import revoke_api_key, set_tenant_status
 
 # The admin's sign-in shares the portal's lock after repeated failures.

@@ -109,7 +109,7 @@ def _fresh_sign_up_rates():
     from django.core.cache import cache
 
     from core.redis_client import get_redis
-    from tenants.portal.throttling import RATE_PREFIX
+    from tenants.accounts.throttling import RATE_PREFIX
 
     client = get_redis()
     if client is None:

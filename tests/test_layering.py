@@ -18,6 +18,12 @@ def test_the_tree_keeps_every_layering_rule():
         ("recommender/ml/planted.py", "import recommender.serving.loader\n", "imports recommender.serving.loader"),
         ("tenants/planted.py", "from recommender.data.models import Dataset\n", "imports recommender.data.models"),
         ("core/planted.py", "import tenants.models\n", "imports tenants.models"),
+        ("core/planted.py", "from portal import charts\n", "imports portal"),
+        ("tenants/admin.py", "from portal.account_forms import SignUpForm\n", "the portal sits above tenants"),
+        ("recommender/data/planted.py", "import portal.urls\n", "the portal sits above recommender"),
+        ("portal/views/planted.py", "from rest_framework.exceptions import ValidationError\n", "never DRF"),
+        ("portal/forms.py", "from recommender.data.api.serializers import X\n", "API's serializers"),
+        ("portal/views/data.py", "def f():\n    from tenants.api import errors\n", "API's serializers"),
         ("recommender/data/services.py", "from rest_framework.exceptions import ValidationError\n", "never HTTP"),
         ("recommender/training/services/planted.py", "import rest_framework\n", "never HTTP"),
         ("recommender/data/selectors.py", "def f():\n    from rest_framework import status\n", "never HTTP"),
@@ -40,5 +46,18 @@ def test_unscoped_is_allowed_in_operator_admin_and_migrations(tmp_path):
         planted = tmp_path / path
         planted.parent.mkdir(parents=True)
         planted.write_text("Dataset.objects.unscoped().all()\n")
+
+    assert check_tree(tmp_path) == []
+
+
+def test_the_portal_may_import_tenants_and_recommender_and_the_urlconf_may_import_the_portal(tmp_path):
+    sources = {
+        "portal/views/planted.py": "from recommender.data import services\nfrom tenants.models import Role\n",
+        "saas_platform/urls.py": "from django.urls import include\nURLS = include('portal.urls')\nimport portal.urls\n",
+    }
+    for path, source in sources.items():
+        planted = tmp_path / path
+        planted.parent.mkdir(parents=True)
+        planted.write_text(source)
 
     assert check_tree(tmp_path) == []

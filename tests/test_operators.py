@@ -155,7 +155,7 @@ def test_the_admin_sign_in_shares_the_portals_lock():
     """Twelve wrong passwords on /admin/login/ all answered 200 and the admin still let the operator in."""
     from django.test import Client
 
-    from tenants.portal import throttling
+    from tenants.accounts import throttling
 
     get_user_model().objects.create_superuser("root-admin-lock", "root@example.com", "operator-password-1")
     browser = Client()

@@ -13,9 +13,9 @@ from recommender.training.models import TrainingRun
 from recommender.training.services.configs import create_config
 from recommender.training.services.runs import QuotaError, request_training
 from saas_platform.celery import app
+from tenants.accounts.services import change_member_role
 from tenants.audit import Actor
 from tenants.models import Membership, Role
-from tenants.portal.services import change_member_role
 from tenants.services import TenantError
 
 from .factories import add_member, make_interactions_dataset

@@ -42,6 +42,15 @@ def import_jobs_of(tenant):
     return ImportJob.objects.for_tenant(tenant).select_related("dataset")
 
 
+def import_progress(job: ImportJob) -> float | None:
+    """rows_read / rows_total, between 0 and 1 (1 once the import succeeded); ``None`` while the total is unknown."""
+    if job.status == ImportJob.Status.SUCCEEDED:
+        return 1.0
+    if not job.rows_total:
+        return None
+    return min(1.0, job.rows_read / job.rows_total)
+
+
 def data_snapshot(dataset: Dataset) -> dict:
     """What a model trained now would see: ``{"rows", "latest_timestamp" (ISO or None), "latest_id"}``."""
     tenant = dataset.tenant

@@ -32,6 +32,12 @@ __all__ = [
 ]
 
 
+# Items one rank request may order, and one anonymous session may send (models read at most their own
+# max_history of them): the API's serializers and the portal's forms both hold requests to these.
+MAX_RANK_ITEMS = 500
+MAX_SESSION_ITEMS = 500
+
+
 class ServingError(InvalidInput):
     """A request the deployed model cannot answer, with a reason for the caller."""
 

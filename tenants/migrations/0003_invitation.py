@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import migrations, models
 from django.utils import timezone
 
-# tenants.portal.services.INVITATION_MAX_AGE when invitations were first stored (a migration keeps its own copy).
+# tenants.accounts.services.INVITATION_MAX_AGE when invitations were first stored (a migration keeps its own copy).
 LINK_MAX_AGE = timedelta(days=7)
 
 

@@ -19,8 +19,8 @@ from recommender.data.services import rerun_import
 from recommender.serving.batch import expire_batch_files
 from recommender.serving.models import BatchJob
 from recommender.training.models import TrainingRun
+from tenants.accounts.services import delete_tenant
 from tenants.audit import Actor
-from tenants.portal.services import delete_tenant
 from tenants.selectors import forget_cached_key
 
 from ..serving.conftest import train_model

@@ -43,6 +43,10 @@ def test_an_analyst_changes_what_counts_and_bad_values_are_refused(served):
     assert found.click_event_types == ["click", "add_to_cart"] and found.estimated_window_minutes == 30
     refused = analyst.post(reverse("portal:feedback_settings_update"), {**form, "estimated_window_minutes": 0})
     assert refused.status_code == 200 and "greater than or equal to 1" in refused.content.decode()
+    many = ", ".join(f"type{n}" for n in range(21))
+    refused = analyst.post(reverse("portal:feedback_settings_update"), {**form, "click_event_types": many})
+    assert "At most 20 event types, not 21." in refused.content.decode()
+    assert FeedbackSettings.objects.get(tenant=served.tenant).click_event_types == ["click", "add_to_cart"]
 
 
 def test_experiments_are_started_read_and_promoted_in_the_portal(two_versions):  # noqa: F811
@@ -53,6 +57,15 @@ def test_experiments_are_started_read_and_promoted_in_the_portal(two_versions): 
         {"name": "t", "model": "recs", "metric": "ctr", "arms": "control 1 50\nchallenger 2 40"},
     )
     assert "sum to 90%" in bad.content.decode() and not Experiment.objects.exists()
+    for arms, reason in (
+        ("control 1 50\nchallenger two 50", "Line 2: the version and the split are whole numbers."),
+        ("control 1 50\nchallenger 9 50", "Model &#x27;recs&#x27; has no version 9."),  # the API's words
+        ("control 1 100", "Write 2 to 10 arms, one a line; there are 1."),
+    ):
+        refused = analyst.post(
+            reverse("portal:feedback_experiment_create"), {"name": "t", "model": "recs", "metric": "ctr", "arms": arms}
+        )
+        assert reason in refused.content.decode() and not Experiment.objects.exists()
     started = analyst.post(
         reverse("portal:feedback_experiment_create"),
         {"name": "v2 vs v1", "model": "recs", "metric": "ctr", "arms": "control 1 50\nchallenger 2 50"},

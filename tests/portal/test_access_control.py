@@ -7,8 +7,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
 
+from portal import urls as portal_urls
 from recommender.data import services as data_services
-from recommender.portal import urls as portal_urls
 from recommender.training.models import ModelConfig
 from tenants.audit import Actor
 from tenants.models import ROLE_RANK, Invitation, Membership, Role

@@ -9,10 +9,10 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from tenants.accounts import services as portal_services
+from tenants.accounts import throttling
 from tenants.middleware import SESSION_KEY
 from tenants.models import Membership, Role
-from tenants.portal import services as portal_services
-from tenants.portal import throttling
 
 from ..factories import add_member, make_user
 from .conftest import signed_in

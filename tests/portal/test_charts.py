@@ -2,7 +2,7 @@
 
 from django.template import Context, Template
 
-from recommender.portal import charts
+from portal import charts
 
 
 def test_bars_are_in_proportion_on_a_round_axis():
@@ -58,7 +58,7 @@ def test_the_template_tag_renders_svg_and_a_data_table():
 
 def test_a_classifier_run_gets_one_chart_per_quantity_with_validation_told_apart():
     """Once eight lines on one axis, four of them black dots without a legend colour (issue 13)."""
-    from recommender.portal.reports import training_curves
+    from portal.reports import training_curves
 
     history = [
         {"stage": stage, "epoch": epoch, "loss": 0.7 - epoch / 100, "accuracy": 0.5 + epoch / 100,

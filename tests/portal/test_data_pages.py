@@ -1,5 +1,7 @@
 """Datasets: creating, uploading with import progress, the error report and statistics."""
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -71,6 +73,33 @@ def test_upload_options_are_judged_like_the_api(tenant_a, owner_client):
     )
     assert set(response.context["form"].errors) == {"delimiter", "column_mapping"}
     assert not ImportJob.objects.exists()
+
+
+def test_upload_options_chosen_in_the_form_are_how_the_file_is_read(
+    tenant_a, owner_client, django_capture_on_commit_callbacks
+):
+    dataset = Dataset.objects.create(tenant=tenant_a.tenant, name="d", kind="interactions")
+    # No header line and semicolons: the file reads only with the options chosen (columns are numbered from 1).
+    content = b"u1;i1;2026-01-01T00:00:00Z\nu2;i2;2026-01-02T00:00:00Z\n"
+    mapping = {"1": "user_id", "2": "item_id", "3": "timestamp"}
+    form = {"on_error": "fail", "format": "csv", "delimiter": "semicolon", "has_header": "no"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            reverse("portal:dataset_upload", args=[dataset.pk]),
+            {**form, "file": upload("x.txt", content), "column_mapping": json.dumps(mapping)},
+        )
+    job = ImportJob.objects.get(dataset=dataset)
+    assert response["Location"] == reverse("portal:dataset_import", args=[job.pk])
+    assert job.options == {
+        "format": "csv",
+        "delimiter": ";",
+        "has_header": False,
+        "column_mapping": mapping,
+        "on_error": "fail",
+        "compression": "auto",
+    }
+    job.refresh_from_db()
+    assert (job.status, job.rows_loaded) == ("succeeded", 2), job.message
 
 
 def test_a_tabular_dataset_needs_its_target_column(owner_client):

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from tenants import audit
+from tenants.accounts import services as portal_services
 from tenants.models import AuditLog, Invitation, Membership, Role
-from tenants.portal import services as portal_services
 
 from ..factories import add_member, make_user
 from .conftest import signed_in

@@ -11,7 +11,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from core.http import client_address
-from tenants.portal import throttling
+from tenants.accounts import throttling
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ from django.views import static
 
 from recommender.data.models import ImportJob
 from recommender.data.services import create_dataset
+from tenants.accounts import throttling
 from tenants.audit import Actor
 from tenants.models import ApiKey, AuditLog
-from tenants.portal import throttling
 
 from ..worker import _database_url_of_test_db
 

@@ -3,13 +3,22 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..importing.problems import UNSTORABLE, UNSTORABLE_REASON
+from core.errors import InvalidInput
+
+from .. import validation
 from ..models import MAX_CATEGORY_LENGTH, MAX_ID_LENGTH, MAX_TITLE_LENGTH, Dataset, ImportJob, Item, TenantDataSettings
-from ..selectors import shown_features
+from ..selectors import import_progress, shown_features
 
 MAX_BATCH = 1000
 ITEM_FIELDS = {"item_id", "title", "categories", "features", "is_active"}
-DELIMITER_WORDS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def _checked(check, value):
+    """``check(value)`` from the shared validation, its refusal as this field's DRF error."""
+    try:
+        return check(value)
+    except InvalidInput as exc:
+        raise serializers.ValidationError(next(iter(exc.details.values()))) from exc
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -51,11 +60,10 @@ class DatasetCreateSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        tabular = attrs["kind"] == Dataset.Kind.TABULAR
-        if tabular and not attrs["target_column"]:
-            raise serializers.ValidationError({"target_column": ["A tabular dataset needs the column to predict."]})
-        if not tabular and attrs["target_column"]:
-            raise serializers.ValidationError({"target_column": ["Only tabular datasets have a target column."]})
+        try:
+            validation.check_target_column(kind=attrs["kind"], target_column=attrs["target_column"])
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.details) from exc
         return attrs
 
 
@@ -92,11 +100,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_progress(self, job) -> float | None:
-        if job.status == ImportJob.Status.SUCCEEDED:
-            return 1.0
-        if not job.rows_total:
-            return None
-        return min(1.0, job.rows_read / job.rows_total)
+        return import_progress(job)
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "minLength": 1}})
@@ -142,7 +146,7 @@ class ImportCreateSerializer(serializers.Serializer):
         required=False, binary=True, help_text='File column → platform column, e.g. {"userId": "user_id"}.'
     )
     on_error = serializers.ChoiceField(choices=ImportJob.OnError.choices, default=ImportJob.OnError.FAIL)
-    compression = serializers.ChoiceField(choices=["auto", "gzip", "none"], default="auto")
+    compression = serializers.ChoiceField(choices=list(validation.COMPRESSIONS), default="auto")
     timestamp_format = serializers.CharField(
         required=False,
         max_length=64,
@@ -160,33 +164,18 @@ class ImportCreateSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
     def validate_delimiter(self, value):
-        value = DELIMITER_WORDS.get(value.lower(), value)
-        if len(value) != 1 or value in '"\r\n':
-            raise serializers.ValidationError("Use one character (or 'tab'); quotes and line breaks cannot delimit.")
-        return value
+        return _checked(validation.clean_delimiter, value)
 
     def validate_timestamp_format(self, value):
-        if value not in ("dayfirst", "monthfirst") and "%" not in value:
-            raise serializers.ValidationError(
-                "Use 'dayfirst', 'monthfirst' or a strftime pattern such as '%d/%m/%Y %H:%M'."
-            )
-        return value
+        return _checked(validation.clean_timestamp_format, value)
 
     def validate_column_mapping(self, value):
-        if not isinstance(value, dict) or not all(
-            isinstance(key, str) and isinstance(target, str) and target for key, target in value.items()
-        ):
-            raise serializers.ValidationError('Send an object of column names, e.g. {"userId": "user_id"}.')
-        if any(UNSTORABLE.search(name) for pair in value.items() for name in pair):
-            raise serializers.ValidationError(f"A column name {UNSTORABLE_REASON}.")
-        repeated = sorted({target for target in value.values() if list(value.values()).count(target) > 1})
-        if repeated:
-            raise serializers.ValidationError(f"Two file columns are mapped to '{repeated[0]}'.")
-        return value
+        return _checked(validation.clean_column_mapping, value)
 
     def options(self):
         """The import options to store with the job (everything but the file)."""
-        return {name: value for name, value in self.validated_data.items() if name != "file" and value is not None}
+        given = {name: value for name, value in self.validated_data.items() if name != "file"}
+        return validation.import_options(**given)
 
 
 class EventsRequestSerializer(serializers.Serializer):

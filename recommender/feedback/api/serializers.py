@@ -5,15 +5,14 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.errors import InvalidInput
 from recommender.data.models import MAX_EVENT_TYPE_LENGTH
-from recommender.training.models import ModelConfig, ModelVersion
 
 from ..models import Experiment, FeedbackSettings
 from ..selectors import BUCKET_SIZES, MAX_POINTS
+from ..validation import MAX_ARMS, MAX_EVENT_TYPES, resolve_arms
 
-MAX_EVENT_TYPES = 20
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_ARMS = 10
 
 
 def _event_types(help_text):
@@ -86,27 +85,11 @@ class ExperimentCreateSerializer(serializers.Serializer):
     arms = ArmRequestSerializer(many=True, min_length=2, max_length=MAX_ARMS)
 
     def validate(self, attrs):
-        tenant = self.context["tenant"]
-        configs = {config.slug: config for config in ModelConfig.objects.for_tenant(tenant)}
-        if attrs["model"] not in configs:
-            raise serializers.ValidationError({"model": [f"No model '{attrs['model']}'."]})
-        problems, arms = [], []
-        for arm in attrs["arms"]:
-            slug = arm.get("model") or attrs["model"]
-            found = {}
-            if slug not in configs:
-                found["model"] = [f"No model '{slug}'."]
-            else:
-                version = ModelVersion.objects.for_tenant(tenant).filter(config=configs[slug], number=arm["version"])
-                version = version.select_related("config").first()
-                if version is None:
-                    found["version"] = [f"Model '{slug}' has no version {arm['version']}."]
-                arms.append({"name": arm["name"], "config": configs[slug], "version": version,
-                             "split": arm["split"], "is_control": arm["control"]})  # fmt: skip
-            problems.append(found)
-        if any(problems):
-            raise serializers.ValidationError({"arms": problems})
-        return {**attrs, "config": configs[attrs["model"]], "arms": arms}
+        try:
+            config, arms = resolve_arms(tenant=self.context["tenant"], model=attrs["model"], arms=attrs["arms"])
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.details) from exc
+        return {**attrs, "config": config, "arms": arms}
 
 
 class ExperimentUpdateSerializer(serializers.Serializer):

@@ -3,10 +3,9 @@
 from rest_framework import serializers
 
 from ..models import BatchJob
+from ..services import MAX_RANK_ITEMS, MAX_SESSION_ITEMS
 
 MAX_K = 500
-# Items one rank request may order.
-MAX_RANK_ITEMS = 500
 
 
 def _id_list(value):
@@ -46,10 +45,6 @@ class SimilarItemsQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         return {**attrs, "exclude": _id_list(attrs["exclude"]), "category": _id_list(attrs["category"])}
-
-
-# Items one anonymous session may send; models read at most their own max_history of them.
-MAX_SESSION_ITEMS = 500
 
 
 class SessionRecommendationRequestSerializer(serializers.Serializer):

@@ -6,12 +6,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from portal.access import portal_view
 from recommender.data import selectors as data_selectors
 from recommender.data import services as data_services
-from recommender.data.api.serializers import ImportJobSerializer
 from recommender.data.models import Dataset, ImportJob
 from tenants.models import Role
-from tenants.portal.access import portal_view
 from tenants.scoping import get_tenant_object_or_404
 
 from .. import selectors
@@ -30,7 +29,7 @@ def dataset_create(request):
     """A new dataset; the upload form comes next."""
     form = DatasetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        dataset = data_services.create_dataset(actor=request.actor, **form.serializer.validated_data)
+        dataset = data_services.create_dataset(actor=request.actor, **form.dataset_values())
         messages.success(request, f"Created {dataset.name}. Now upload a file into it.")
         return redirect("portal:dataset_upload", pk=dataset.pk)
     return render(request, "portal/data/dataset_form.html", {"form": form})
@@ -78,14 +77,24 @@ def dataset_upload(request, pk):
             job = data_services.start_import(
                 actor=request.actor,
                 dataset=dataset,
-                upload=form.serializer.validated_data["file"],
-                options=form.serializer.options(),
+                upload=form.cleaned_data["file"],
+                options=form.options,
             )
         except DomainError as exc:
             form.add_error(None, problem_message(exc))
         else:
             return redirect("portal:dataset_import", pk=job.pk)
     return render(request, "portal/data/upload.html", {"dataset": dataset, "form": form})
+
+
+# What the import page's poller shows (the data-field elements of portal/data/import.html).
+IMPORT_STATUS_FIELDS = ("id", "status", "rows_read", "rows_total", "rows_loaded", "rows_rejected", "rows_duplicate",
+                        "error_count", "message")  # fmt: skip
+
+
+def _import_status(job):
+    progress = data_selectors.import_progress(job)
+    return {**{name: getattr(job, name) for name in IMPORT_STATUS_FIELDS}, "progress": progress}
 
 
 def _import_job(request, pk):
@@ -96,14 +105,14 @@ def _import_job(request, pk):
 def dataset_import(request, pk):
     """An import's progress (live while it runs), its outcome and the rows it rejected."""
     job = _import_job(request, pk)
-    return render(request, "portal/data/import.html", {"job": job, "status": ImportJobSerializer(job).data})
+    return render(request, "portal/data/import.html", {"job": job, "status": _import_status(job)})
 
 
 @portal_view()
 def dataset_import_status(request, pk):
     """The import's progress as JSON, for the page's poller."""
     job = _import_job(request, pk)
-    return JsonResponse({**ImportJobSerializer(job).data, "finished": job.is_finished})
+    return JsonResponse({**_import_status(job), "finished": job.is_finished})
 
 
 @portal_view(Role.ANALYST)

@@ -1,9 +1,10 @@
 """Portal pages of the feedback app: online metrics with their settings, and experiments.
 
-Writes go through the same serializers and services as the API, so the portal
-refuses exactly what the API refuses, with the same words.
+Writes go through the same checks (``recommender.feedback.validation``) and services as the API, so the
+portal refuses exactly what the API refuses, with the same words.
 """
 
+import re
 from datetime import timedelta
 
 from django import forms
@@ -13,20 +14,22 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import APIException, ValidationError
 
-from core.errors import DomainError
-from recommender.portal.charts import band_chart, line_chart
-from recommender.portal.problems import problem_message
+from core.errors import DomainError, InvalidInput
+from portal.access import portal_view
+from portal.charts import band_chart, line_chart
+from portal.problems import add_problem, problem_message
+from recommender.feedback import selectors, services
+from recommender.feedback.models import Experiment
+from recommender.feedback.validation import MAX_ARMS, check_event_types, resolve_arms
 from recommender.training.models import ModelConfig
 from tenants.models import Role
-from tenants.portal.access import portal_view
-
-from . import selectors, services
-from .api.serializers import ExperimentCreateSerializer, FeedbackSettingsSerializer
-from .models import Experiment
 
 RANGES = {"1d": (timedelta(days=1), "15m"), "7d": (timedelta(days=7), "1h"), "30d": (timedelta(days=30), "1d")}
+
+
+EVENT_TYPE_FIELDS = ("click_event_types", "conversion_event_types", "revenue_event_types")
+ARM_NAME_LENGTH = 60
 
 
 class FeedbackSettingsForm(forms.Form):
@@ -35,6 +38,16 @@ class FeedbackSettingsForm(forms.Form):
     revenue_event_types = forms.CharField(required=False, help_text="Event types whose value is revenue.")
     estimated_window_minutes = forms.IntegerField(min_value=1, max_value=1440)
     metrics_retention_days = forms.IntegerField(min_value=1, max_value=3650, label="Keep metrics for (days)")
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in EVENT_TYPE_FIELDS:
+            if name in cleaned:
+                try:
+                    cleaned[name] = check_event_types(field=name, event_types=_types(cleaned[name]))
+                except InvalidInput as exc:
+                    self.add_error(name, exc.details[name])
+        return cleaned
 
 
 class ExperimentForm(forms.Form):
@@ -46,6 +59,30 @@ class ExperimentForm(forms.Form):
         help_text="One arm a line: name, version, split in percent (the first line is the control), "
         "e.g. “control 1 50”. To compare models, write model:version.",
     )
+
+    def clean_arms(self):
+        """The arms as the API takes them: name, model (empty: the experiment's), version, split, control."""
+        lines = [line for line in self.cleaned_data["arms"].splitlines() if line.strip()]
+        if not 2 <= len(lines) <= MAX_ARMS:
+            raise forms.ValidationError(f"Write 2 to {MAX_ARMS} arms, one a line; there are {len(lines)}.")
+        return [_parse_arm(number, line) for number, line in enumerate(lines, start=1)]
+
+
+def _parse_arm(number, line):
+    fields = line.split()
+    if len(fields) != 3:
+        raise forms.ValidationError(f"Line {number}: write “name version split”, e.g. “control 1 50”.")
+    name, version, split = fields
+    slug, _, version_number = version.rpartition(":")
+    if not (version_number.isdigit() and split.isdigit()):
+        raise forms.ValidationError(f"Line {number}: the version and the split are whole numbers.")
+    if len(name) > ARM_NAME_LENGTH or not re.fullmatch(r"[-\w]+", name, flags=re.ASCII):
+        raise forms.ValidationError(
+            f"Line {number}: a name is letters, digits, hyphens or underscores, at most {ARM_NAME_LENGTH}."
+        )
+    if int(version_number) < 1 or not 1 <= int(split) <= 100:
+        raise forms.ValidationError(f"Line {number}: versions start at 1; a split is 1 to 100 percent.")
+    return {"name": name, "model": slug, "version": int(version_number), "split": int(split), "control": number == 1}
 
 
 def _svg(kind, chart):
@@ -114,33 +151,9 @@ def feedback_settings_update(request):
     form = FeedbackSettingsForm(request.POST)
     if not form.is_valid():
         return _metrics_page(request, settings_form=form)
-    values = {
-        **form.cleaned_data,
-        **{name: _types(form.cleaned_data[name])
-           for name in ("click_event_types", "conversion_event_types", "revenue_event_types")},
-    }  # fmt: skip
-    checked = FeedbackSettingsSerializer(data=values, partial=True)
-    if not checked.is_valid():
-        messages.error(request, problem_message(ValidationError(checked.errors)))
-        return _metrics_page(request, settings_form=form)
-    services.update_feedback_settings(actor=request.actor, **checked.validated_data)
+    services.update_feedback_settings(actor=request.actor, **form.cleaned_data)
     messages.success(request, "Saved. Metrics of the last day are recomputed with these rules within minutes.")
     return redirect("portal:feedback_metrics")
-
-
-def _parse_arms(text, model):
-    arms = []
-    for index, line in enumerate(part for part in text.splitlines() if part.strip()):
-        fields = line.split()
-        if len(fields) != 3:
-            raise ValidationError({"arms": [f"Line {index + 1}: write “name version split”, e.g. “control 1 50”."]})
-        name, version, split = fields
-        slug, _, number = version.rpartition(":")
-        if not (number.isdigit() and split.isdigit()):
-            raise ValidationError({"arms": [f"Line {index + 1}: the version and the split are whole numbers."]})
-        arm = {"name": name, "model": slug or model, "version": int(number), "split": int(split), "control": index == 0}
-        arms.append(arm)
-    return arms
 
 
 @portal_view()
@@ -167,25 +180,12 @@ def experiment_create(request):
         return _experiments_page(request, form)
     q = form.cleaned_data
     try:
-        body = {
-            "name": q["name"],
-            "model": q["model"],
-            "metric": q["metric"],
-            "arms": _parse_arms(q["arms"], q["model"]),
-        }
-        checked = ExperimentCreateSerializer(data=body, context={"tenant": request.tenant})
-        checked.is_valid(raise_exception=True)
-        v = checked.validated_data
+        config, arms = resolve_arms(tenant=request.tenant, model=q["model"], arms=q["arms"])
         experiment = services.start_experiment(
-            actor=request.actor,
-            name=v["name"],
-            config=v["config"],
-            metric=v["metric"],
-            arms=v["arms"],
-            alpha=v["alpha"],
+            actor=request.actor, name=q["name"], config=config, metric=q["metric"], arms=arms
         )
-    except (APIException, DomainError) as exc:
-        messages.error(request, problem_message(exc))
+    except DomainError as exc:
+        add_problem(form, exc)
         return _experiments_page(request, form)
     messages.success(request, f"Experiment “{experiment.name}” is running.")
     return redirect("portal:feedback_experiment", pk=experiment.pk)
@@ -212,7 +212,7 @@ def experiment(request, pk):
 def experiment_stop(request, pk):
     try:
         services.stop_experiment(actor=request.actor, experiment=_experiment_of(request, pk))
-    except (APIException, DomainError) as exc:
+    except DomainError as exc:
         messages.error(request, problem_message(exc))
     else:
         messages.success(request, "Stopped: the deployed version serves everyone again.")
@@ -224,7 +224,7 @@ def experiment_stop(request, pk):
 def experiment_promote(request, pk):
     try:
         found = services.promote_winner(actor=request.actor, experiment=_experiment_of(request, pk))
-    except (APIException, DomainError) as exc:
+    except DomainError as exc:
         messages.error(request, problem_message(exc))
     else:
         messages.success(request, f"“{found.promoted_arm.name}” is deployed and the experiment is stopped.")

@@ -1,4 +1,4 @@
-"""The portal in the ``portal`` namespace: these pages and the organisation and access pages of ``tenants.portal``."""
+"""The portal in the ``portal`` namespace: every page but the account pages (``portal.account_urls``)."""
 
 from django.urls import include, path
 
@@ -36,6 +36,6 @@ urlpatterns = [
     path("runs/<int:pk>/cancel/", models.model_run_cancel, name="model_run_cancel"),
     path("runs/<int:pk>/retry/", models.model_run_retry, name="model_run_retry"),
     path("try/", tryit.try_it, name="try_it"),
-    path("", include("recommender.feedback.portal_urls")),
-    path("", include("tenants.portal.urls")),
+    path("", include("portal.feedback_urls")),
+    path("", include("portal.access_urls")),
 ]

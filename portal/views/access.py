@@ -5,15 +5,16 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ...models import ApiKey, Invitation, Membership, Role
-from ...quotas import limits_of, quota_use
-from ...scoping import get_tenant_object_or_404
-from ...selectors import api_keys_of
-from ...services import TenantError, issue_api_key, revoke_api_key
-from ...usage import usage_of
-from .. import selectors, services
+from tenants.accounts import selectors, services
+from tenants.models import ApiKey, Invitation, Membership, Role
+from tenants.quotas import limits_of, quota_use
+from tenants.scoping import get_tenant_object_or_404
+from tenants.selectors import api_keys_of
+from tenants.services import TenantError, issue_api_key, revoke_api_key
+from tenants.usage import usage_of
+
 from ..access import portal_view
-from ..forms import ApiKeyForm, AuditFilterForm, DeleteTenantForm, InviteForm, TenantForm
+from ..account_forms import ApiKeyForm, AuditFilterForm, DeleteTenantForm, InviteForm, TenantForm
 
 AUDIT_PAGE_SIZE = 50
 

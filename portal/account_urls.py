@@ -3,7 +3,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .forms import LoginForm
+from tenants.accounts.signin import LoginForm
+
 from .views import account
 
 urlpatterns = [

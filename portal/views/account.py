@@ -9,12 +9,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.http import client_address
+from tenants.accounts import services, throttling
+from tenants.middleware import SESSION_KEY
+from tenants.selectors import membership_for
+from tenants.services import TenantError
 
-from ...middleware import SESSION_KEY
-from ...selectors import membership_for
-from ...services import TenantError
-from .. import services, throttling
-from ..forms import InvitedSignUpForm, SignUpForm, SwitchTenantForm, TenantForm
+from ..account_forms import InvitedSignUpForm, SignUpForm, SwitchTenantForm, TenantForm
 
 # Sign-up and invitations create the user themselves, so there is no authenticate() call to name a backend.
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"

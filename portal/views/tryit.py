@@ -3,11 +3,11 @@ a prediction for a filled-in row."""
 
 from django.shortcuts import render
 
+from portal.access import portal_view
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from recommender.serving import services as serving
 from recommender.training import selectors as training_selectors
-from tenants.portal.access import portal_view
 
 from ..forms import PredictForm, RankForm, RecommendForm, SessionForm, SimilarItemsForm
 

@@ -1,4 +1,4 @@
-"""Portal URLs of organisations and access; ``recommender.portal.urls`` mounts them in the ``portal`` namespace."""
+"""Portal URLs of organisations and access; ``portal.urls`` mounts them in the ``portal`` namespace."""
 
 from django.urls import path
 

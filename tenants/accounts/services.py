@@ -29,6 +29,7 @@ from ..services import TenantError, create_tenant
 
 logger = logging.getLogger(__name__)
 
+# The salt keeps the module's old name: links already sent are signed with it.
 INVITATION_SALT = "tenants.portal.invitation"
 INVITATION_MAX_AGE = 7 * 24 * 3600
 JOINED_ACTION = "member.joined"

@@ -8,11 +8,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from portal.access import portal_view
 from recommender.data import selectors as data_selectors
 from recommender.data import services as data_services
 from recommender.data.importing.problems import UNSTORABLE
 from tenants.models import Role
-from tenants.portal.access import portal_view
 
 from ..forms import CatalogueFilterForm
 

@@ -6,8 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 
-from ..audit import Actor
-from ..models import Role
+from tenants.audit import Actor
+from tenants.models import Role
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 

@@ -9,10 +9,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from portal.access import portal_view
 from recommender.data import services as data_services
 from recommender.data.privacy import data_settings
 from tenants.models import Role
-from tenants.portal.access import portal_view
 
 from ..forms import EraseEndUserForm, PseudonymisationForm
 from ..problems import problem_message

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import portal
+from .views import feedback as portal
 
 urlpatterns = [
     path("online/", portal.online_metrics, name="feedback_metrics"),

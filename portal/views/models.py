@@ -8,14 +8,13 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from core.queueing import QueueUnavailable
+from portal.access import portal_view
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from recommender.training import selectors as training_selectors
-from recommender.training.api.serializers import TrainingRunSerializer
 from recommender.training.models import TrainingRun
 from recommender.training.services import configs, deployments, runs
 from tenants.models import Role
-from tenants.portal.access import portal_view
 from tenants.scoping import get_tenant_object_or_404
 
 from ..forms import ModelConfigForm, TrainForm
@@ -191,10 +190,14 @@ def model_run_status(request, pk):
     context = _run_context(run)
     curves = render_to_string("portal/models/run_curves.html", context, request=request)
     badge = render_to_string("portal/models/run_badge.html", context, request=request)
-    data = TrainingRunSerializer(run).data
     return JsonResponse(
         {
-            **data,
+            "id": run.pk,
+            "status": run.status,
+            "stage": run.stage,
+            "progress": run.progress,
+            "current_epoch": run.current_epoch,
+            "total_epochs": run.total_epochs,
             "percent": f"{round(100 * run.progress)}%",
             "progress_line": context["progress_line"],
             "badge": badge,

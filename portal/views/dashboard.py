@@ -2,11 +2,11 @@
 
 from django.shortcuts import render
 
+from portal.access import portal_view
 from recommender.data import selectors as data_selectors
 from recommender.data.quotas import stored_row_count
 from recommender.training import selectors as training_selectors
 from recommender.training.models import TrainingRun
-from tenants.portal.access import portal_view
 from tenants.quotas import quota_use
 from tenants.usage import usage_of
 

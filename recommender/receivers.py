@@ -6,7 +6,7 @@ from django.dispatch import receiver
 from recommender.data.retention import delete_tree
 from recommender.training.selectors import configs_of
 from recommender.training.services.configs import delete_config
-from tenants.portal.services import tenant_deleting
+from tenants.accounts.services import tenant_deleting
 
 
 @receiver(tenant_deleting)

@@ -1,47 +1,54 @@
 """Forms of the dashboard, data, models and "try it" pages.
 
-Where the public API already states the rules for an input (a DRF serializer),
-the form hands its cleaned values to that serializer, so the portal and the API
-accept exactly the same things and say the same about what they refuse.
+Where the services state the rules for an input (``recommender.data.validation``, the recipes'
+parameter declarations), a form calls the same functions as the API's serializers, so the portal and
+the API accept exactly the same things and say the same about what they refuse.
 """
 
+import json
 import re
 
 from django import forms
 
+from core.errors import InvalidInput
 from recommender import ml
-from recommender.data.api.serializers import DatasetCreateSerializer, ImportCreateSerializer
+from recommender.data import validation as data_validation
 from recommender.data.importing.problems import UNSTORABLE, UNSTORABLE_REASON
 from recommender.data.models import MAX_ID_LENGTH, Dataset, ImportJob
 from recommender.ml.metrics import metric_names
-from recommender.serving.api.serializers import MAX_RANK_ITEMS, MAX_SESSION_ITEMS
+from recommender.serving.services import MAX_RANK_ITEMS, MAX_SESSION_ITEMS
 from recommender.training.models import AutoDeploy, ModelConfig
 from recommender.training.services.configs import default_metric
 
 
-class SerializerCheckedForm(forms.Form):
-    """A form whose values are judged again by the API's ``serializer_class``; its errors land on the fields."""
-
-    serializer_class = None
-
-    def serializer_data(self):
-        """The values to judge: what the person left empty is left out, as an API caller would."""
-        return {name: value for name, value in self.cleaned_data.items() if value not in (None, "", [], {})}
-
-    def clean(self):
-        cleaned = super().clean()
-        if not self.errors:
-            self.serializer = self.serializer_class(data=self.serializer_data())
-            if not self.serializer.is_valid():
-                for name, problems in self.serializer.errors.items():
-                    self.add_error(name if name in self.fields else None, [str(p) for p in problems])
-        return cleaned
+def _field_check(check, value):
+    """``check(value)``, a shared check of the services, its refusal as this field's error."""
+    try:
+        return check(value)
+    except InvalidInput as exc:
+        raise forms.ValidationError([reason for reasons in exc.details.values() for reason in reasons]) from exc
 
 
-class DatasetForm(SerializerCheckedForm):
+class DomainCheckedForm(forms.Form):
+    """A form that runs a shared check of the services and shows its refusal on the field it names."""
+
+    def run_check(self, check, *args, **kwargs):
+        """``check(*args, **kwargs)``, or ``None`` with its reasons added to the fields (or the form) it names."""
+        try:
+            return check(*args, **kwargs)
+        except InvalidInput as exc:
+            for name, reasons in exc.details.items():
+                self.add_error(name if name in self.fields else None, reasons)
+            if not exc.details:
+                self.add_error(None, exc.message)
+            return None
+
+
+MAX_COLUMN_NAME = 200
+
+
+class DatasetForm(DomainCheckedForm):
     """A new dataset: its name, its kind and, for tables, the column to predict."""
-
-    serializer_class = DatasetCreateSerializer
 
     name = forms.CharField(max_length=200)
     kind = forms.ChoiceField(
@@ -59,13 +66,28 @@ class DatasetForm(SerializerCheckedForm):
     )
 
     def clean_sensitive_columns(self):
-        return [name.strip() for name in self.cleaned_data["sensitive_columns"].split(",") if name.strip()]
+        names = [name.strip() for name in self.cleaned_data["sensitive_columns"].split(",") if name.strip()]
+        too_long = [name for name in names if len(name) > MAX_COLUMN_NAME]
+        if too_long:
+            raise forms.ValidationError(f"Column names have at most {MAX_COLUMN_NAME} characters: “{too_long[0]}”.")
+        return names
+
+    def clean(self):
+        cleaned = super().clean()
+        if "kind" in cleaned and "target_column" in cleaned:
+            self.run_check(
+                data_validation.check_target_column, kind=cleaned["kind"], target_column=cleaned["target_column"]
+            )
+        return cleaned
+
+    def dataset_values(self):
+        """The keyword arguments of ``create_dataset``."""
+        return {name: self.cleaned_data[name] for name in self.fields}
 
 
-class UploadForm(SerializerCheckedForm):
+class UploadForm(DomainCheckedForm):
     """A file to import and how to read it; everything but the file can be left to detection."""
 
-    serializer_class = ImportCreateSerializer
     HEADER_CHOICES = [("", "Detect"), ("yes", "Yes"), ("no", "No")]
 
     file = forms.FileField(help_text="CSV, JSON Lines or Parquet, optionally gzip-compressed.")
@@ -93,6 +115,38 @@ class UploadForm(SerializerCheckedForm):
         help_text="Dates as a spreadsheet writes them: “dayfirst” (31/12/2026 23:59), “monthfirst” (12/31/2026 "
         "23:59) or a pattern such as “%d.%m.%Y %H:%M”. Empty: ISO 8601 or Unix time.",
     )
+
+    def clean_delimiter(self):
+        value = self.cleaned_data["delimiter"]
+        return _field_check(data_validation.clean_delimiter, value) if value else None
+
+    def clean_timestamp_format(self):
+        value = self.cleaned_data["timestamp_format"]
+        return _field_check(data_validation.clean_timestamp_format, value) if value else None
+
+    def clean_column_mapping(self):
+        text = self.cleaned_data["column_mapping"].strip()
+        if not text:
+            return None
+        try:
+            mapping = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise forms.ValidationError('Write a JSON object, e.g. {"userId": "user_id"}.') from exc
+        return _field_check(data_validation.clean_column_mapping, mapping)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            self.options = self.run_check(
+                data_validation.import_options,
+                format=cleaned["format"] or None,
+                delimiter=cleaned["delimiter"],
+                has_header={"yes": True, "no": False}.get(cleaned["has_header"]),
+                column_mapping=cleaned["column_mapping"],
+                on_error=cleaned["on_error"],
+                timestamp_format=cleaned["timestamp_format"],
+            )
+        return cleaned
 
 
 # --- Models -----------------------------------------------------------------------------------------------

@@ -1,1 +1,0 @@
-"""Views of the account and access pages, split by area."""
