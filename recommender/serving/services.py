@@ -136,6 +136,7 @@ def _answer(served, user_id, items, fallback, **extra):
     }
 
 
+@feedback.guarded
 def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), categories=(), explain=False):
     """Top ``k`` items for ``user_id`` from the deployed version of ``slug`` (or the user's experiment arm)."""
     served = feedback.route(tenant, slug, user_id)
@@ -270,6 +271,7 @@ def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
     return _answer(served, None, items, None, item_id=item_id)
 
 
+@feedback.guarded
 def rank(tenant, slug, user_id, item_ids):
     """``item_ids`` ordered best first for ``user_id``; items the model does not know go last."""
     served = feedback.route(tenant, slug, user_id)
