@@ -168,7 +168,9 @@ def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), cat
         items = _fallback(tenant, served, k, excluded, allowed)
         return _answer(served, user_id, items, {"kind": "popularity", "reason": "unknown_user"})
     items, explored = feedback.explore(tenant, served.config_id, items, k, excluded=excluded | seen, allowed=allowed)
-    answer = _answer(served, user_id, items, None)
+    # What of the user's current history the model read, events sent since training included (popularity reads none).
+    facts = {} if served.scorer.scores_anyone else {"history": served.scorer.history_facts(stored_id, seen)}
+    answer = _answer(served, user_id, items, None, **facts)
     for entry in answer["items"]:
         if entry["item_id"] in explored:
             entry["explored"] = True
