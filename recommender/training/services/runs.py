@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from core.errors import Conflict
+from core.errors import Conflict, DomainError
 from core.queueing import NOT_QUEUED, resend_lost, send_on_commit
 from recommender import ml
 from recommender.data import selectors as data_selectors
@@ -509,3 +509,54 @@ def run_on_schedule(tenant_id, config_id):
         logger.info("Scheduled training of %s skipped: no new data since v%s", config, latest.number)
         return None
     return request_training(actor=audit.Actor.system(tenant), config=config, trigger=TrainingRun.Trigger.SCHEDULE)
+
+
+def retrain_on_drift() -> dict:
+    """The periodic drift check: queue a run of each model whose policy says its data drifted enough since
+    its latest version ("after N new events or X% new items"), within the plan's daily runs.
+
+    A model with a run queued or running, without a version yet, or whose tenant is not active is skipped;
+    a run the plan's quota refuses is logged and tried again at the next check.
+    """
+    from ..models import ModelConfig
+    from ..selectors import drift_since
+
+    started, refused = [], []
+    # cross-tenant: the periodic sweep visits every tenant's models with a drift policy; each is then
+    # handled within its own tenant (the run is requested for the model's tenant).
+    policies = (
+        ModelConfig.objects.filter(tenant__status=Tenant.Status.ACTIVE)
+        .filter(Q(retrain_after_events__isnull=False) | Q(retrain_after_new_items_percent__isnull=False))
+        .select_related("tenant__plan", "dataset")
+    )
+    for config in policies:
+        if config.runs.exclude(status__in=FINISHED_STATUSES).exists():
+            continue
+        latest = config.versions.order_by("-number").first()
+        if latest is None:
+            continue
+        drift = drift_since(latest)
+        reasons = []
+        if config.retrain_after_events is not None and drift["new_events"] >= config.retrain_after_events:
+            reasons.append(f"{drift['new_events']} new events (policy: {config.retrain_after_events})")
+        if (
+            config.retrain_after_new_items_percent is not None
+            and drift["new_items"]
+            and drift["new_items_percent"] >= config.retrain_after_new_items_percent
+        ):
+            reasons.append(
+                f"{drift['new_items_percent']:.1f}% new items (policy: {config.retrain_after_new_items_percent}%)"
+            )
+        if not reasons:
+            continue
+        actor = audit.Actor.system(config.tenant)
+        try:
+            run = request_training(actor=actor, config=config, trigger=TrainingRun.Trigger.DRIFT)
+        except DomainError as exc:
+            logger.info("Drift retraining of %s not started: %s", config, exc)
+            refused.append(config.pk)
+            continue
+        audit.record(actor, "model.drift_retrain", config, run=run.pk, since_version=latest.number,
+                     reasons=reasons, **drift)  # fmt: skip
+        started.append(run.pk)
+    return {"started": started, "refused": refused}
