@@ -5,10 +5,13 @@ recommendation_id is drawn, no impression is queued (so the flusher thread never
 and no error guard. Everything else is the shipped code, so the difference is what closing the loop costs.
 """
 
+# isort: off
+from saas_platform.wsgi import application  # noqa: F401 - what gunicorn serves; it sets Django up first
 from recommender.feedback import serving as feedback
 from recommender.serving import services
 from recommender.serving.loader import served_model
-from saas_platform.wsgi import application  # noqa: F401 - what gunicorn serves; it sets Django up first
+
+# isort: on
 
 
 def _deployed_version(tenant, slug, user_id):
