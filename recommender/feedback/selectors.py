@@ -174,7 +174,7 @@ class ArmHealth:
     latency_p95_ms: float | None
 
 
-def arm_health(*, experiment) -> dict:
+def arm_health(*, experiment: Experiment) -> dict[str, ArmHealth]:
     """``{arm name: ArmHealth}`` from the experiment's impressions kept (FEEDBACK_IMPRESSION_DAYS):
     requests served, those that failed, and the 95th percentile of the latest answers' latency."""
     rows = (
@@ -199,7 +199,9 @@ def arm_health(*, experiment) -> dict:
     return found
 
 
-def guardrail_breach(*, experiment, arm_name, health, control_name) -> str | None:
+def guardrail_breach(
+    *, experiment: Experiment, arm_name: str, health: dict[str, ArmHealth], control_name: str
+) -> str | None:
     """Why the arm must stop (its error rate or p95 latency degraded beyond the experiment's thresholds
     against the control), or None. Both arms need ``guardrail_min_requests`` first; an error-rate
     increase must also be significant (one-sided two-proportion z test at the experiment's alpha)."""
@@ -208,12 +210,13 @@ def guardrail_breach(*, experiment, arm_name, health, control_name) -> str | Non
     if arm is None or control is None or arm.requests < minimum or control.requests < minimum:
         return None
     if experiment.max_error_rate_increase is not None:
-        increase = arm.error_rate - control.error_rate
+        arm_rate, control_rate = arm.errors / arm.requests, control.errors / control.requests
+        increase = arm_rate - control_rate
         test = statistics.two_proportion_z_test(control.errors, control.requests, arm.errors, arm.requests)
         significant = test is not None and test.z > statistics.normal_quantile(1 - experiment.alpha)
         if increase > experiment.max_error_rate_increase and significant:
             return (
-                f"error rate {arm.error_rate:.2%} against the control's {control.error_rate:.2%} "
+                f"error rate {arm_rate:.2%} against the control's {control_rate:.2%} "
                 f"(+{increase:.2%}, more than the +{experiment.max_error_rate_increase:.2%} allowed) "
                 f"over {arm.requests} and {control.requests} requests"
             )

@@ -311,7 +311,7 @@ def promote_winner(*, actor: audit.Actor, experiment: Experiment) -> Experiment:
 
 
 @transaction.atomic
-def stop_arm(*, actor, arm, reason) -> ExperimentArm:
+def stop_arm(*, actor: audit.Actor, arm: ExperimentArm, reason: str) -> ExperimentArm:
     """Stop one challenger arm (its users are served by the control from then on), with the reason; audited."""
     if arm.is_control:
         raise Conflict("The control arm cannot be stopped; stop the experiment instead.")
@@ -324,7 +324,7 @@ def stop_arm(*, actor, arm, reason) -> ExperimentArm:
     return arm
 
 
-def check_guardrails(*, experiment) -> list[str]:
+def check_guardrails(*, experiment: Experiment) -> list[str]:
     """Stop each running challenger whose errors or latency degraded beyond the experiment's guardrails;
     returns the names of the arms stopped now."""
     arms = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment))

@@ -355,16 +355,17 @@ class RecommendationScorer(Scorer):
     def knows_user(self, user_id: str) -> bool:
         return str(user_id) in self._user_position
 
-    def history_facts(self, user_id, history_item_ids) -> dict:
+    def history_facts(self, user_id: str, history_item_ids: Iterable[str] | None) -> dict:
         """What of a user's current history the model reads: items it knows (``events_used``), of those the
         ones it did not see in training and folds in now (``since_training``), and ids it does not know."""
-        known = np.unique(self._positions(history_item_ids or ()))
+        given = list(history_item_ids or ())
+        known = np.unique(self._positions(given))
         user_position = self._user_position.get(str(user_id))
         trained = self.seen_positions(user_position) if user_position is not None else np.empty(0, np.int32)
         return {
             "events_used": int(len(np.union1d(known, trained))),
             "since_training": int(len(np.setdiff1d(known, trained))),
-            "unknown_items": len(set(map(str, history_item_ids or ()))) - len(known),
+            "unknown_items": len(set(map(str, given))) - len(known),
             "left_out": 0,
             "max_history": None,
         }
@@ -994,7 +995,7 @@ class NeuMFScorer(RecommendationScorer):
                 total = np.zeros((self.n_items, users.shape[1]), dtype=np.float32)
                 np.add.at(total, items, users[owners])
                 profiles.append(total / counts)
-            self._profiles = tuple(profiles)
+            self._profiles = (profiles[0], profiles[1])
         return self._profiles
 
     def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
