@@ -31,7 +31,9 @@ def _inject(monkeypatch, version_id, make):
     monkeypatch.setattr(
         feedback_serving,
         "version_scorer",
-        lambda found_id, path: make(real(found_id, path)) if found_id == version_id else real(found_id, path),
+        lambda found_id, path, **options: (
+            make(real(found_id, path, **options)) if found_id == version_id else real(found_id, path, **options)
+        ),
     )
 
 
