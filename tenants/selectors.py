@@ -10,7 +10,8 @@ from .models import ApiKey, AuditLog, Membership
 
 def memberships_of(user):
     """A person's memberships, with their tenants, ordered by tenant name."""
-    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+    # cross-tenant: a person's memberships span their tenants (the portal's switcher, sign-in).
+    return Membership.objects.unscoped().filter(user=user).select_related("tenant").order_by("tenant__name")
 
 
 def membership_for(user, tenant_id):
@@ -45,7 +46,8 @@ def find_api_key(full_key):
     if cached is not None and cached[0] > now:
         api_key = cached[1]
     else:
-        api_key = ApiKey.objects.select_related("tenant", "tenant__plan").filter(prefix=prefix).first()
+        # cross-tenant: the key names its tenant; no tenant is known before it is found.
+        api_key = ApiKey.objects.unscoped().select_related("tenant", "tenant__plan").filter(prefix=prefix).first()
         if len(_key_cache) >= _KEY_CACHE_LIMIT:
             _key_cache.clear()
         _key_cache[prefix] = (now + settings.PLATFORM["LOCAL_CACHE_SECONDS"], api_key)

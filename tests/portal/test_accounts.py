@@ -39,7 +39,7 @@ def test_sign_up_creates_the_person_and_an_organisation_they_own(client):
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("portal:dashboard")
-    membership = Membership.objects.get(user__username="ana")
+    membership = Membership.objects.unscoped().get(user__username="ana")
     assert membership.role == Role.OWNER
     assert membership.tenant.name == "Ana's Shop"
     dashboard = client.get(reverse("portal:dashboard"))

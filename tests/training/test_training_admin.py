@@ -35,10 +35,10 @@ def test_admin_retry_queues_a_new_run_and_cancel_stops_a_queued_one(
     operator, tenant_a, django_capture_on_commit_callbacks
 ):
     train_model(tenant_a, django_capture_on_commit_callbacks, recipe="popularity")
-    finished = TrainingRun.objects.get()
+    finished = TrainingRun.objects.unscoped().get()
     changelist = reverse("admin:training_trainingrun_changelist")
     operator.post(changelist, {"action": "retry", "_selected_action": [finished.pk]})
-    retry = TrainingRun.objects.exclude(pk=finished.pk).get()
+    retry = TrainingRun.objects.unscoped().exclude(pk=finished.pk).get()
     assert retry.trigger == "retry" and retry.status == "queued"  # on_commit not run: still queued
 
     operator.post(changelist, {"action": "cancel", "_selected_action": [retry.pk]})
