@@ -63,8 +63,9 @@ def test_a_failed_imports_upload_is_kept_for_a_rerun_then_swept(tenant_a, make_d
     later = timezone.now() + timedelta(hours=settings.PLATFORM["RETENTION"]["KEPT_UPLOAD_HOURS"] + 1)
     assert sweep_kept_uploads(now=later) == 1
     assert not default_storage.exists(path)
+    failed_job = ImportJob.objects.for_tenant(tenant_a.tenant).get(pk=job["id"])
     with pytest.raises(Conflict, match="upload it again"):
-        rerun_import(actor=Actor(tenant=tenant_a.tenant), job=ImportJob.objects.get(pk=job["id"]))
+        rerun_import(actor=Actor(tenant=tenant_a.tenant), job=failed_job)
 
 
 def test_with_no_keeping_a_failed_imports_upload_goes_at_once(tenant_a, make_dataset, upload, retention):

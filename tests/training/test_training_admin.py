@@ -25,7 +25,7 @@ def test_admin_pages_load(operator, tenant_a, django_capture_on_commit_callbacks
     for model in (ModelConfig, TrainingRun, ModelVersion, Deployment, BatchJob):
         opts = model._meta
         assert operator.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")).status_code == 200
-        obj = model.objects.first()
+        obj = model.objects.for_tenant(tenant_a.tenant).first()
         assert (
             operator.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])).status_code == 200
         )
