@@ -78,7 +78,7 @@ def main():
     for slug, runs in (("plain", 1), ("tested", 2)):
         configs[slug] = create_config(actor=actor, name=slug, slug=slug, dataset=dataset)
         for _ in range(runs):
-            run = TrainingRun.objects.get(pk=request_training(actor=actor, config=configs[slug]).pk)
+            run = TrainingRun.objects.for_tenant(tenant).get(pk=request_training(actor=actor, config=configs[slug]).pk)
             assert run.status == "succeeded", run.error
     versions = {version.number: version for version in ModelVersion.objects.filter(config=configs["tested"])}
     start_experiment(
