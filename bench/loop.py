@@ -95,7 +95,7 @@ def main():
         # EASE: what "auto" keeps at this size, without its minutes of comparing candidates.
         configs[slug] = create_config(actor=actor, name=slug, slug=slug, dataset=dataset, recipe="ease")
         for _ in range(runs):
-            run = TrainingRun.objects.get(pk=request_training(actor=actor, config=configs[slug]).pk)
+            run = TrainingRun.objects.for_tenant(tenant).get(pk=request_training(actor=actor, config=configs[slug]).pk)
             assert run.status == "succeeded", run.error
     versions = {version.number: version for version in ModelVersion.objects.filter(config=configs["tested"])}
     start_experiment(

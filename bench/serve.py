@@ -110,7 +110,7 @@ def _prepare(n_items, only_default=False):
         for slug, options in recipes.items():
             config = create_config(actor=actor, name=slug, slug=slug, dataset=dataset, **options)
             run = request_training(actor=actor, config=config)
-            run = TrainingRun.objects.get(pk=run.pk)
+            run = TrainingRun.objects.for_tenant(tenant).get(pk=run.pk)
             if run.status != "succeeded":
                 raise SystemExit(f"training {slug} for tenant {number} failed: {run.error}")
             print(f"  tenant {number}: {slug} trained on {len(frame)} interactions, {items} items", flush=True)

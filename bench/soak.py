@@ -120,7 +120,7 @@ def prepare_database():
     Item.objects.bulk_create(Item(tenant=tenant, item_id=f"i{n}", title=f"Item {n}") for n in range(ITEMS))
     from recommender.data.models import Dataset
 
-    Dataset.objects.filter(pk=dataset.pk).update(row_count=len(rows))
+    Dataset.objects.for_tenant(tenant).filter(pk=dataset.pk).update(row_count=len(rows))
     return tenant.pk, key, dataset.pk
 
 

@@ -97,7 +97,7 @@ def main():
         # read costs ~13 ms of CPU, five a second took ~6% of a core), so watch for the
         # deployment with one cheap query and ask the API only now and then about a failure.
         ask_api_at = time.monotonic() + API_CHECK_SECONDS
-        while not Deployment.objects.filter(config__slug="nm", version__number=number).exists():
+        while not Deployment.objects.filter(tenant=tenant, config__slug="nm", version__number=number).exists():
             if time.monotonic() >= ask_api_at:
                 run = client.get(f"/api/v1/runs/{run_id}").json()
                 if run["status"] in ("failed", "cancelled"):

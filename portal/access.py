@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 
 from tenants.audit import Actor
 from tenants.models import Role
+from tenants.tenancy import bind_tenant
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -17,7 +18,8 @@ def portal_view(role=Role.VIEWER):
 
     Anonymous visitors are sent to the login page and people without any
     tenant to the page that creates one; a lower role is a 403. The view finds
-    ``request.tenant`` and ``request.actor`` (for services' audit entries).
+    ``request.tenant`` and ``request.actor`` (for services' audit entries), and
+    runs with that tenant bound (``tenants.tenancy``), its pages rendered included.
     A suspended tenant's pages stay readable but nothing in it can change.
     """
 
@@ -35,7 +37,8 @@ def portal_view(role=Role.VIEWER):
                 raise PermissionDenied("This organisation is suspended; contact the platform operators.")
             request.tenant = tenant
             request.actor = Actor(tenant=tenant, user=request.user)
-            return view(request, *args, **kwargs)
+            with bind_tenant(tenant):
+                return view(request, *args, **kwargs)
 
         wrapped.required_role = Role(role)
         return wrapped

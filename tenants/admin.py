@@ -6,13 +6,14 @@ from django.db.models import Count
 from . import audit
 from .accounts.signin import AdminLoginForm
 from .models import ApiKey, AuditLog, Invitation, Membership, Plan, Tenant
+from .operator_admin import OperatorAdmin, OperatorInline
 from .services import revoke_api_key, set_tenant_status
 
 # The admin's sign-in shares the portal's lock after repeated failures.
 admin.site.login_form = AdminLoginForm
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(OperatorAdmin):
     """Operators look, never add, change or delete: these records are written by audited services."""
 
     def has_add_permission(self, request):
@@ -25,19 +26,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(OperatorInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(OperatorAdmin):
     list_display = ["name", "max_rows", "max_models", "max_training_runs_per_day", "api_requests_per_minute"]
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(OperatorAdmin):
     list_display = ["name", "slug", "status", "plan", "member_count", "created_at"]
     list_filter = ["status", "plan", "created_at"]
     search_fields = ["name", "slug"]
@@ -72,7 +73,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(OperatorAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__username", "user__email", "tenant__name"]
@@ -92,7 +93,7 @@ class InvitationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(OperatorAdmin):
     list_display = ["name", "prefix", "tenant", "scopes", "is_active", "expires_at", "last_used_at", "created_at"]
     list_filter = ["revoked_at", "created_at"]
     search_fields = ["name", "prefix", "tenant__name"]

@@ -1,8 +1,11 @@
 """The one way into tenant-owned data.
 
 ``tenants.context.get_request_tenant`` tells which tenant a request acts for.
-``TenantScopedAPIView`` / ``TenantScopedViewSet`` filter every queryset by that
-tenant in ``get_queryset`` itself, so a subclass that forgets cannot leak
+Every API view binds that tenant (``tenants.tenancy``) once the request is
+authenticated, and unbinds it when the view returns, so the default
+manager of tenant-owned models is restricted to it for the whole request.
+``TenantScopedAPIView`` / ``TenantScopedViewSet`` also filter every queryset by
+that tenant in ``get_queryset`` itself, so a subclass that forgets cannot leak
 another tenant's rows: it declares ``scoped_queryset()`` on the model's
 queryset and the base class adds the tenant filter after it.
 """
@@ -12,6 +15,7 @@ from rest_framework import generics, viewsets
 from rest_framework.views import APIView
 
 from .context import get_request_tenant
+from .tenancy import enter_tenant, leave_tenant
 
 
 def get_tenant_object_or_404(queryset, tenant, **lookup):
@@ -31,6 +35,22 @@ class TenantContextMixin:
     @property
     def tenant(self):
         return get_request_tenant(self.request)
+
+    def perform_authentication(self, request):
+        # Bind the request's tenant as soon as it is known, so permissions, throttles and the handler
+        # all run inside it; dispatch unbinds it on every way out, an unhandled exception included.
+        super().perform_authentication(request)
+        tenant = get_request_tenant(request)
+        if tenant is not None:
+            self._tenant_binding = enter_tenant(tenant)
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            token = self.__dict__.pop("_tenant_binding", None)
+            if token is not None:
+                leave_tenant(token)
 
 
 class TenantAPIView(TenantContextMixin, APIView):

@@ -10,7 +10,8 @@ from .models import ApiKey, AuditLog, Membership
 
 def memberships_of(user):
     """A person's memberships, with their tenants, ordered by tenant name."""
-    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+    # cross-tenant: a person's memberships span their tenants (the portal's switcher, sign-in).
+    return Membership.objects.unscoped().filter(user=user).select_related("tenant").order_by("tenant__name")
 
 
 def membership_for(user, tenant_id):
@@ -43,8 +44,10 @@ def find_api_key(full_key):
     prefix = split_key(full_key)
     if prefix is None:
         return None
+    # cross-tenant: the key names its tenant; no tenant is known before it is found.
     api_key = _key_cache.get(
-        prefix, lambda: ApiKey.objects.select_related("tenant", "tenant__plan").filter(prefix=prefix).first()
+        prefix,
+        lambda: ApiKey.objects.unscoped().select_related("tenant", "tenant__plan").filter(prefix=prefix).first(),
     )
     if api_key is None or not key_matches(full_key, api_key.hashed_key):
         return None

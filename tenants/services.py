@@ -118,5 +118,5 @@ def touch_api_key(api_key, now=None):
     """Record that a key was used, without rewriting the row on every call."""
     now = now or timezone.now()
     if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() >= 60:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        ApiKey.objects.filter(pk=api_key.pk, tenant_id=api_key.tenant_id).update(last_used_at=now)
         api_key.last_used_at = now

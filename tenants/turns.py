@@ -56,11 +56,12 @@ def has_a_turn(*, tenant, jobs, limit_field, waiting, running) -> bool:
         return True  # a tenant running nothing never yields: everyone keeps making progress
     # cross-tenant: fair ordering compares this tenant's running jobs with other tenants' waiting ones
     # (counts and tenant ids only; no row of theirs is read).
-    others = set(jobs.filter(waiting).exclude(tenant=tenant).values_list("tenant_id", flat=True).distinct())
+    # Unscoped from the manager: inside a bound tenant the default manager would see only that tenant.
+    others = set(jobs.unscoped().filter(waiting).exclude(tenant=tenant).values_list("tenant_id", flat=True).distinct())
     if not others:
         return True
     # cross-tenant: the same comparison, counting the waiting tenants' running jobs.
-    counts = jobs.filter(running, tenant_id__in=others).values("tenant_id").annotate(n=Count("pk"))
+    counts = jobs.unscoped().filter(running, tenant_id__in=others).values("tenant_id").annotate(n=Count("pk"))
     busy = dict(counts.values_list("tenant_id", "n"))
     limits = dict(Tenant.objects.filter(pk__in=others).values_list("pk", f"plan__{limit_field}"))
     # Another tenant with a job waiting, running fewer than this one and allowed one more, goes first.

@@ -33,7 +33,7 @@ def _add(tenant_id, day, api_key_id, endpoint, count):
         tenant_id=tenant_id, day=day, api_key_id=api_key_id, endpoint=endpoint, defaults={"count": count}
     )
     if not created:
-        ApiUsage.objects.filter(pk=row.pk).update(count=F("count") + count)
+        ApiUsage.objects.filter(pk=row.pk, tenant_id=tenant_id).update(count=F("count") + count)
 
 
 def flush_usage_counters():

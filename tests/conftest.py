@@ -20,6 +20,16 @@ def _private_storage(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _no_tenant_left_bound():
+    """A request, task or service that binds a tenant unbinds it: the next test starts (and ends) unbound."""
+    from tenants.tenancy import current_tenant_id
+
+    assert current_tenant_id() is None
+    yield
+    assert current_tenant_id() is None, "a tenant binding outlived its request, task or service"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_key_cache():
     forget_cached_key()
     yield

@@ -64,6 +64,6 @@ def make_interactions_dataset(tenant, n_users=40, n_items=60, per_user=8, seed=0
                 )
             )
     Interaction.objects.bulk_create(rows)
-    Dataset.objects.filter(pk=dataset.pk).update(row_count=len(rows))
+    Dataset.objects.for_tenant(tenant).filter(pk=dataset.pk).update(row_count=len(rows))
     dataset.refresh_from_db()
     return dataset

@@ -70,7 +70,7 @@ def test_missing_malformed_or_unknown_keys_get_401(db, header, code):
 
 def test_revoked_key_gets_401_at_once(tenant_a):
     _, spare = make_api_key(tenant_a.tenant, name="spare")
-    spare_id = ApiKey.objects.get(name="spare").pk
+    spare_id = ApiKey.objects.for_tenant(tenant_a.tenant).get(name="spare").pk
     assert key_client(spare).get("/api/v1/tenant").status_code == 200
 
     assert tenant_a.client.delete(f"/api/v1/api-keys/{spare_id}").status_code == 204
@@ -83,7 +83,9 @@ def test_revoked_key_gets_401_at_once(tenant_a):
 
 def test_expired_key_gets_401(tenant_a):
     api_key, full_key = make_api_key(tenant_a.tenant, name="short", expires_at=timezone.now() + timedelta(hours=1))
-    ApiKey.objects.filter(pk=api_key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ApiKey.objects.for_tenant(tenant_a.tenant).filter(pk=api_key.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     response = key_client(full_key).get("/api/v1/tenant")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "expired_api_key"

@@ -39,7 +39,9 @@ def _on_plan(world, **limits):
 
 def _queue_import(world, rows=20):
     """POST an import; its message is not delivered (the test hands it to the runner itself)."""
-    dataset = Dataset.objects.create(tenant=world.tenant, name=f"d{Dataset.objects.count()}", kind="interactions")
+    dataset = Dataset.objects.create(
+        tenant=world.tenant, name=f"d{Dataset.objects.unscoped().count()}", kind="interactions"
+    )
     response = world.client.post(
         f"/api/v1/datasets/{dataset.pk}/imports",
         {"file": SimpleUploadedFile("clicks.csv", _clicks(rows).encode())},
@@ -60,21 +62,21 @@ def resent(monkeypatch):
 
 
 def _status(job_id):
-    return ImportJob.objects.get(pk=job_id).status
+    return ImportJob.objects.unscoped().get(pk=job_id).status
 
 
 @pytest.mark.django_db
 def test_a_tenant_at_its_imports_at_once_waits_without_running_and_its_message_comes_back(tenant_b, resent):
     _on_plan(tenant_b, max_concurrent_imports=1)
     running = _queue_import(tenant_b)
-    ImportJob.objects.filter(pk=running).update(status=ImportJob.Status.RUNNING)
+    ImportJob.objects.unscoped().filter(pk=running).update(status=ImportJob.Status.RUNNING)
     waiting = _queue_import(tenant_b)
 
     run_import(waiting, tenant_id=tenant_b.tenant.pk)
 
     assert _status(waiting) == "queued", "a second import ran beside the first on a plan of one at once"
     assert resent == [([tenant_b.tenant.pk, waiting], 5)]  # TURN_WAIT_SECONDS later, to the back of the queue
-    ImportJob.objects.filter(pk=running).update(status=ImportJob.Status.SUCCEEDED)
+    ImportJob.objects.unscoped().filter(pk=running).update(status=ImportJob.Status.SUCCEEDED)
     run_import(waiting, tenant_id=tenant_b.tenant.pk)
     assert _status(waiting) == "succeeded"
 
@@ -83,7 +85,7 @@ def test_a_tenant_at_its_imports_at_once_waits_without_running_and_its_message_c
 def test_a_tenant_running_an_import_yields_the_next_turn_to_another_tenant_waiting(tenant_a, tenant_b, resent):
     _on_plan(tenant_b, max_concurrent_imports=3)
     running = _queue_import(tenant_b)
-    ImportJob.objects.filter(pk=running).update(status=ImportJob.Status.RUNNING)
+    ImportJob.objects.unscoped().filter(pk=running).update(status=ImportJob.Status.RUNNING)
     b_next = _queue_import(tenant_b)
     a_small = _queue_import(tenant_a)
 
@@ -102,7 +104,7 @@ def test_a_tenant_running_nothing_never_yields(tenant_a, tenant_b, resent):
     """Another tenant's waiting rows (even one whose message was lost) cannot stop a tenant's first job."""
     _on_plan(tenant_a, max_concurrent_imports=1)
     a_running = _queue_import(tenant_a)
-    ImportJob.objects.filter(pk=a_running).update(status=ImportJob.Status.RUNNING)
+    ImportJob.objects.unscoped().filter(pk=a_running).update(status=ImportJob.Status.RUNNING)
     _queue_import(tenant_a)  # A waits, at its limit
     b_first = _queue_import(tenant_b)
     run_import(b_first, tenant_id=tenant_b.tenant.pk)
@@ -139,7 +141,7 @@ def test_training_runs_take_fair_turns_between_tenants(two_trainers):
     assert claim_run(tenant_b.tenant.pk, b_runs[1], "w3") == runs.CLAIMED
     # B now trains its plan's two at once: its third waits whoever else does.
     assert claim_run(tenant_b.tenant.pk, b_runs[2], "w4") == runs.MUST_WAIT
-    assert TrainingRun.objects.get(pk=b_runs[2]).status == RunStatus.QUEUED
+    assert TrainingRun.objects.unscoped().get(pk=b_runs[2]).status == RunStatus.QUEUED
 
 
 @pytest.mark.django_db(transaction=True)
@@ -156,7 +158,7 @@ def test_one_tenants_many_imports_do_not_queue_another_tenants_small_one_behind_
         180,
         message=f"every import ({worker.log()[-2000:]})",
     )
-    finished = {job.pk: job for job in ImportJob.objects.filter(pk__in=jobs)}
+    finished = {job.pk: job for job in ImportJob.objects.unscoped().filter(pk__in=jobs)}
     assert all(job.status == "succeeded" for job in finished.values()), [job.message for job in finished.values()]
     b_starts = sorted(finished[pk].started_at for pk in large)
     assert finished[small].started_at < b_starts[1], "A's small import waited for B's second large one"
@@ -185,7 +187,7 @@ def test_a_tenants_backlog_of_imports_is_bounded_before_anything_is_stored(tenan
     assert error["code"] == "quota_exceeded" and error["details"] == {"limit": 2, "used": 2}
     assert error["message"].startswith("2 imports of this organisation are queued or running; at most 2")
     assert set(uploads.iterdir()) == stored and ImportJob.objects.filter(tenant=tenant_a.tenant).count() == 2
-    ImportJob.objects.filter(pk=waiting[0]).update(status=ImportJob.Status.SUCCEEDED)
+    ImportJob.objects.unscoped().filter(pk=waiting[0]).update(status=ImportJob.Status.SUCCEEDED)
     assert _queue_import(tenant_a)
 
 

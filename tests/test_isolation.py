@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 def test_foreign_api_key_is_404_for_read_and_revoke(tenant_a, tenant_b):
     foreign_id = tenant_a.api_key.pk
-    missing_id = ApiKey.objects.order_by("-pk").first().pk + 1000
+    missing_id = ApiKey.objects.unscoped().order_by("-pk").first().pk + 1000
     for key_id in (foreign_id, missing_id):
         read = tenant_b.client.get(f"/api/v1/api-keys/{key_id}")
         revoke = tenant_b.client.delete(f"/api/v1/api-keys/{key_id}")
@@ -39,4 +39,4 @@ def test_scoped_views_refuse_to_override_get_queryset():
 
         class Leaky(TenantScopedViewSet):  # noqa: F841 - defining it is the test
             def get_queryset(self):
-                return ApiKey.objects.all()
+                return ApiKey.objects.unscoped().all()

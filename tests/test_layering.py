@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from core.layering import check_tree
+from core.layering import UNSCOPED_ALLOWED, check_tree, unscoped_uses
 
 
 def test_the_tree_keeps_every_layering_rule():
@@ -41,11 +41,11 @@ def test_a_planted_violation_is_caught(tmp_path, path, source, problem):
     assert found[0].path == path and problem in found[0].problem
 
 
-def test_unscoped_is_allowed_in_operator_admin_and_migrations(tmp_path):
-    for path in ("recommender/data/admin.py", "recommender/data/migrations/0099_backfill.py"):
+def test_unscoped_is_allowed_with_a_reason_in_the_listed_files_and_in_migrations(tmp_path):
+    for path in ("tenants/operator_admin.py", "recommender/data/migrations/0099_backfill.py"):
         planted = tmp_path / path
-        planted.parent.mkdir(parents=True)
-        planted.write_text("Dataset.objects.unscoped().all()\n")
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        planted.write_text("# cross-tenant: operators see every tenant\nDataset.objects.unscoped().all()\n")
 
     assert check_tree(tmp_path) == []
 
@@ -61,3 +61,24 @@ def test_the_portal_may_import_tenants_and_recommender_and_the_urlconf_may_impor
         planted.write_text(source)
 
     assert check_tree(tmp_path) == []
+
+
+def test_unscoped_without_a_reason_is_caught_even_in_a_listed_file(tmp_path):
+    planted = tmp_path / "tenants/operator_admin.py"
+    planted.parent.mkdir(parents=True)
+    planted.write_text("Dataset.objects.unscoped().all()\n")
+
+    found = check_tree(tmp_path)
+
+    assert [(v.path, v.line) for v in found] == [("tenants/operator_admin.py", 1)]
+    assert "cross-tenant" in found[0].problem
+
+
+def test_the_unscoped_list_names_exactly_the_files_that_use_it():
+    """Every ``.unscoped()`` outside tests and migrations is in a listed file, and every listed file uses it.
+
+    Adding one elsewhere fails the tree check above; a file that stops using it must leave the list, so the
+    list stays the inventory of cross-tenant code a reviewer reads.
+    """
+    uses = unscoped_uses()
+    assert sorted(uses) == sorted(UNSCOPED_ALLOWED)

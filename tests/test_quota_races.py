@@ -54,7 +54,8 @@ def test_two_owners_stepping_down_at_once_leave_one_owner(tenant_a, round_):
 
     def step_down(user):
         return lambda: change_member_role(
-            actor=Actor(tenant=tenant, user=user), membership=Membership.objects.get(pk=memberships[user.pk].pk),
+            actor=Actor(tenant=tenant, user=user),
+            membership=Membership.objects.for_tenant(tenant).get(pk=memberships[user.pk].pk),
             role=Role.ADMIN,
         )  # fmt: skip
 

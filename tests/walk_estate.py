@@ -107,9 +107,9 @@ def build_walk_estate(tenant, capture=nullcontext):
         )
         with capture():
             run = runs.request_training(actor=actor, config=config)
-        run = TrainingRun.objects.get(pk=run.pk)
+        run = TrainingRun.objects.for_tenant(run.tenant_id).get(pk=run.pk)
         assert run.status == "succeeded", f"{recipe.name}: {run.error}"
         estate.models[recipe.name] = config.slug
         estate.runs[recipe.name] = run
-        estate.versions[recipe.name] = ModelVersion.objects.get(run=run)
+        estate.versions[recipe.name] = ModelVersion.objects.unscoped().get(run=run)
     return estate

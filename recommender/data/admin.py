@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from core.errors import Conflict
 from tenants import audit
+from tenants.operator_admin import OperatorAdmin
 
 from .models import Dataset, EndUser, ImportJob, Item, TenantDataSettings
 from .privacy import masked
@@ -21,7 +22,7 @@ def _pretty(document):
     return format_html("<pre>{}</pre>", json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(OperatorAdmin):
     """Rows that only the platform writes: operators look, and act through admin actions."""
 
     def has_add_permission(self, request):
@@ -32,7 +33,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(OperatorAdmin):
     list_display = ["name", "tenant", "kind", "row_count", "is_event_stream", "stats_updated_at", "created_at"]
     list_filter = ["kind", "created_at"]
     search_fields = ["name", "tenant__name"]
@@ -118,7 +119,7 @@ class EndUserAdmin(MaskedFeaturesAdmin):
 
 
 @admin.register(TenantDataSettings)
-class TenantDataSettingsAdmin(admin.ModelAdmin):
+class TenantDataSettingsAdmin(OperatorAdmin):
     list_display = ["tenant", "pseudonymize_user_ids", "updated_at"]
     readonly_fields = ["tenant", "pseudonymize_user_ids", "created_at", "updated_at"]
 

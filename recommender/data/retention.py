@@ -19,12 +19,15 @@ def delete_upload(path):
     if not path:
         return
     default_storage.delete(path)
-    ImportJob.objects.filter(file_path=path).update(file_path="")
+    # cross-tenant: the path is one tenant's (it starts with its folder), whoever sweeps it.
+    ImportJob.objects.unscoped().filter(file_path=path).update(file_path="")
 
 
 def _kept_uploads(tenant=None):
-    jobs = ImportJob.objects.exclude(file_path="")
-    return jobs.for_tenant(tenant) if tenant is not None else jobs
+    if tenant is None:
+        # cross-tenant: the periodic sweep looks at every tenant's kept uploads.
+        return ImportJob.objects.unscoped().exclude(file_path="")
+    return ImportJob.objects.for_tenant(tenant).exclude(file_path="")
 
 
 def stored_upload_bytes(tenant) -> int:

@@ -74,7 +74,7 @@ def _enqueue_import(job):
 
     def not_queued():
         # Only while queued: a job sent again (resend_lost_imports) may have been started by its first message.
-        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
+        ImportJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id, status=ImportJob.Status.QUEUED).update(
             status=ImportJob.Status.FAILED,
             message=f"The import did not start. {NOT_QUEUED}",
             finished_at=timezone.now(),
@@ -82,7 +82,7 @@ def _enqueue_import(job):
 
     send_on_commit(lambda: run_import.delay(job.tenant_id, job.pk), not_queued)
     # What resend_lost_imports goes by: a job still queued long after this lost its message.
-    ImportJob.objects.filter(pk=job.pk).update(sent_at=timezone.now())
+    ImportJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id).update(sent_at=timezone.now())
 
 
 def _check_waiting_imports(tenant):
@@ -169,7 +169,8 @@ def resend_lost_imports(resend_after=None):
     cutoff = timezone.now() - resend_after
     # Jobs created before sent_at existed go by when they were created.
     lost = Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, created_at__lt=cutoff)
-    queued = ImportJob.objects.filter(status=ImportJob.Status.QUEUED).select_related("tenant")
+    # cross-tenant: a periodic sweep over every tenant's queued imports.
+    queued = ImportJob.objects.unscoped().filter(status=ImportJob.Status.QUEUED).select_related("tenant")
 
     def send(job):
         audit.record(audit.Actor.system(job.tenant), "import.resent", job)
@@ -193,7 +194,9 @@ def refresh_dataset_stats(dataset):
     from .statistics import dataset_statistics
 
     stats = dataset_statistics(dataset)
-    Dataset.objects.filter(pk=dataset.pk).update(stats=stats, stats_updated_at=timezone.now(), row_count=stats["rows"])
+    Dataset.objects.filter(pk=dataset.pk, tenant_id=dataset.tenant_id).update(
+        stats=stats, stats_updated_at=timezone.now(), row_count=stats["rows"]
+    )
     dataset.refresh_from_db(fields=["stats", "stats_updated_at", "row_count"])
     return stats
 
@@ -268,7 +271,9 @@ def record_events(*, actor: audit.Actor, events: list[dict], dataset: Dataset | 
         raise QuotaExceeded(f"{problem} No events were stored.")
     with transaction.atomic():
         result = insert_interactions(dataset, clean)
-        Dataset.objects.filter(pk=dataset.pk).update(row_count=F("row_count") + result.loaded)
+        Dataset.objects.filter(pk=dataset.pk, tenant_id=dataset.tenant_id).update(
+            row_count=F("row_count") + result.loaded
+        )
     outcome.accepted, outcome.duplicates = result.loaded, result.duplicates
     return outcome
 
@@ -354,7 +359,7 @@ def erase_end_user(*, actor: audit.Actor, raw_user_id: str) -> dict:
     per_dataset = dict(interactions.values_list("dataset").annotate(count=Count("id")).values_list("dataset", "count"))
     interactions_deleted = interactions.delete()[0]
     for dataset_id, count in per_dataset.items():
-        Dataset.objects.filter(pk=dataset_id).update(row_count=F("row_count") - count)
+        Dataset.objects.for_tenant(tenant).filter(pk=dataset_id).update(row_count=F("row_count") - count)
     features_deleted = EndUser.objects.for_tenant(tenant).filter(user_id=user_key).delete()[0]
     if features_deleted:
         Dataset.objects.for_tenant(tenant).filter(kind=Dataset.Kind.USERS).update(row_count=F("row_count") - 1)

@@ -18,6 +18,7 @@ from recommender.training.models import ModelConfig
 from recommender.training.services.deployments import deploy_version
 from tenants import audit
 from tenants.models import Tenant
+from tenants.tenancy import bind_tenant
 
 from . import impressions, selectors
 from .attribution import Rules, bucket_counts
@@ -160,20 +161,17 @@ def aggregate_metrics(now: datetime | None = None) -> dict:
         stored = impressions.drain(store_impressions)
         buckets = 0
         longest = timedelta(hours=settings.FEEDBACK["ATTRIBUTION_HOURS"]) + MAX_ESTIMATED_WINDOW + BUCKET
-        recent = Impression.objects.filter(served_at__gte=now - longest).values_list("tenant_id").order_by().distinct()
+        # cross-tenant: the tenants with recent impressions; each is then worked on bound to itself.
+        recent = (
+            Impression.objects.unscoped()
+            .filter(served_at__gte=now - longest)
+            .values_list("tenant_id")
+            .order_by()
+            .distinct()
+        )
         for tenant in Tenant.objects.filter(pk__in=recent):
-            found = feedback_settings(tenant)
-            rules = _rules(found)
-            horizon = max(timedelta(hours=settings.FEEDBACK["ATTRIBUTION_HOURS"]), rules.window) + BUCKET
-            oldest = bucket_start(now - horizon)
-            starts = {
-                bucket_start(moment)
-                for moment in Impression.objects.for_tenant(tenant).filter(served_at__gte=oldest)
-                .values_list("served_at", flat=True).order_by().distinct()
-            }  # fmt: skip
-            explorable = candidate_items(tenant)
-            for start in sorted(starts):
-                buckets += bool(recompute_bucket(tenant, start, rules=rules, explorable=explorable))
+            with bind_tenant(tenant):
+                buckets += _recompute_recent_buckets(tenant, now)
         _purge(now)
         checked = check_running_experiments()
         return {"impressions_stored": stored, "buckets": buckets, "experiments_checked": checked}
@@ -182,21 +180,37 @@ def aggregate_metrics(now: datetime | None = None) -> dict:
             client.delete(AGGREGATION_LOCK)
 
 
+def _recompute_recent_buckets(tenant: Tenant, now: datetime) -> int:
+    """Recompute one tenant's buckets still open to attribution; returns how many had rows."""
+    rules = _rules(feedback_settings(tenant))
+    horizon = max(timedelta(hours=settings.FEEDBACK["ATTRIBUTION_HOURS"]), rules.window) + BUCKET
+    oldest = bucket_start(now - horizon)
+    starts = {
+        bucket_start(moment)
+        for moment in Impression.objects.for_tenant(tenant).filter(served_at__gte=oldest)
+        .values_list("served_at", flat=True).order_by().distinct()
+    }  # fmt: skip
+    explorable = candidate_items(tenant)
+    return sum(bool(recompute_bucket(tenant, start, rules=rules, explorable=explorable)) for start in sorted(starts))
+
+
 def _purge(now):
     """Delete metric buckets past their tenant's retention, and impressions past FEEDBACK_IMPRESSION_DAYS."""
-    custom = dict(FeedbackSettings.objects.values_list("tenant_id", "metrics_retention_days"))
+    # cross-tenant: retention is swept over every tenant at once.
+    custom = dict(FeedbackSettings.objects.unscoped().values_list("tenant_id", "metrics_retention_days"))
     for tenant_id, days in custom.items():
         MetricBucket.objects.filter(tenant_id=tenant_id, start__lt=now - timedelta(days=days)).delete()
     default_days = FeedbackSettings._meta.get_field("metrics_retention_days").default
-    MetricBucket.objects.exclude(tenant_id__in=list(custom)).filter(
+    # cross-tenant: the buckets of every tenant on the default retention.
+    MetricBucket.objects.unscoped().exclude(tenant_id__in=list(custom)).filter(
         start__lt=now - timedelta(days=default_days)
     ).delete()
     kept = max(
         timedelta(days=settings.FEEDBACK["IMPRESSION_DAYS"]), timedelta(hours=settings.FEEDBACK["ATTRIBUTION_HOURS"])
     )
-    Impression.objects.filter(served_at__lt=now - kept).delete()
-    # Exposures serve exploration, whose cut-off may reach MAX_ITEM_AGE_DAYS back.
-    ItemExposure.objects.filter(start__lt=now - timedelta(days=MAX_ITEM_AGE_DAYS)).delete()
+    Impression.objects.unscoped().filter(served_at__lt=now - kept).delete()  # cross-tenant: one retention for all
+    # cross-tenant: exposures serve exploration, whose cut-off may reach MAX_ITEM_AGE_DAYS back.
+    ItemExposure.objects.unscoped().filter(start__lt=now - timedelta(days=MAX_ITEM_AGE_DAYS)).delete()
 
 
 @transaction.atomic
@@ -348,18 +362,20 @@ def check_guardrails(*, experiment: Experiment) -> list[str]:
 def check_running_experiments() -> int:
     """Run the guardrails and the sample-ratio-mismatch check of every running experiment."""
     checked = 0
-    # cross-tenant: the periodic check visits every tenant's running experiments; each is then read within its tenant.
-    for experiment in Experiment.objects.filter(status=Experiment.Status.RUNNING).select_related("tenant"):
-        check_guardrails(experiment=experiment)
-        check = selectors.sample_ratio_check(experiment=experiment)
-        fields = {"srm_checked_at": timezone.now()}
-        if check is not None:
-            fields.update(srm_p_value=check.p_value, srm_alert=check.mismatch)
-            if check.mismatch and not experiment.srm_alert:
-                logger.warning("Sample ratio mismatch on experiment %s (p=%.2g)", experiment.pk, check.p_value)
-                audit.record(audit.Actor.system(experiment.tenant), "experiment.srm_alert", experiment,
-                             p_value=check.p_value)  # fmt: skip
-        Experiment.objects.filter(pk=experiment.pk).update(**fields)
+    # cross-tenant: every tenant's running experiments; each is checked bound to its tenant.
+    running = Experiment.objects.unscoped().filter(status=Experiment.Status.RUNNING).select_related("tenant")
+    for experiment in running:
+        with bind_tenant(experiment.tenant_id):
+            check_guardrails(experiment=experiment)
+            check = selectors.sample_ratio_check(experiment=experiment)
+            fields = {"srm_checked_at": timezone.now()}
+            if check is not None:
+                fields.update(srm_p_value=check.p_value, srm_alert=check.mismatch)
+                if check.mismatch and not experiment.srm_alert:
+                    logger.warning("Sample ratio mismatch on experiment %s (p=%.2g)", experiment.pk, check.p_value)
+                    audit.record(audit.Actor.system(experiment.tenant), "experiment.srm_alert", experiment,
+                                 p_value=check.p_value)  # fmt: skip
+            Experiment.objects.filter(pk=experiment.pk).update(**fields)
         checked += 1
     return checked
 

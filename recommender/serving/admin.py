@@ -2,11 +2,13 @@
 
 from django.contrib import admin
 
+from tenants.operator_admin import OperatorAdmin
+
 from .models import BatchJob
 
 
 @admin.register(BatchJob)
-class BatchJobAdmin(admin.ModelAdmin):
+class BatchJobAdmin(OperatorAdmin):
     list_display = ["id", "config", "tenant", "status", "file_format", "users_done", "users_total", "created_at"]
     list_filter = ["status", "file_format"]
     search_fields = ["config__name", "tenant__name"]

@@ -20,6 +20,7 @@ from core.errors import QuotaExceeded
 from core.queueing import NOT_QUEUED, send_on_commit
 from tenants import audit
 from tenants.quotas import check_storage
+from tenants.tenancy import acts_for_tenant
 from tenants.turns import has_a_turn, lock_tenant, next_turn, wait_for_a_turn
 
 from .models import BatchJob
@@ -69,7 +70,7 @@ def request_batch(*, actor, config, user_ids=None, sessions=None, k=10, file_for
         audit.record(actor, "batch.requested", job, **scope)
         send_on_commit(
             lambda: run_batch.delay(job.tenant_id, job.pk),
-            lambda: BatchJob.objects.filter(pk=job.pk).update(
+            lambda: BatchJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id).update(
                 status=BatchJob.Status.FAILED,
                 error=f"The batch did not start. {NOT_QUEUED}",
                 finished_at=timezone.now(),
@@ -173,6 +174,7 @@ def _next_slice(job, size):
     return users, len(users) < size
 
 
+@acts_for_tenant
 def execute_batch(tenant_id, job_id):
     """Score the job's next slice of users into a part file; the last slice joins the parts into the file.
 
@@ -207,17 +209,17 @@ def execute_batch(tenant_id, job_id):
         if not last:
             cursor = str(users[-1]) if _every_user(job) else ""
             with transaction.atomic():
-                BatchJob.objects.filter(pk=job.pk).update(users_done=done, cursor=cursor)
+                BatchJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id).update(users_done=done, cursor=cursor)
                 next_turn(run_batch, tenant_id, job_id)
             return
         path = _join_parts(job)
     except Exception as exc:
         _delete_parts(job)
-        BatchJob.objects.filter(pk=job.pk).update(
+        BatchJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id).update(
             status=BatchJob.Status.FAILED, error=f"The batch failed: {exc}", finished_at=timezone.now()
         )
         raise
-    BatchJob.objects.filter(pk=job.pk).update(
+    BatchJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id).update(
         status=BatchJob.Status.SUCCEEDED,
         users_done=done,
         users_total=max(done, job.users_total),  # users who arrived during the job are in the file too
@@ -231,11 +233,12 @@ def expire_batch_files(now=None) -> int:
     """Delete the files of batch jobs finished more than ``BATCH_FILE_HOURS`` ago; returns how many."""
     hours = settings.PLATFORM["RETENTION"]["BATCH_FILE_HOURS"]
     cutoff = (now or timezone.now()) - timedelta(hours=hours)
-    expired = BatchJob.objects.exclude(file_path="").filter(finished_at__lt=cutoff)
+    # cross-tenant: a periodic sweep over every tenant's batch files.
+    expired = BatchJob.objects.unscoped().exclude(file_path="").filter(finished_at__lt=cutoff)
     count = 0
     for job in expired:
         default_storage.delete(job.file_path)
-        BatchJob.objects.filter(pk=job.pk).update(
+        BatchJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id).update(
             file_path="", error=f"The file expired {hours} hours after it was made."
         )
         count += 1
@@ -267,7 +270,9 @@ def delete_batch_files_naming(tenant, ids) -> int:
     for job in BatchJob.objects.for_tenant(tenant).exclude(file_path=""):
         if _names_a_user(job.file_path, job.file_format, ids):
             transaction.on_commit(lambda path=job.file_path: default_storage.delete(path))
-            BatchJob.objects.filter(pk=job.pk).update(file_path="", error="The file was deleted by an erasure.")
+            BatchJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id).update(
+                file_path="", error="The file was deleted by an erasure."
+            )
             count += 1
     return count
 

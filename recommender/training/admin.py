@@ -3,13 +3,14 @@
 from django.contrib import admin, messages
 
 from tenants.audit import Actor
+from tenants.operator_admin import OperatorAdmin
 
 from .models import Deployment, ModelConfig, ModelVersion, TrainingRun
 from .services import runs
 
 
 @admin.register(ModelConfig)
-class ModelConfigAdmin(admin.ModelAdmin):
+class ModelConfigAdmin(OperatorAdmin):
     list_display = ["name", "slug", "tenant", "recipe", "schedule", "auto_deploy", "updated_at"]
     list_filter = ["recipe", "auto_deploy"]
     search_fields = ["name", "slug", "tenant__name"]
@@ -17,7 +18,7 @@ class ModelConfigAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(OperatorAdmin):
     list_display = ["id", "config", "tenant", "status", "trigger", "progress", "attempts", "worker", "queued_at"]
     list_filter = ["status", "trigger", "recipe"]
     search_fields = ["config__name", "tenant__name", "worker"]
@@ -47,7 +48,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(OperatorAdmin):
     list_display = ["config", "number", "tenant", "recipe", "artifact_bytes", "created_at"]
     list_filter = ["recipe"]
     search_fields = ["config__name", "tenant__name"]
@@ -58,7 +59,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin):
+class DeploymentAdmin(OperatorAdmin):
     list_display = ["config", "version", "tenant", "deployed_at", "reason"]
     search_fields = ["config__name", "tenant__name"]
     readonly_fields = ["tenant", "config", "deployed_at"]

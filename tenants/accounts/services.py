@@ -56,7 +56,8 @@ def create_organisation(*, user, name):
     Counted under the person's row lock, so requests at the same moment cannot pass it together.
     """
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-    owned = Membership.objects.filter(user=user, role=Role.OWNER).count()
+    # cross-tenant: the organisations a person owns span tenants.
+    owned = Membership.objects.unscoped().filter(user=user, role=Role.OWNER).count()
     most = settings.MAX_OWNED_ORGANISATIONS
     if owned >= most and not user.has_perm("tenants.add_tenant"):
         raise TenantError(

@@ -51,7 +51,7 @@ def _failed_upload(world, make_dataset, upload):
 
 
 def _stored_upload_of(job_id):
-    return ImportJob.objects.get(pk=job_id).file_path
+    return ImportJob.objects.unscoped().get(pk=job_id).file_path
 
 
 def test_a_failed_imports_upload_is_kept_for_a_rerun_then_swept(tenant_a, make_dataset, upload):
@@ -63,8 +63,9 @@ def test_a_failed_imports_upload_is_kept_for_a_rerun_then_swept(tenant_a, make_d
     later = timezone.now() + timedelta(hours=settings.PLATFORM["RETENTION"]["KEPT_UPLOAD_HOURS"] + 1)
     assert sweep_kept_uploads(now=later) == 1
     assert not default_storage.exists(path)
+    failed_job = ImportJob.objects.for_tenant(tenant_a.tenant).get(pk=job["id"])
     with pytest.raises(Conflict, match="upload it again"):
-        rerun_import(actor=Actor(tenant=tenant_a.tenant), job=ImportJob.objects.get(pk=job["id"]))
+        rerun_import(actor=Actor(tenant=tenant_a.tenant), job=failed_job)
 
 
 def test_with_no_keeping_a_failed_imports_upload_goes_at_once(tenant_a, make_dataset, upload, retention):
@@ -90,7 +91,7 @@ def _batch_file(world, django_capture_on_commit_callbacks, user_ids):
         job = world.client.post(
             "/api/v1/models/recs/batch-recommendations", {"user_ids": user_ids}, format="json"
         ).json()
-    return BatchJob.objects.get(pk=job["id"])
+    return BatchJob.objects.unscoped().get(pk=job["id"])
 
 
 def test_batch_files_expire(served, django_capture_on_commit_callbacks):

@@ -25,7 +25,8 @@ VARIED = HEADER + (
 
 def stored(dataset):
     return list(
-        Interaction.objects.filter(dataset=dataset)
+        Interaction.objects.unscoped()
+        .filter(dataset=dataset)
         .order_by("id")
         .values_list("tenant_id", "user_id", "item_id", "timestamp", "event_type", "value", "event_id")
     )
@@ -100,7 +101,7 @@ def test_a_row_the_server_refuses_fails_the_import_cleanly(tenant_a, make_datase
     monkeypatch.setattr(validation, "MAX_ID_LENGTH", 1000)
     _, job = upload(tenant_a, dataset, HEADER + "u1,i1,1700000000,view,\nu2," + "x" * 300 + ",1700000001,view,\n")
     assert job["status"] == "failed" and "unexpected error" in job["message"]
-    assert not Interaction.objects.filter(dataset=dataset).exists()
+    assert not Interaction.objects.unscoped().filter(dataset=dataset).exists()
     monkeypatch.undo()
     _, job = upload(tenant_a, dataset, HEADER + "u1,i1,1700000000,view,\n")
     assert job["status"] == "succeeded", "the connection is usable again"

@@ -143,7 +143,7 @@ def test_the_sample_ratio_alert_fires_when_one_arm_loses_users(two_versions):
     # A client-side cache answers two thirds of the challenger's users itself: they never reach us.
     dropped = lambda user_id: _slot(salt, user_id) >= 50 and int(user_id[1:]) % 3 != 0  # noqa: E731
     _run_traffic(world, [f"s{n}" for n in range(300)], {1: 0.1, 2: 0.1}, skip=dropped)
-    found = Experiment.objects.get(pk=experiment["id"])
+    found = Experiment.objects.unscoped().get(pk=experiment["id"])
     assert found.srm_alert and found.srm_p_value < 0.001
     shown = world.client.get(f"/api/v1/experiments/{experiment['id']}").json()
     assert shown["srm_alert"] is True

@@ -58,7 +58,7 @@ def test_experiments_are_started_read_and_promoted_in_the_portal(two_versions): 
         reverse("portal:feedback_experiment_create"),
         {"name": "t", "model": "recs", "metric": "ctr", "arms": "control 1 50\nchallenger 2 40"},
     )
-    assert "sum to 90%" in bad.content.decode() and not Experiment.objects.exists()
+    assert "sum to 90%" in bad.content.decode() and not Experiment.objects.unscoped().exists()
     for arms, reason in (
         ("control 1 50\nchallenger two 50", "Line 2: the version and the split are whole numbers."),
         ("control 1 50\nchallenger 9 50", "Model &#x27;recs&#x27; has no version 9."),  # the API's words
@@ -67,12 +67,12 @@ def test_experiments_are_started_read_and_promoted_in_the_portal(two_versions): 
         refused = analyst.post(
             reverse("portal:feedback_experiment_create"), {"name": "t", "model": "recs", "metric": "ctr", "arms": arms}
         )
-        assert reason in refused.content.decode() and not Experiment.objects.exists()
+        assert reason in refused.content.decode() and not Experiment.objects.unscoped().exists()
     started = analyst.post(
         reverse("portal:feedback_experiment_create"),
         {"name": "v2 vs v1", "model": "recs", "metric": "ctr", "arms": "control 1 50\nchallenger 2 50"},
     )
-    experiment = Experiment.objects.get()
+    experiment = Experiment.objects.unscoped().get()
     assert started.status_code == 302 and experiment.arms.get(name="control").is_control
     _run_traffic(world, [f"s{n}" for n in range(400)], {1: 0.1, 2: 0.6})
     page = analyst.get(reverse("portal:feedback_experiment", args=[experiment.pk])).content.decode()

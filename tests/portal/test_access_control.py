@@ -33,7 +33,7 @@ def _catalogue_item(stock):
 
 
 def _pending_invitation(stock):
-    invitation, _ = Invitation.objects.get_or_create(
+    invitation, _ = Invitation.objects.unscoped().get_or_create(
         tenant=stock.world.tenant,
         email="invited@example.com",
         state=Invitation.State.PENDING,
@@ -152,7 +152,7 @@ def test_another_tenants_objects_are_not_found(stock_a, stock_b):
     stock_b.world.api_key.refresh_from_db()
     assert stock_b.world.api_key.revoked_at is None
     assert Invitation.objects.get(tenant=stock_b.world.tenant).state == Invitation.State.PENDING
-    assert ModelConfig.objects.filter(pk=stock_b.config.pk).exists()
+    assert ModelConfig.objects.unscoped().filter(pk=stock_b.config.pk).exists()
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(stock_a):

@@ -42,13 +42,15 @@ def test_the_run_badge_and_line_follow_the_run_as_it_goes(page):
     assert line.inner_text() == "Queued: waiting for a worker"
 
     # As a worker reports it: evaluation is a stage of its own, with its own epochs.
-    TrainingRun.objects.filter(pk=run.pk).update(
+    TrainingRun.objects.unscoped().filter(pk=run.pk).update(
         status=RunStatus.RUNNING, stage="evaluating", current_epoch=3, total_epochs=20, progress=0.1025
     )
     page.locator(".page-header .badge-running").wait_for()
     page.get_by_text("Running · evaluating on a held-out split: epoch 3 of 20 · 10%").wait_for()
 
-    TrainingRun.objects.filter(pk=run.pk).update(stage="training", current_epoch=9, total_epochs=20, progress=0.6525)
+    TrainingRun.objects.unscoped().filter(pk=run.pk).update(
+        stage="training", current_epoch=9, total_epochs=20, progress=0.6525
+    )
     page.get_by_text("Running · training on all the data: epoch 9 of 20 · 65%").wait_for()
     assert badge.inner_text() == "Running"
     assert page.locator("progress[data-field=progress]").evaluate("bar => bar.value") == pytest.approx(0.6525)

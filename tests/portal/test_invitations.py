@@ -118,8 +118,8 @@ def test_admins_revoke_but_only_owners_revoke_an_invitation_to_the_owner_role(te
     _invite(owner_client, email="boss@example.com", role=Role.OWNER)
     _invite(owner_client, email="helper@example.com", role=Role.VIEWER)
     admin = signed_in(add_member(tenant_a.tenant, role=Role.ADMIN), tenant_a.tenant)
-    to_owner = Invitation.objects.get(email="boss@example.com")
-    to_viewer = Invitation.objects.get(email="helper@example.com")
+    to_owner = Invitation.objects.unscoped().get(email="boss@example.com")
+    to_viewer = Invitation.objects.unscoped().get(email="helper@example.com")
 
     assert "Only an owner" in _revoke(admin, to_owner).content.decode()
     _revoke(admin, to_viewer)
@@ -136,7 +136,7 @@ def test_another_tenants_invitation_is_not_found(tenant_a, tenant_b, owner_clien
     assert "new@example.com" not in _members_page(b_owner)
     invitation.refresh_from_db()
     assert invitation.state == Invitation.State.PENDING
-    assert not AuditLog.objects.filter(action="member.invitation_revoked").exists()
+    assert not AuditLog.objects.unscoped().filter(action="member.invitation_revoked").exists()
     assert Client().get(link).status_code == 200
 
 
@@ -197,7 +197,7 @@ def test_links_sent_before_invitations_were_stored_can_be_revoked_or_replaced(te
     revoked = _legacy_link(tenant_a.tenant, "old@example.com", Role.VIEWER)
     replaced = _legacy_link(tenant_a.tenant, "older@example.com", Role.VIEWER)
     _record_open_invitations()
-    _revoke(owner_client, Invitation.objects.get(email="old@example.com"))
+    _revoke(owner_client, Invitation.objects.unscoped().get(email="old@example.com"))
     _invite(owner_client, email="older@example.com")
     assert "Tenant A withdrew this invitation" in Client().get(revoked).content.decode()
     assert "A newer invitation was sent" in Client().get(replaced).content.decode()

@@ -39,7 +39,7 @@ def test_changing_the_recipe_reloads_the_form_and_keeps_what_was_typed(clicks_a,
     assert [field.name for field in form.param_fields()] == ["param_half_life_days"]
     assert form["name"].value() == "Shop recs"
     assert not form.errors
-    assert not ModelConfig.objects.exists()
+    assert not ModelConfig.objects.unscoped().exists()
 
 
 def test_bad_values_are_refused_beside_their_fields(clicks_a, owner_client):
@@ -50,13 +50,13 @@ def test_bad_values_are_refused_beside_their_fields(clicks_a, owner_client):
     assert "must be an integer" in errors["param_neighbors"][0]
     page = owner_client.post(reverse("portal:model_create"), _config_data(dataset, schedule="often"))
     assert "five cron fields" in page.context["form"].errors["schedule"][0]
-    assert not ModelConfig.objects.exists()
+    assert not ModelConfig.objects.unscoped().exists()
 
 
 def test_create_then_edit_with_a_tuning_range(clicks_a, owner_client):
     dataset, _ = clicks_a
     response = owner_client.post(reverse("portal:model_create"), _config_data(dataset, param_l2="250"))
-    config = ModelConfig.objects.get()
+    config = ModelConfig.objects.unscoped().get()
     assert response["Location"] == reverse("portal:model", args=[config.slug])
     assert config.params["l2"] == 250.0
 
@@ -72,7 +72,7 @@ def test_create_then_edit_with_a_tuning_range(clicks_a, owner_client):
 
     response = owner_client.post(reverse("portal:model_train", args=[config.slug]), {"tuning_trials": 0}, follow=True)
     assert "choose how many sets to try" in response.content.decode()
-    assert not TrainingRun.objects.exists()
+    assert not TrainingRun.objects.unscoped().exists()
 
 
 def test_train_watch_the_run_then_see_metrics_beside_the_baseline(
@@ -80,10 +80,10 @@ def test_train_watch_the_run_then_see_metrics_beside_the_baseline(
 ):
     dataset, _ = clicks_a
     owner_client.post(reverse("portal:model_create"), _config_data(dataset))
-    config = ModelConfig.objects.get()
+    config = ModelConfig.objects.unscoped().get()
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_client.post(reverse("portal:model_train", args=[config.slug]), {"tuning_trials": 0})
-    run = TrainingRun.objects.get()
+    run = TrainingRun.objects.unscoped().get()
     assert response["Location"] == reverse("portal:model_run", args=[run.pk])
 
     status = owner_client.get(reverse("portal:model_run_status", args=[run.pk])).json()
@@ -107,7 +107,7 @@ def test_a_queued_run_shows_live_progress_and_can_be_cancelled_and_retried(click
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED
     response = owner_client.post(reverse("portal:model_run_retry", args=[run.pk]))
-    again = TrainingRun.objects.exclude(pk=run.pk).get()
+    again = TrainingRun.objects.unscoped().exclude(pk=run.pk).get()
     assert response["Location"] == reverse("portal:model_run", args=[again.pk])
     assert again.trigger == TrainingRun.Trigger.RETRY
 
@@ -135,26 +135,26 @@ def test_versions_side_by_side_deploy_and_roll_back(
     assert compared.context["rows"][0]["label"] == "ndcg@10"
     assert "Deploy v" in compared.content.decode()
 
-    serving = Deployment.objects.get(config=config).version.number
+    serving = Deployment.objects.unscoped().get(config=config).version.number
     older = 1 if serving == 2 else 2
     response = owner_client.post(
         reverse("portal:model_deploy", args=[config.slug, older]), {"from": "versions"}, follow=True
     )
     assert response.redirect_chain[-1][0] == reverse("portal:model_versions", args=[config.slug])
-    assert Deployment.objects.get(config=config).version.number == older
+    assert Deployment.objects.unscoped().get(config=config).version.number == older
     if older == 1:
-        assert AuditLog.objects.filter(action="model.rolled_back").exists()
+        assert AuditLog.objects.unscoped().filter(action="model.rolled_back").exists()
 
 
 def test_deleting_a_model(stock_a, owner_client):
     owner_client.post(reverse("portal:model_delete", args=[stock_a.config.slug]))
-    assert not ModelConfig.objects.filter(pk=stock_a.config.pk).exists()
+    assert not ModelConfig.objects.unscoped().filter(pk=stock_a.config.pk).exists()
 
 
 def test_the_drift_policy_is_set_in_the_form_and_checked(clicks_a, owner_client):
     dataset, _ = clicks_a
     owner_client.post(reverse("portal:model_create"), _config_data(dataset, retrain_after_events="500"))
-    config = ModelConfig.objects.get()
+    config = ModelConfig.objects.unscoped().get()
     assert (config.retrain_after_events, config.retrain_after_new_items_percent) == (500, None)
     edit = owner_client.get(reverse("portal:model_edit", args=[config.slug]))
     assert edit.context["form"]["retrain_after_events"].value() == 500

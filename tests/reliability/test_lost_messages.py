@@ -48,8 +48,8 @@ def test_work_queued_when_redis_restarted_is_sent_again_and_done(
     try:
         assert client.call("GET", f"/api/v1/runs/{run_id}").json()["status"] == "queued"
         long_ago = timezone.now() - timedelta(minutes=11)
-        TrainingRun.objects.filter(pk=run_id).update(sent_at=long_ago)
-        ImportJob.objects.filter(pk=job_id).update(sent_at=long_ago)
+        TrainingRun.objects.unscoped().filter(pk=run_id).update(sent_at=long_ago)
+        ImportJob.objects.unscoped().filter(pk=job_id).update(sent_at=long_ago)
         resent = subprocess.run(
             [sys.executable, "-c", RESEND], cwd=ROOT, env=production_env(redis_server.url),
             capture_output=True, text=True, timeout=60,

@@ -34,7 +34,7 @@ def test_an_upload_the_queue_refuses_answers_503_and_its_job_says_why(tenant_a, 
         format="multipart",
     )
     assert response.status_code == 503 and response.json()["error"]["code"] == "queue_unavailable"
-    job = ImportJob.objects.get(dataset=dataset)
+    job = ImportJob.objects.unscoped().get(dataset=dataset)
     assert job.status == ImportJob.Status.FAILED and "could not be queued" in job.message
 
 
@@ -61,5 +61,5 @@ def test_an_import_that_merged_stays_succeeded_when_its_statistics_cannot_be_que
         format="multipart",
     )
     assert response.status_code == 202  # the import itself ran eagerly (tests), its stats could not be queued
-    job = ImportJob.objects.get(dataset=dataset)
+    job = ImportJob.objects.unscoped().get(dataset=dataset)
     assert job.status == ImportJob.Status.SUCCEEDED and job.rows_loaded == 2

@@ -54,7 +54,7 @@ class Estate:
             response = world.client.post(
                 f"/api/v1/models/{self.slug}/batch-recommendations", {"user_ids": [self.user_id], "k": 3}, format="json"
             )
-        self.batch_job = BatchJob.objects.get(pk=response.json()["id"])
+        self.batch_job = BatchJob.objects.for_tenant(tenant).get(pk=response.json()["id"])
         assert self.batch_job.status == BatchJob.Status.SUCCEEDED, self.batch_job.error
         csv = f"user_id,item_id\n{MARKER}u99,{MARKER}i99\n".encode()
         with capture(execute=True):
@@ -63,7 +63,7 @@ class Estate:
                 {"file": SimpleUploadedFile(f"{MARKER}upload.csv", csv, content_type="text/csv")},
                 format="multipart",
             )
-        self.import_job = ImportJob.objects.get(pk=response.json()["id"])
+        self.import_job = ImportJob.objects.for_tenant(tenant).get(pk=response.json()["id"])
         viewer = add_member(tenant, role=Role.VIEWER)
         self.membership = Membership.objects.get(tenant=tenant, user=viewer)
         self.api_key = world.api_key

@@ -364,7 +364,8 @@ def test_admin_refuses_tenant_members(estate, tenant_b):
 
 # --- Celery tasks ------------------------------------------------------------------------------------
 
-# Tasks that take no tenant: the id they get names a row that carries its own tenant, or they sweep all.
+# The maintenance tasks: periodic sweeps over every tenant, the only tasks without a tenant argument. Their
+# cross-tenant queries call .unscoped() (core.layering lists the files) and they are marked @maintenance_task.
 TASKS_WITHOUT_TENANT_ARGUMENT = {
     "recommender.data.tasks.reap_orphaned_imports": "a sweep over all running imports, no arguments",
     "recommender.training.tasks.reap_stale_runs": "a sweep over all runs, no arguments",
@@ -403,8 +404,12 @@ def test_every_task_is_classified():
         if params[:1] == ["tenant_id"] and len(params) == 2:
             if name not in TASK_OBJECTS:
                 problems.append(f"{name}{tuple(params)}: add it to TASK_OBJECTS")
+            if not getattr(task.run, "binds_tenant", False):
+                problems.append(f"{name}: decorate it with @tenant_task so it runs bound to its tenant")
         elif name not in TASKS_WITHOUT_TENANT_ARGUMENT:
-            problems.append(f"{name}{tuple(params)}: neither (tenant_id, object_id) nor listed as tenant-free")
+            problems.append(f"{name}{tuple(params)}: neither (tenant_id, object_id) nor a listed maintenance task")
+        elif not getattr(task.run, "cross_tenant", False):
+            problems.append(f"{name}: a maintenance task is marked @maintenance_task")
     assert not problems, "\n".join(problems)
 
 
@@ -415,10 +420,10 @@ def test_tasks_given_another_tenants_id_do_nothing(estate, b_estate, tenant_a, t
     from recommender.training.models import ModelConfig, TrainingRun
 
     # Put A's objects back in the state where the task would act, so doing nothing is meaningful.
-    TrainingRun.objects.filter(pk=estate.run.pk).update(status="queued")
-    BatchJob.objects.filter(pk=estate.batch_job.pk).update(status="queued")
-    ImportJob.objects.filter(pk=estate.import_job.pk).update(status="queued")
-    Dataset.objects.filter(pk=estate.dataset.pk).update(stats={}, stats_updated_at=None)
+    TrainingRun.objects.unscoped().filter(pk=estate.run.pk).update(status="queued")
+    BatchJob.objects.unscoped().filter(pk=estate.batch_job.pk).update(status="queued")
+    ImportJob.objects.unscoped().filter(pk=estate.import_job.pk).update(status="queued")
+    Dataset.objects.unscoped().filter(pk=estate.dataset.pk).update(stats={}, stats_updated_at=None)
     targets = {
         "run": estate.run.pk,
         "config": ModelConfig.objects.get(tenant=tenant_a.tenant).pk,
@@ -435,9 +440,9 @@ def test_tasks_given_another_tenants_id_do_nothing(estate, b_estate, tenant_a, t
     assert snapshot(tenant_b.tenant) == before_b
     # And the same calls with A's own tenant do act: the probe can tell "refused" from "broken".
     tasks["recommender.serving.tasks.run_batch"].apply(args=[tenant_a.tenant.pk, estate.batch_job.pk])
-    assert BatchJob.objects.get(pk=estate.batch_job.pk).status == "succeeded"
+    assert BatchJob.objects.unscoped().get(pk=estate.batch_job.pk).status == "succeeded"
     tasks["recommender.data.tasks.refresh_stats"].apply(args=[tenant_a.tenant.pk, estate.dataset.pk])
-    assert Dataset.objects.get(pk=estate.dataset.pk).stats_updated_at is not None
+    assert Dataset.objects.unscoped().get(pk=estate.dataset.pk).stats_updated_at is not None
 
 
 def test_the_estate_covers_every_kind_of_object(estate):

@@ -21,7 +21,7 @@ def train_model(world, django_capture_on_commit_callbacks, slug="recs", recipe="
     assert world.client.post("/api/v1/models", body, format="json").status_code == 201
     with django_capture_on_commit_callbacks(execute=True):
         run_id = world.client.post(f"/api/v1/models/{slug}/train", {}, format="json").json()["id"]
-    run = TrainingRun.objects.get(pk=run_id)
+    run = TrainingRun.objects.for_tenant(world.tenant).get(pk=run_id)
     assert run.status == "succeeded", run.error
     return dataset
 

@@ -60,15 +60,15 @@ def test_a_small_job_of_one_tenant_is_not_queued_behind_another_tenants_large_on
     worker = start_worker(extra_env={"LIMIT_BATCH_SLICE_USERS": "10", "TURN_WAIT_SECONDS": "1"})
 
     def status(pk):
-        return BatchJob.objects.get(pk=pk).status
+        return BatchJob.objects.unscoped().get(pk=pk).status
 
     wait_until(lambda: status(small) == "succeeded", 120, message=f"the small job ({worker.log()[-2000:]})")
     wait_until(lambda: all(status(pk) == "succeeded" for pk in large), 180, message="the large jobs")
     # Slices take milliseconds here, so the order the jobs finished in is what tells, not a status caught mid-way.
-    finished = {job.pk: job.finished_at for job in BatchJob.objects.filter(pk__in=[*large, small])}
+    finished = {job.pk: job.finished_at for job in BatchJob.objects.unscoped().filter(pk__in=[*large, small])}
     assert finished[small] < finished[large[0]], "the small job waited for a whole large job of another tenant"
     assert finished[large[0]] < finished[large[1]] < finished[large[2]], "B runs one batch job at a time, in turn"
-    jobs = BatchJob.objects.filter(pk__in=large).order_by("finished_at")
+    jobs = BatchJob.objects.unscoped().filter(pk__in=large).order_by("finished_at")
     assert [job.users_done for job in jobs] == [40, 40, 40]
     for job in jobs:
         with default_storage.open(job.file_path, "rb") as stored:

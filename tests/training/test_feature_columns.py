@@ -60,7 +60,7 @@ def train(world, capture, dataset, **fields):
     slug = response.json()["slug"]
     with capture(execute=True):
         world.client.post(f"/api/v1/models/{slug}/train", {}, format="json")
-    return slug, ModelVersion.objects.get(config__slug=slug, config__tenant=world.tenant)
+    return slug, ModelVersion.objects.for_tenant(world.tenant).get(config__slug=slug)
 
 
 def test_the_import_says_which_column_is_an_identifier_and_the_dataset_page_too(churn):

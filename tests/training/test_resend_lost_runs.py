@@ -39,7 +39,7 @@ def _request_with_lost_message(world, slug):
 
 
 def _sent_long_ago(run_id):
-    TrainingRun.objects.filter(pk=run_id).update(sent_at=timezone.now() - LONG_AGO)
+    TrainingRun.objects.unscoped().filter(pk=run_id).update(sent_at=timezone.now() - LONG_AGO)
 
 
 def _run(world, run_id):
@@ -59,7 +59,7 @@ def test_a_run_whose_message_was_lost_is_sent_again_and_trains(
 
     run = _run(tenant_a, run_id)
     assert run["status"] == "succeeded" and run["attempts"] == 1, run["error"]
-    assert ModelVersion.objects.filter(run_id=run_id).count() == 1
+    assert ModelVersion.objects.unscoped().filter(run_id=run_id).count() == 1
     assert f"Training run {run_id} is still queued" in caplog.text
 
 
@@ -92,7 +92,7 @@ def test_a_run_requeued_by_the_reaper_is_not_sent_twice(tenant_a, config_slug):
     """The reaper re-queues a run long after it was first queued; that fresh message is not doubled."""
     run_id = _request_with_lost_message(tenant_a, config_slug)
     long_ago = timezone.now() - timedelta(hours=1)
-    TrainingRun.objects.filter(pk=run_id).update(
+    TrainingRun.objects.unscoped().filter(pk=run_id).update(
         status=RunStatus.RUNNING, queued_at=long_ago, sent_at=long_ago, heartbeat_at=long_ago, attempts=1
     )
     assert runs.reap_stale_runs() == ([run_id], [])
@@ -106,8 +106,8 @@ def test_running_and_finished_runs_are_not_sent_again_and_a_duplicate_message_do
     with django_capture_on_commit_callbacks(execute=True):
         finished = _request_with_lost_message(tenant_a, config_slug)  # delivered after all
     running = _request_with_lost_message(tenant_a, config_slug)
-    TrainingRun.objects.filter(pk=running).update(status=RunStatus.RUNNING, worker="busy@w1", attempts=1)
-    TrainingRun.objects.filter(pk__in=[finished, running]).update(sent_at=timezone.now() - LONG_AGO)
+    TrainingRun.objects.unscoped().filter(pk=running).update(status=RunStatus.RUNNING, worker="busy@w1", attempts=1)
+    TrainingRun.objects.unscoped().filter(pk__in=[finished, running]).update(sent_at=timezone.now() - LONG_AGO)
     assert resend_lost_runs() == []
 
     # The original messages arrive late, as they would behind a busy worker: nothing trains again.
@@ -115,7 +115,7 @@ def test_running_and_finished_runs_are_not_sent_again_and_a_duplicate_message_do
         assert tasks.run_training.apply_async(args=[tenant_a.tenant.pk, run_id]).get() == runs.ALREADY_HANDLED
     assert _run(tenant_a, finished)["status"] == "succeeded" and _run(tenant_a, finished)["attempts"] == 1
     assert _run(tenant_a, running)["status"] == "running" and _run(tenant_a, running)["worker"] == "busy@w1"
-    assert ModelVersion.objects.filter(config__slug=config_slug).count() == 1
+    assert ModelVersion.objects.unscoped().filter(config__slug=config_slug).count() == 1
 
 
 @pytest.mark.django_db
@@ -129,7 +129,7 @@ def test_a_run_sent_again_whose_first_message_was_not_lost_trains_once(
     # The first message was only waiting in a long queue; it reaches a worker now.
     assert tasks.run_training.apply_async(args=[tenant_a.tenant.pk, run_id]).get() == runs.ALREADY_HANDLED
     assert _run(tenant_a, run_id)["attempts"] == 1
-    assert ModelVersion.objects.filter(run_id=run_id).count() == 1
+    assert ModelVersion.objects.unscoped().filter(run_id=run_id).count() == 1
 
 
 @pytest.mark.django_db
@@ -138,7 +138,7 @@ def test_a_run_waiting_for_a_training_slot_is_not_sent_again(tenant_a, config_sl
     tenant_a.tenant.plan = Plan.objects.create(name="one-at-a-time", max_concurrent_trainings=1)
     tenant_a.tenant.save()
     busy = _request_with_lost_message(tenant_a, config_slug)
-    TrainingRun.objects.filter(pk=busy).update(status=RunStatus.RUNNING)
+    TrainingRun.objects.unscoped().filter(pk=busy).update(status=RunStatus.RUNNING)
     waiting = _request_with_lost_message(tenant_a, config_slug)
     _sent_long_ago(waiting)
     assert claim_run(tenant_a.tenant.pk, waiting, "w1") == runs.MUST_WAIT
@@ -152,13 +152,13 @@ def test_when_the_queue_refuses_the_resend_that_run_fails_with_a_reason_and_the_
     monkeypatch.setattr(tasks.run_training, "apply_async", lambda *a, **k: None)  # both messages get lost
     first = _request_with_lost_message(tenant_a, config_slug)
     second = _request_with_lost_message(tenant_a, config_slug)
-    TrainingRun.objects.filter(pk__in=[first, second]).update(sent_at=timezone.now() - LONG_AGO)
+    TrainingRun.objects.unscoped().filter(pk__in=[first, second]).update(sent_at=timezone.now() - LONG_AGO)
 
     def refuse(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(tasks.run_training, "apply_async", refuse)
     assert resend_lost_runs() == []
-    statuses = sorted(TrainingRun.objects.filter(pk__in=[first, second]).values_list("status", "error"))
+    statuses = sorted(TrainingRun.objects.unscoped().filter(pk__in=[first, second]).values_list("status", "error"))
     assert statuses[0][0] == "failed" and "could not be queued" in statuses[0][1]
     assert statuses[1] == ("queued", "")

@@ -25,7 +25,7 @@ def test_admin_pages_load(operator, tenant_a, django_capture_on_commit_callbacks
     for model in (ModelConfig, TrainingRun, ModelVersion, Deployment, BatchJob):
         opts = model._meta
         assert operator.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")).status_code == 200
-        obj = model.objects.first()
+        obj = model.objects.for_tenant(tenant_a.tenant).first()
         assert (
             operator.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])).status_code == 200
         )
@@ -35,10 +35,10 @@ def test_admin_retry_queues_a_new_run_and_cancel_stops_a_queued_one(
     operator, tenant_a, django_capture_on_commit_callbacks
 ):
     train_model(tenant_a, django_capture_on_commit_callbacks, recipe="popularity")
-    finished = TrainingRun.objects.get()
+    finished = TrainingRun.objects.unscoped().get()
     changelist = reverse("admin:training_trainingrun_changelist")
     operator.post(changelist, {"action": "retry", "_selected_action": [finished.pk]})
-    retry = TrainingRun.objects.exclude(pk=finished.pk).get()
+    retry = TrainingRun.objects.unscoped().exclude(pk=finished.pk).get()
     assert retry.trigger == "retry" and retry.status == "queued"  # on_commit not run: still queued
 
     operator.post(changelist, {"action": "cancel", "_selected_action": [retry.pk]})

@@ -80,7 +80,7 @@ def test_auto_deploy_never_keeps_the_active_version(tenant_a, dataset, django_ca
     second = _train(tenant_a.client, "shop-recs", django_capture_on_commit_callbacks)
     assert second["version"] == 2
     assert "auto-deploy is off" in second["deploy_decision"]
-    assert Deployment.objects.get(config__slug="shop-recs").version.number == 1
+    assert Deployment.objects.unscoped().get(config__slug="shop-recs").version.number == 1
 
 
 def test_auto_deploy_if_better_compares_the_chosen_metric_both_ways(
@@ -88,18 +88,18 @@ def test_auto_deploy_if_better_compares_the_chosen_metric_both_ways(
 ):
     _create(tenant_a.client, dataset, recipe="popularity", auto_deploy="if_better")
     _train(tenant_a.client, "shop-recs", django_capture_on_commit_callbacks)
-    v1 = ModelVersion.objects.get(config__slug="shop-recs", number=1)
+    v1 = ModelVersion.objects.unscoped().get(config__slug="shop-recs", number=1)
 
     # A version trained on the same data scores the same: not better, so not deployed.
     same = _train(tenant_a.client, "shop-recs", django_capture_on_commit_callbacks)
     assert "not better" in same["deploy_decision"]
-    assert Deployment.objects.get(config__slug="shop-recs").version_id == v1.pk
+    assert Deployment.objects.unscoped().get(config__slug="shop-recs").version_id == v1.pk
 
     # Switch to a learned recipe, which beats popularity on planted taste: deployed.
     tenant_a.client.patch("/api/v1/models/shop-recs", {"recipe": "ease"}, format="json")
     better = _train(tenant_a.client, "shop-recs", django_capture_on_commit_callbacks)
     assert "better; deployed" in better["deploy_decision"], better["deploy_decision"]
-    assert Deployment.objects.get(config__slug="shop-recs").version.number == 3
+    assert Deployment.objects.unscoped().get(config__slug="shop-recs").version.number == 3
 
 
 def test_bad_params_name_the_field(tenant_a, dataset):
@@ -205,4 +205,4 @@ def test_a_dataset_in_use_cannot_be_deleted_alone_but_goes_with_its_tenant(tenan
     with pytest.raises(RestrictedError):
         dataset.delete()
     Tenant.objects.get(pk=tenant_a.tenant.pk).delete()
-    assert not ModelConfig.objects.filter(slug="shop-recs").exists()
+    assert not ModelConfig.objects.unscoped().filter(slug="shop-recs").exists()

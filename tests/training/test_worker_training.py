@@ -60,7 +60,7 @@ def test_cancel_mid_run_stops_between_epochs(celery_worker, tenant_a, settings):
     run = wait_until(lambda: _finished(tenant_a.client, run_id), 60, message="the cancellation")
     assert run["status"] == "cancelled"
     assert run["current_epoch"] < SLOW_NEUMF["epochs"]
-    assert not ModelVersion.objects.filter(run_id=run_id).exists()
+    assert not ModelVersion.objects.unscoped().filter(run_id=run_id).exists()
     assert _artifact_files(settings, tenant_a.tenant, run_id) == []
 
 
@@ -76,7 +76,7 @@ def test_worker_killed_mid_run_is_reaped_and_the_deployed_version_keeps_serving(
     first_worker.kill()
 
     # The heartbeat stops; the reaper (run here instead of waiting for beat) re-queues once, then fails.
-    TrainingRun.objects.filter(pk=doomed).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    TrainingRun.objects.unscoped().filter(pk=doomed).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
     requeued, failed = reap_stale_runs(stale_after=timedelta(seconds=30))
     assert requeued == [doomed] and failed == []
     assert _run(tenant_a.client, doomed)["status"] == "queued"
@@ -95,11 +95,11 @@ def test_worker_killed_mid_run_is_reaped_and_the_deployed_version_keeps_serving(
 
     wait_until(retry_training, 120, message="the retry to start")
     second_worker.kill()
-    TrainingRun.objects.filter(pk=doomed).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    TrainingRun.objects.unscoped().filter(pk=doomed).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
     assert reap_stale_runs(stale_after=timedelta(seconds=30)) == ([], [doomed])
     run = _run(tenant_a.client, doomed)
     assert run["status"] == "failed" and "stopped responding" in run["error"]
-    assert Deployment.objects.get(config__slug="recs").version.number == 1
+    assert Deployment.objects.unscoped().get(config__slug="recs").version.number == 1
     assert _artifact_files(settings, tenant_a.tenant, doomed) == []
 
 
@@ -111,7 +111,7 @@ def test_a_duplicated_task_message_trains_once(celery_worker, tenant_a):
     run = wait_until(lambda: _finished(tenant_a.client, run_id), 120, message="training to finish")
     assert run["status"] == "succeeded" and run["attempts"] == 1
     wait_until(lambda: "already handled" in celery_worker.log(), 30, message="duplicates to be dropped")
-    assert ModelVersion.objects.filter(config__slug="recs").count() == 1
+    assert ModelVersion.objects.unscoped().filter(config__slug="recs").count() == 1
 
 
 def test_a_foreign_run_id_is_never_trained(celery_worker, tenant_a, tenant_b):
@@ -119,10 +119,10 @@ def test_a_foreign_run_id_is_never_trained(celery_worker, tenant_a, tenant_b):
     tenant_a.client.post("/api/v1/models", {"name": "recs", "dataset": dataset.pk, "recipe": "ease"}, format="json")
     run_id = tenant_a.client.post("/api/v1/models/recs/train", {}, format="json").json()["id"]
     wait_until(lambda: _finished(tenant_a.client, run_id), 120, message="training to finish")
-    TrainingRun.objects.filter(pk=run_id).update(status=RunStatus.QUEUED)
+    TrainingRun.objects.unscoped().filter(pk=run_id).update(status=RunStatus.QUEUED)
     run_training.apply_async(args=[tenant_b.tenant.pk, run_id])  # tenant B names A's run
     wait_until(lambda: "already handled" in celery_worker.log(), 30, message="the foreign id to be refused")
-    assert TrainingRun.objects.get(pk=run_id).status == RunStatus.QUEUED
+    assert TrainingRun.objects.unscoped().get(pk=run_id).status == RunStatus.QUEUED
 
 
 def test_per_tenant_concurrency_limit_queues_extra_runs(start_worker, tenant_a):
@@ -137,11 +137,11 @@ def test_per_tenant_concurrency_limit_queues_extra_runs(start_worker, tenant_a):
     overlaps = []
 
     def both_done():
-        statuses = list(TrainingRun.objects.filter(pk__in=[first, second]).values_list("status", flat=True))
+        statuses = list(TrainingRun.objects.unscoped().filter(pk__in=[first, second]).values_list("status", flat=True))
         overlaps.append(statuses.count("running") > 1)
         return all(status == "succeeded" for status in statuses)
 
     wait_until(both_done, 180, interval=0.05, message="both runs")
     assert not any(overlaps)
-    runs = TrainingRun.objects.filter(pk__in=[first, second]).order_by("started_at")
+    runs = TrainingRun.objects.unscoped().filter(pk__in=[first, second]).order_by("started_at")
     assert runs[1].started_at >= runs[0].finished_at

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from tenants import audit
+from tenants.tenancy import acts_for_tenant
 from tenants.turns import has_a_turn, lock_tenant, wait_for_a_turn
 
 from ..limits import NESTED_FEATURES, learn_keys, schema_problem
@@ -71,13 +72,11 @@ def job_lock(job_id):
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [IMPORT_LOCK_PREFIX + int(job_id)])
 
 
-def run_import(job_id, *, tenant_id=None):
-    """Run the import job ``job_id`` (of ``tenant_id`` when given: another tenant's job is left alone) unless it
-    already finished or another worker is on it; returns the job, or ``None`` when there is none to run."""
-    jobs = ImportJob.objects.select_related("dataset", "tenant__plan").filter(pk=job_id)
-    if tenant_id is not None:
-        jobs = jobs.filter(tenant_id=tenant_id)
-    job = jobs.first()
+@acts_for_tenant
+def run_import(job_id, *, tenant_id):
+    """Run the import job ``job_id`` of ``tenant_id`` (another tenant's job is left alone) unless it already
+    finished or another worker is on it; returns the job, or ``None`` when there is none to run."""
+    job = ImportJob.objects.for_tenant(tenant_id).select_related("dataset", "tenant__plan").filter(pk=job_id).first()
     if job is None or job.is_finished:
         return job
     with job_lock(job.pk) as held:
@@ -111,9 +110,9 @@ def _claim_turn(job):
         now = timezone.now()
         if not turn:
             # Its message is alive (sent again to wait): resend_lost_imports leaves it be.
-            ImportJob.objects.filter(pk=job.pk).update(sent_at=now)
+            ImportJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id).update(sent_at=now)
             return False
-        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
+        ImportJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id, status=ImportJob.Status.QUEUED).update(
             status=ImportJob.Status.RUNNING, started_at=now
         )
     return True
@@ -124,15 +123,18 @@ def reap_orphaned_imports():
     if connection.vendor != "postgresql":
         return []
     reaped = []
-    for job_id in ImportJob.objects.filter(status=ImportJob.Status.RUNNING).values_list("pk", flat=True):
+    # cross-tenant: a periodic sweep over every tenant's running imports (and below, the sweep's own ids).
+    running = ImportJob.objects.unscoped().filter(status=ImportJob.Status.RUNNING)
+    for job_id in running.values_list("pk", flat=True):
         with job_lock(job_id) as held:
             if not held:
                 continue  # a live worker is on it
-            failed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+            failed = running.filter(pk=job_id).update(
                 status=ImportJob.Status.FAILED, message=ORPHANED, rows_loaded=0, finished_at=timezone.now()
             )
             if failed:
-                job = ImportJob.objects.select_related("tenant").get(pk=job_id)
+                # cross-tenant: the sweep's own id, of any tenant.
+                job = ImportJob.objects.unscoped().select_related("tenant").get(pk=job_id)
                 audit.record(audit.Actor.system(job.tenant), "import.failed", job, message="worker stopped")
                 logger.warning("Import job %s lost its worker; marked failed", job_id)
                 reaped.append(job_id)
@@ -147,8 +149,8 @@ class SideProgress:
     Best effort: only the latest figures are written, and a failed write is logged, not raised.
     """
 
-    def __init__(self, job_id):
-        self.job_id = job_id
+    def __init__(self, tenant_id, job_id):
+        self.tenant_id, self.job_id = tenant_id, job_id
         self.latest = None
         self.closing = False
         self.lock = threading.Lock()
@@ -179,7 +181,8 @@ class SideProgress:
                     fields, self.latest, closing = self.latest, None, self.closing
                 if fields:
                     try:
-                        ImportJob.objects.filter(pk=self.job_id).update(**fields)
+                        # This thread has no bound tenant (context variables stay in their thread).
+                        ImportJob.objects.for_tenant(self.tenant_id).filter(pk=self.job_id).update(**fields)
                     except DatabaseError:
                         logger.warning("Could not write the progress of import job %s", self.job_id, exc_info=True)
                 if closing:
@@ -213,7 +216,7 @@ class ImportRun:
         self.notes = []
 
     def execute(self):
-        ImportJob.objects.filter(pk=self.job.pk).update(
+        ImportJob.objects.filter(pk=self.job.pk, tenant_id=self.job.tenant_id).update(
             status=ImportJob.Status.RUNNING, started_at=timezone.now(), finished_at=None, message=""
         )
         try:
@@ -222,7 +225,7 @@ class ImportRun:
             with local_file(self.job.file_path) as path, contextlib.ExitStack() as self.scope:
                 reader = UploadReader(path, self.job.file_name, self.options, self._header_words())
                 self.rows_total, is_estimate = reader.estimated_rows()
-                ImportJob.objects.filter(pk=self.job.pk).update(
+                ImportJob.objects.filter(pk=self.job.pk, tenant_id=self.job.tenant_id).update(
                     format=reader.format, rows_total=self.rows_total, rows_total_is_estimate=is_estimate
                 )
                 self.keys = tenant_keys(self.dataset.tenant)
@@ -255,13 +258,13 @@ class ImportRun:
         if self.staging.writes_as_it_goes:
             self.scope.enter_context(transaction.atomic())
             self.scope.callback(self.staging.close)  # the loader lets go of the connection first
-            self.progress = self.scope.enter_context(SideProgress(self.job.pk))
+            self.progress = self.scope.enter_context(SideProgress(self.job.tenant_id, self.job.pk))
 
     def _report_progress(self, **fields):
         if self.progress is not None:
             self.progress.report(**fields)
         else:
-            ImportJob.objects.filter(pk=self.job.pk).update(**fields)
+            ImportJob.objects.filter(pk=self.job.pk, tenant_id=self.job.tenant_id).update(**fields)
 
     def _row_budget(self):
         """Rows this file may hold within the plan: the rows left, plus (for items and users, which are
@@ -402,10 +405,12 @@ class ImportRun:
     def _count_rows(self, result):
         dataset = self.dataset
         if dataset.kind in (Dataset.Kind.INTERACTIONS, Dataset.Kind.TABULAR):
-            Dataset.objects.filter(pk=dataset.pk).update(row_count=F("row_count") + result.loaded)
+            Dataset.objects.filter(pk=dataset.pk, tenant_id=dataset.tenant_id).update(
+                row_count=F("row_count") + result.loaded
+            )
         else:
             holder = dataset.tenant.items if dataset.kind == Dataset.Kind.ITEMS else dataset.tenant.endusers
-            Dataset.objects.filter(pk=dataset.pk).update(row_count=holder.count())
+            Dataset.objects.filter(pk=dataset.pk, tenant_id=dataset.tenant_id).update(row_count=holder.count())
 
     def _finish(self, result):
         from ..services import schedule_stats_refresh
@@ -420,7 +425,7 @@ class ImportRun:
         parts.extend(self.notes)
         if self.dataset.kind == Dataset.Kind.TABULAR:
             parts.extend(identifier_note(tabular_identifier_columns(self.dataset)))
-        ImportJob.objects.filter(pk=self.job.pk).update(
+        ImportJob.objects.filter(pk=self.job.pk, tenant_id=self.job.tenant_id).update(
             **self._figures(),
             status=ImportJob.Status.SUCCEEDED,
             rows_total=self.rows_read,
@@ -435,7 +440,7 @@ class ImportRun:
         schedule_stats_refresh(self.dataset)
 
     def _fail(self, message):
-        ImportJob.objects.filter(pk=self.job.pk).update(
+        ImportJob.objects.filter(pk=self.job.pk, tenant_id=self.job.tenant_id).update(
             **self._figures(),
             status=ImportJob.Status.FAILED,
             message=message,

@@ -75,7 +75,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Training '{config.name}' ({config.recipe}) on the worker…")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            run = TrainingRun.objects.get(pk=run.pk)
+            run = TrainingRun.objects.get(pk=run.pk, tenant_id=run.tenant_id)
             self.stdout.write(f"\r  {run.status:<10} {run.progress:6.0%}  {run.stage:<40}", ending="")
             self.stdout.flush()
             if run.is_finished:

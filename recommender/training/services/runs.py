@@ -28,9 +28,10 @@ from recommender.data import selectors as data_selectors
 from tenants import audit
 from tenants.models import Plan, Tenant
 from tenants.quotas import check_storage
+from tenants.tenancy import acts_for_tenant, bind_tenant
 from tenants.turns import has_a_turn, lock_tenant
 
-from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
+from ..models import FINISHED_STATUSES, ModelConfig, ModelVersion, RunStatus, TrainingRun
 from ..selectors import runs_in_last_day
 from ..storage import artifact_prefix, delete_artifact, store_artifact
 from .configs import QuotaError
@@ -79,7 +80,7 @@ def _enqueue(run):
     limit = run.tenant.plan.training_time_limit_seconds
 
     def not_queued():
-        TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        TrainingRun.objects.filter(pk=run.pk, tenant_id=run.tenant_id, status=RunStatus.QUEUED).update(
             status=RunStatus.FAILED,
             stage="failed",
             error=f"The run did not start. {NOT_QUEUED}",
@@ -93,7 +94,7 @@ def _enqueue(run):
         not_queued,
     )
     # What resend_lost_runs goes by: a run still queued long after this lost its message.
-    TrainingRun.objects.filter(pk=run.pk).update(sent_at=timezone.now())
+    TrainingRun.objects.filter(pk=run.pk, tenant_id=run.tenant_id).update(sent_at=timezone.now())
 
 
 def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trigger.MANUAL):
@@ -136,7 +137,7 @@ def retry_run(*, actor, run):
 @transaction.atomic
 def cancel_run(*, actor, run):
     """Cancel a queued run at once, or ask a running one to stop after its current epoch."""
-    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk, tenant_id=run.tenant_id)
     if run.is_finished:
         raise RunError(f"The run already {run.status}.")
     if run.status == RunStatus.QUEUED:
@@ -194,15 +195,17 @@ def claim_run(tenant_id, run_id, worker_name):
 class _Heartbeat(threading.Thread):
     """Marks a running run alive every few seconds, even inside a long epoch."""
 
-    def __init__(self, run_id):
+    def __init__(self, tenant_id, run_id):
         super().__init__(name=f"heartbeat-{run_id}", daemon=True)
-        self.run_id = run_id
+        self.tenant_id, self.run_id = tenant_id, run_id
         self.stopped = threading.Event()
 
     def run(self):
+        # A thread starts with no bound tenant (context variables stay in their thread): name it.
+        running = TrainingRun.objects.for_tenant(self.tenant_id).filter(pk=self.run_id, status=RunStatus.RUNNING)
         try:
             while not self.stopped.wait(TRAINING["HEARTBEAT_SECONDS"]):
-                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+                running.update(heartbeat_at=timezone.now())
         finally:
             connection.close()
 
@@ -266,6 +269,7 @@ def _finish(run_id, status, **fields):
     TrainingRun.objects.filter(pk=run_id).update(status=status, finished_at=timezone.now(), **fields)
 
 
+@acts_for_tenant
 def execute_run(tenant_id, run_id, worker_name=None):
     """Train a claimed run end to end: evaluate, train, store, version, maybe deploy."""
     worker_name = worker_name or socket.gethostname()
@@ -273,7 +277,7 @@ def execute_run(tenant_id, run_id, worker_name=None):
     if outcome != CLAIMED:
         return outcome
     run = TrainingRun.objects.select_related("config__dataset", "tenant__plan").get(pk=run_id)
-    heartbeat = _Heartbeat(run_id)
+    heartbeat = _Heartbeat(tenant_id, run_id)
     heartbeat.start()
     prefix = artifact_prefix(run)
     try:
@@ -313,7 +317,10 @@ def _over_time_message(run):
     went, and the recipes estimated to train this data in well under the time of the run's recipe."""
     limit = run.tenant.plan.training_time_limit_seconds
     at: Mapping[str, Any] = (
-        TrainingRun.objects.filter(pk=run.pk).values("stage", "current_epoch", "total_epochs").first() or {}
+        TrainingRun.objects.filter(pk=run.pk, tenant_id=run.tenant_id)
+        .values("stage", "current_epoch", "total_epochs")
+        .first()
+        or {}
     )
     stage, epoch, epochs = at.get("stage", ""), at.get("current_epoch", 0), at.get("total_epochs", 0)
     where = f" while {stage}" + (f" (epoch {epoch} of {epochs})" if epochs else "") if stage else ""
@@ -386,9 +393,9 @@ def _train_and_version(run, prefix):
         size = store_artifact(local_dir, prefix)
     with transaction.atomic():
         # Under the run's lock, a cancellation that arrived during saving still wins.
-        if TrainingRun.objects.select_for_update().get(pk=run.pk).cancel_requested:
+        if TrainingRun.objects.select_for_update().get(pk=run.pk, tenant_id=run.tenant_id).cancel_requested:
             raise ml.TrainingCancelled()
-        config = type(config).objects.select_for_update().get(pk=config.pk)
+        config = type(config).objects.select_for_update().get(pk=config.pk, tenant_id=config.tenant_id)
         number = (config.versions.aggregate(top=Max("number"))["top"] or 0) + 1
         version = ModelVersion.objects.create(
             tenant=run.tenant,
@@ -433,7 +440,7 @@ def _choose_recipe(run, inputs):
     )
     selection = choice.to_dict()
     # Shown while the winner trains on all the data.
-    TrainingRun.objects.filter(pk=run.pk).update(selection=selection)
+    TrainingRun.objects.filter(pk=run.pk, tenant_id=run.tenant_id).update(selection=selection)
     return choice.recipe, choice.params, choice.report, selection
 
 
@@ -445,13 +452,17 @@ def reap_stale_runs(stale_after=None):
     stale_after = stale_after or timedelta(seconds=TRAINING["STALE_AFTER_SECONDS"])
     cutoff = timezone.now() - stale_after
     requeued, failed = [], []
+    # cross-tenant: a periodic sweep over every tenant's running runs.
     stale_ids = list(
-        TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+        TrainingRun.objects.unscoped()
+        .filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
+        .values_list("pk", flat=True)
     )
     for run_id in stale_ids:
         with transaction.atomic():
             run = (
-                TrainingRun.objects.select_for_update(skip_locked=True)
+                TrainingRun.objects.unscoped()  # cross-tenant: the sweep's own ids, of any tenant
+                .select_for_update(skip_locked=True)
                 .select_related("tenant__plan")
                 .filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
                 .first()
@@ -489,13 +500,14 @@ def resend_lost_runs(resend_after=None):
     cutoff = timezone.now() - resend_after
     # Runs queued before sent_at existed go by when they were queued.
     lost = Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, queued_at__lt=cutoff)
-    queued = TrainingRun.objects.filter(status=RunStatus.QUEUED).select_related("tenant__plan")
+    # cross-tenant: a periodic sweep over every tenant's queued runs.
+    queued = TrainingRun.objects.unscoped().filter(status=RunStatus.QUEUED).select_related("tenant__plan")
     return resend_lost(queued, lost, _enqueue, "Training run")
 
 
+@acts_for_tenant
 def run_on_schedule(tenant_id, config_id):
     """Start a scheduled run when the data changed since the latest version; returns the run or None."""
-    from ..models import ModelConfig
 
     tenant = Tenant.objects.filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
     config = ModelConfig.objects.for_tenant(tenant).filter(pk=config_id).first() if tenant else None
@@ -518,45 +530,53 @@ def retrain_on_drift() -> dict:
     A model with a run queued or running, without a version yet, or whose tenant is not active is skipped;
     a run the plan's quota refuses is logged and tried again at the next check.
     """
-    from ..models import ModelConfig
-    from ..selectors import drift_since
-
-    started, refused = [], []
+    started: list[int] = []
+    refused: list[int] = []
     # cross-tenant: the periodic sweep visits every tenant's models with a drift policy; each is then
     # handled within its own tenant (the run is requested for the model's tenant).
     policies = (
-        ModelConfig.objects.filter(tenant__status=Tenant.Status.ACTIVE)
+        ModelConfig.objects.unscoped()
+        .filter(tenant__status=Tenant.Status.ACTIVE)
         .filter(Q(retrain_after_events__isnull=False) | Q(retrain_after_new_items_percent__isnull=False))
         .select_related("tenant__plan", "dataset")
     )
     for config in policies:
-        if config.runs.exclude(status__in=FINISHED_STATUSES).exists():
-            continue
-        latest = config.versions.order_by("-number").first()
-        if latest is None:
-            continue
-        drift = drift_since(latest)
-        reasons = []
-        if config.retrain_after_events is not None and drift["new_events"] >= config.retrain_after_events:
-            reasons.append(f"{drift['new_events']} new events (policy: {config.retrain_after_events})")
-        if (
-            config.retrain_after_new_items_percent is not None
-            and drift["new_items"]
-            and drift["new_items_percent"] >= config.retrain_after_new_items_percent
-        ):
-            reasons.append(
-                f"{drift['new_items_percent']:.1f}% new items (policy: {config.retrain_after_new_items_percent}%)"
-            )
-        if not reasons:
-            continue
-        actor = audit.Actor.system(config.tenant)
-        try:
-            run = request_training(actor=actor, config=config, trigger=TrainingRun.Trigger.DRIFT)
-        except DomainError as exc:
-            logger.info("Drift retraining of %s not started: %s", config, exc)
-            refused.append(config.pk)
-            continue
-        audit.record(actor, "model.drift_retrain", config, run=run.pk, since_version=latest.number,
-                     reasons=reasons, **drift)  # fmt: skip
-        started.append(run.pk)
+        with bind_tenant(config.tenant_id):
+            outcome = _retrain_if_drifted(config)
+        if outcome is not None:
+            (started if outcome[0] else refused).append(outcome[1])
     return {"started": started, "refused": refused}
+
+
+def _retrain_if_drifted(config: ModelConfig) -> tuple[bool, int] | None:
+    """(True, run id) when a drift run was requested, (False, config id) when refused by a quota, else None."""
+    from ..selectors import drift_since
+
+    if config.runs.exclude(status__in=FINISHED_STATUSES).exists():
+        return None
+    latest = config.versions.order_by("-number").first()
+    if latest is None:
+        return None
+    drift = drift_since(latest)
+    reasons = []
+    if config.retrain_after_events is not None and drift["new_events"] >= config.retrain_after_events:
+        reasons.append(f"{drift['new_events']} new events (policy: {config.retrain_after_events})")
+    if (
+        config.retrain_after_new_items_percent is not None
+        and drift["new_items"]
+        and drift["new_items_percent"] >= config.retrain_after_new_items_percent
+    ):
+        reasons.append(
+            f"{drift['new_items_percent']:.1f}% new items (policy: {config.retrain_after_new_items_percent}%)"
+        )
+    if not reasons:
+        return None
+    actor = audit.Actor.system(config.tenant)
+    try:
+        run = request_training(actor=actor, config=config, trigger=TrainingRun.Trigger.DRIFT)
+    except DomainError as exc:
+        logger.info("Drift retraining of %s not started: %s", config, exc)
+        return False, config.pk
+    audit.record(actor, "model.drift_retrain", config, run=run.pk, since_version=latest.number,
+                 reasons=reasons, **drift)  # fmt: skip
+    return True, run.pk
