@@ -83,7 +83,7 @@ def test_an_arm_that_fails_is_stopped_and_its_users_go_to_the_control(two_versio
     assert {response.json()["version"] for response in again.values()} == {1}
     # The users moved after the stop do not make the sample-ratio check cry wolf.
     settle()
-    assert Experiment.objects.get(pk=experiment["id"]).srm_alert is False
+    assert Experiment.objects.unscoped().get(pk=experiment["id"]).srm_alert is False
 
 
 def test_a_slower_arm_is_stopped_and_a_healthy_one_is_not(two_versions, monkeypatch):  # noqa: F811
@@ -92,7 +92,7 @@ def test_a_slower_arm_is_stopped_and_a_healthy_one_is_not(two_versions, monkeypa
     healthy = _start_guarded(world, {**GUARDED, "max_latency_increase": None})
     _ask(world, [f"h{n}" for n in range(60)])
     settle()
-    assert not ExperimentArm.objects.filter(experiment_id=healthy["id"]).exclude(stopped_at=None).exists()
+    assert not ExperimentArm.objects.unscoped().filter(experiment_id=healthy["id"]).exclude(stopped_at=None).exists()
     assert world.client.post(f"/api/v1/experiments/{healthy['id']}/stop").status_code == 200
     forget_all()
 
@@ -113,7 +113,7 @@ def test_a_slower_arm_is_stopped_and_a_healthy_one_is_not(two_versions, monkeypa
     slow = _start_guarded(world, {**GUARDED, "max_error_rate_increase": None})
     _ask(world, [f"l{n}" for n in range(60)])
     settle()
-    arm = ExperimentArm.objects.get(experiment_id=slow["id"], name="challenger")
+    arm = ExperimentArm.objects.unscoped().get(experiment_id=slow["id"], name="challenger")
     assert arm.stopped_at is not None and "p95 latency" in arm.stop_reason
 
 

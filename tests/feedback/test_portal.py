@@ -90,7 +90,7 @@ def test_guardrails_are_set_in_the_portal_and_a_stopped_arm_is_shown_with_its_re
     form = {"name": "g", "model": "recs", "metric": "ctr", "arms": "control 1 50\nchallenger 2 50",
             "max_error_rate_increase": "0.02", "max_latency_increase": "", "guardrail_min_requests": "50"}  # fmt: skip
     assert analyst.post(reverse("portal:feedback_experiment_create"), form).status_code == 302
-    experiment = Experiment.objects.get()
+    experiment = Experiment.objects.unscoped().get()
     assert (experiment.max_error_rate_increase, experiment.max_latency_increase) == (0.02, None)
     assert experiment.guardrail_min_requests == 50
     page = analyst.get(reverse("portal:feedback_experiment", args=[experiment.pk])).content.decode()

@@ -55,7 +55,7 @@ def test_a_model_retrains_after_n_new_events_and_not_before(streamed, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         started = retrain_on_drift()["started"]
     assert len(started) == 1
-    run = TrainingRun.objects.get(pk=started[0])
+    run = TrainingRun.objects.for_tenant(streamed.tenant).get(pk=started[0])
     assert run.trigger == "drift" and run.status == "succeeded", run.error
     audit = AuditLog.objects.get(tenant=streamed.tenant, action="model.drift_retrain")
     assert audit.details["new_events"] == 30 and audit.details["since_version"] == 1
