@@ -1,6 +1,8 @@
 """What closing the loop costs a recommendation, in one run: the service with and without its feedback hooks.
 
     .venv/bin/python bench/loop.py [--items 5000] [--rounds 7] [--calls 2000]
+    .venv/bin/python bench/loop.py --market [--seeds 3] [--users 300] [--items 200]   (the simulated market:
+        see bench/loop_market.py)
 
 Creates a throwaway PostgreSQL database (bench_loop) with one tenant, an EASE
 model on ``--items`` items, and a running 50/50 experiment between two versions.
@@ -36,7 +38,21 @@ def main():
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--market", action="store_true", help="run the simulated market (bench/loop_market.py)")
+    parser.add_argument("--seeds", type=int, default=3, help="market: full repetitions through the API")
+    parser.add_argument("--users", type=int, default=300, help="market: users per repetition")
+    parser.add_argument("--per-user", type=int, default=10, help="market: history events per user")
+    parser.add_argument("--market-rounds", type=int, default=4, dest="market_rounds", help="market: rounds a phase")
+    parser.add_argument("--repetitions", type=int, default=1000, help="market: statistical replays per seed")
+    parser.add_argument("--replay-impressions", type=int, default=40_000, dest="replay_impressions",
+                        help="market: impressions an arm in each replay (14 daily looks)")  # fmt: skip
     args = parser.parse_args()
+    if args.market:
+        from bench import loop_market
+
+        args.rounds = args.market_rounds
+        args.items = args.items if args.items != 5000 else 1000
+        return loop_market.main(args)
     fresh_database(DB_NAME)
     flush_redis(int(os.environ.get("BENCH_REDIS_DB", "12")))
     os.environ.update(
@@ -76,7 +92,8 @@ def main():
     store_interactions(tenant, dataset, data.interactions)
     configs = {}
     for slug, runs in (("plain", 1), ("tested", 2)):
-        configs[slug] = create_config(actor=actor, name=slug, slug=slug, dataset=dataset)
+        # EASE: what "auto" keeps at this size, without its minutes of comparing candidates.
+        configs[slug] = create_config(actor=actor, name=slug, slug=slug, dataset=dataset, recipe="ease")
         for _ in range(runs):
             run = TrainingRun.objects.for_tenant(tenant).get(pk=request_training(actor=actor, config=configs[slug]).pk)
             assert run.status == "succeeded", run.error

@@ -28,6 +28,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,8 +71,10 @@ TENANT0_RECIPES = {
 }
 
 
-def _prepare(n_items):
-    """Tenants, data and deployed models; returns [(api_key, model slug, [user ids])]."""
+def _prepare(n_items, only_default=False):
+    """Tenants, data and deployed models; returns [(api_key, model slug, [user ids])].
+
+    ``only_default``: tenant 0 with its default model only (what ``--feedback-cost`` measures)."""
     import django
 
     django.setup()
@@ -89,7 +92,7 @@ def _prepare(n_items):
 
     plan = Plan.objects.create(name="bench", api_requests_per_minute=10_000_000, max_training_runs_per_day=100)
     targets = []
-    for number in range(10):
+    for number in range(1 if only_default else 10):
         owner = get_or_create_user(username=f"bench{number}")
         tenant = create_tenant(name=f"Bench {number}", owner=owner, plan=plan)
         actor = Actor(tenant=tenant, user=owner)
@@ -100,7 +103,10 @@ def _prepare(n_items):
         dataset = Dataset.objects.create(tenant=tenant, name="events", kind="interactions")
         frame = data.interactions
         store_interactions(tenant, dataset, frame)
-        recipes = TENANT0_RECIPES if number == 0 else {"default": {}}
+        recipes = TENANT0_RECIPES if number == 0 and not only_default else {"default": {}}
+        if only_default:
+            # What "auto" keeps at this size, without its comparison of candidates (minutes on a busy machine).
+            recipes = {"default": {"recipe": "ease"}}
         for slug, options in recipes.items():
             config = create_config(actor=actor, name=slug, slug=slug, dataset=dataset, **options)
             run = request_training(actor=actor, config=config)
@@ -261,6 +267,14 @@ def main():
         help="keep the prepared database and models (artifacts in DIR) and reuse them when DIR holds a previous"
         " run's: preparing takes most of the time, so this allows measuring again soon after",
     )
+    parser.add_argument(
+        "--feedback-cost",
+        type=int,
+        metavar="ROUNDS",
+        help="instead of the full report: the default model's recommendations through the platform as shipped "
+        "and through the same code without its feedback hooks (bench/serve_without_feedback.py), in ROUNDS "
+        "alternating rounds on two servers; prints the ratio of the medians (issue 16: at most a 5%% drop)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
@@ -277,10 +291,13 @@ def main():
     else:
         fresh_database(DB_NAME)
         print("Preparing ten tenants and their models…", flush=True)
-        targets = _prepare(args.items)
+        targets = _prepare(args.items, only_default=bool(args.feedback_cost))
         if args.keep:
             saved_targets.write_text(json.dumps(targets))
 
+    if args.feedback_cost:
+        _feedback_cost(args, targets, storage)
+        return
     port, bare_port = _free_port(), _free_port()
     base, bare_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
     server = _gunicorn("saas_platform.wsgi:application", port)
@@ -316,6 +333,44 @@ def main():
         if not args.keep:
             shutil.rmtree(storage, ignore_errors=True)
     _report(args, bare_rates, trivial_rates, trivial_errors, results, rss)
+
+
+def _feedback_cost(args, targets, storage):
+    """Shipped against hooks-off, same data, same settings; the servers take turns (one idles while the other
+    is measured) and which goes first alternates, so drift of a shared machine falls on both."""
+    ports = {"shipped": _free_port(), "without feedback hooks": _free_port()}
+    servers = {
+        "shipped": _gunicorn("saas_platform.wsgi:application", ports["shipped"]),
+        "without feedback hooks": _gunicorn(
+            "bench.serve_without_feedback:application", ports["without feedback hooks"]
+        ),
+    }
+    key, _, users = targets[0]
+    path = "/api/v1/models/default/recommendations?k=10&user_id="
+    rates = {name: [] for name in servers}
+    try:
+        for port in ports.values():
+            _wait_for(f"http://127.0.0.1:{port}/health")
+            _wrk(f"http://127.0.0.1:{port}", key, path, users, 3)  # warm both workers
+        for round_ in range(args.feedback_cost):
+            order = list(ports) if round_ % 2 == 0 else list(reversed(ports))
+            for name in order:
+                rate, errors = _wrk(f"http://127.0.0.1:{ports[name]}", key, path, users, args.seconds)
+                assert errors == 0, f"{name}: {errors} errors"
+                rates[name].append(rate)
+    finally:
+        for process in servers.values():
+            process.terminate()
+            process.wait(30)
+        if not args.keep:
+            shutil.rmtree(storage, ignore_errors=True)
+    print()
+    print(f"recommendations (ease, default), {args.items} items; gunicorn 2 workers; wrk 8 connections, "
+          f"{args.feedback_cost} rounds of {args.seconds} s each")  # fmt: skip
+    for name, found in rates.items():
+        print(f"{name:<26}{statistics.median(found):>9.0f} req/s  (rounds: {', '.join(f'{r:.0f}' for r in found)})")
+    ratio = statistics.median(rates["shipped"]) / statistics.median(rates["without feedback hooks"])
+    print(f"shipped / without hooks: {ratio:.3f}; target >= 0.95: {'met' if ratio >= 0.95 else 'MISSED'}")
 
 
 def _gunicorn(application, port):

@@ -222,6 +222,21 @@ class ModelConfigForm(forms.Form):
         initial=ModelConfig._meta.get_field("auto_deploy").default,
     )
     auto_deploy_metric = forms.ChoiceField(label="Compared on", required=False)
+    retrain_after_events = forms.IntegerField(
+        label="Retrain after new events",
+        required=False,
+        min_value=1,
+        help_text="Drift: retrain when this many events arrived since the latest version (within your plan's "
+        "daily runs). Empty: off.",
+    )
+    retrain_after_new_items_percent = forms.FloatField(
+        label="Retrain after new items (%)",
+        required=False,
+        min_value=0.1,
+        max_value=1000,
+        help_text="Drift: retrain when items the latest version never saw reach this percent of those it knows. "
+        "Empty: off.",
+    )
 
     def __init__(self, *args, datasets, recipe, **kwargs):
         super().__init__(*args, **kwargs)
@@ -238,6 +253,8 @@ class ModelConfigForm(forms.Form):
         for param in self.chosen_recipe.params:
             self.fields[f"param_{param.name}"] = _param_field(param)
         if self.chosen_recipe.task == "prediction":
+            # Drift is measured on events: prediction models retrain by hand or on their schedule.
+            del self.fields["retrain_after_events"], self.fields["retrain_after_new_items_percent"]
             self.fields["feature_columns"] = forms.CharField(
                 label="Feature columns",
                 required=False,
@@ -251,6 +268,8 @@ class ModelConfigForm(forms.Form):
         initial = {field: getattr(config, field) for field in ("name", "recipe", "schedule", "auto_deploy")}
         initial.update(dataset=config.dataset_id, auto_deploy_metric=config.auto_deploy_metric)
         initial.update(feature_columns=", ".join(config.feature_columns))
+        initial.update(retrain_after_events=config.retrain_after_events,
+                       retrain_after_new_items_percent=config.retrain_after_new_items_percent)  # fmt: skip
         initial.update({f"param_{name}": _shown(value) for name, value in config.params.items()})
         return initial
 
@@ -258,7 +277,8 @@ class ModelConfigForm(forms.Form):
         return [self[f"param_{param.name}"] for param in self.chosen_recipe.params]
 
     def setting_fields(self):
-        names = ("feature_columns", "schedule", "auto_deploy", "auto_deploy_metric")
+        names = ("feature_columns", "schedule", "retrain_after_events", "retrain_after_new_items_percent",
+                 "auto_deploy", "auto_deploy_metric")  # fmt: skip
         return [self[name] for name in names if name in self.fields]
 
     def clean_feature_columns(self):
@@ -284,6 +304,9 @@ class ModelConfigForm(forms.Form):
         """The configuration as ``create_config``/``update_config`` take it; a blank metric is left out."""
         values = {name: self.cleaned_data[name] for name in ("name", "recipe", "dataset", "schedule", "auto_deploy")}
         values["params"] = self.cleaned_data["params"]
+        if "retrain_after_events" in self.fields:
+            values["retrain_after_events"] = self.cleaned_data["retrain_after_events"]
+            values["retrain_after_new_items_percent"] = self.cleaned_data["retrain_after_new_items_percent"]
         if "feature_columns" in self.fields:
             values["feature_columns"] = self.cleaned_data["feature_columns"]
         if self.cleaned_data["auto_deploy_metric"]:

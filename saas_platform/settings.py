@@ -306,6 +306,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recommender.feedback.tasks.aggregate",
         "schedule": float(env_int("FEEDBACK_AGGREGATE_SECONDS", 300)),
     },
+    # Models with a drift policy ("after N new events or X% new items") are checked this often.
+    "retrain-on-drift": {
+        "task": "recommender.training.tasks.retrain_on_drift",
+        "schedule": float(env_int("TRAINING_DRIFT_CHECK_SECONDS", 600)),
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers run at this lower CPU priority (nice), so where web processes share cores with them (the embedded

@@ -59,6 +59,20 @@ class ExperimentForm(forms.Form):
         help_text="One arm a line: name, version, split in percent (the first line is the control), "
         "e.g. “control 1 50”. To compare models, write model:version.",
     )
+    max_error_rate_increase = forms.FloatField(
+        required=False, min_value=0, max_value=1, initial=0.01, label="Guardrail: error-rate increase",
+        help_text="Stop an arm whose error rate exceeds the control's by more than this (0.01: one point). "
+        "Empty: no error guardrail.",
+    )  # fmt: skip
+    max_latency_increase = forms.FloatField(
+        required=False, min_value=0, max_value=100, initial=0.5, label="Guardrail: p95 latency increase",
+        help_text="Stop an arm whose p95 latency exceeds the control's by more than this share (0.5: +50%). "
+        "Empty: no latency guardrail.",
+    )  # fmt: skip
+    guardrail_min_requests = forms.IntegerField(
+        min_value=20, initial=200, required=False, label="Guardrail: requests before judging",
+        help_text="Requests the arm and the control must each have served first.",
+    )  # fmt: skip
 
     def clean_arms(self):
         """The arms as the API takes them: name, model (empty: the experiment's), version, split, control."""
@@ -181,8 +195,18 @@ def experiment_create(request):
     q = form.cleaned_data
     try:
         config, arms = resolve_arms(tenant=request.tenant, model=q["model"], arms=q["arms"])
+        guardrails = {
+            "max_error_rate_increase": q["max_error_rate_increase"],
+            "max_latency_increase": q["max_latency_increase"],
+            **({"guardrail_min_requests": q["guardrail_min_requests"]} if q["guardrail_min_requests"] else {}),
+        }
         experiment = services.start_experiment(
-            actor=request.actor, name=q["name"], config=config, metric=q["metric"], arms=arms
+            actor=request.actor,
+            name=q["name"],
+            config=config,
+            metric=q["metric"],
+            arms=arms,
+            guardrails=guardrails,
         )
     except DomainError as exc:
         add_problem(form, exc)

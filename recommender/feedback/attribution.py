@@ -63,7 +63,8 @@ def bucket_counts(tenant, start, end, *, rules, lifetime, explorable=None):
               "user_id", "items")  # fmt: skip
     shown = [
         _Shown(row)
-        for row in Impression.objects.for_tenant(tenant).filter(served_at__gte=start, served_at__lt=end)
+        for row in Impression.objects.for_tenant(tenant)
+        .filter(served_at__gte=start, served_at__lt=end, error=False)
         .values_list(*fields)
     ]  # fmt: skip
     counts = defaultdict(Counts)

@@ -42,12 +42,18 @@ def new_recommendation_id() -> str:
     return ID_PREFIX + os.urandom(16).hex()
 
 
-def record(*, tenant_id, config_id, version_number, experiment_id, arm, user_id, item_ids) -> str:
-    """Queue one impression and return its recommendation_id. Never does I/O on the caller's thread."""
+def record(
+    *, tenant_id, config_id, version_number, experiment_id, arm, user_id, item_ids, latency_ms=None, error=False
+) -> str:
+    """Queue one impression and return its recommendation_id. Never does I/O on the caller's thread.
+
+    ``error`` marks a request that failed after routing (no answer shown): the guardrails count those.
+    """
     recommendation_id = new_recommendation_id()
     _queue.append(
-        (tenant_id, recommendation_id, time.time(), config_id, version_number, experiment_id, arm, user_id, item_ids)
-    )
+        (tenant_id, recommendation_id, time.time(), config_id, version_number, experiment_id, arm, user_id, item_ids,
+         latency_ms, error)
+    )  # fmt: skip
     if _flusher["thread"] is None:
         _start_flusher()
     return recommendation_id

@@ -68,6 +68,17 @@ class Experiment(TenantOwnedModel):
     srm_p_value = models.FloatField(null=True, blank=True)
     srm_alert = models.BooleanField(default=False)
     srm_checked_at = models.DateTimeField(null=True, blank=True)
+    # Guardrails: an arm whose error rate or latency degrades beyond these, against the control, is stopped
+    # by the periodic check (its users go to the control). None switches that guardrail off.
+    max_error_rate_increase = models.FloatField(
+        null=True, blank=True, default=0.01, help_text="Largest error-rate increase over the control (0.01: 1 point)."
+    )
+    max_latency_increase = models.FloatField(
+        null=True, blank=True, default=0.5, help_text="Largest p95 latency increase over the control (0.5: +50%)."
+    )
+    guardrail_min_requests = models.PositiveIntegerField(
+        default=200, help_text="Requests each of the arm and the control must have served before it is judged."
+    )
     promoted_arm = models.ForeignKey(
         "ExperimentArm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -98,6 +109,9 @@ class ExperimentArm(TenantOwnedModel):
     split = models.PositiveSmallIntegerField(help_text="Percent of the users.")
     is_control = models.BooleanField(default=False)
     position = models.PositiveSmallIntegerField(default=0)
+    # Set when a guardrail stopped the arm: from then on its users are served by the control.
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["experiment", "position"]
@@ -120,6 +134,10 @@ class Impression(TenantOwnedModel):
     user_id = models.CharField(max_length=256, blank=True)
     # Item ids in the order shown: the position of an item is its index plus one.
     items = models.JSONField(default=list)
+    # Milliseconds from routing the request to its answer (serving's own time, not the network's).
+    latency_ms = models.FloatField(null=True, blank=True)
+    # The request failed after it was routed (an unexpected error, a 500): no answer was shown.
+    error = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "recommendation_id"], name="unique_recommendation_id")]

@@ -1,10 +1,12 @@
 """Reads of the feedback app: serving's experiment routes, metric series, experiment results and checks."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count
+import numpy as np
+from django.db.models import Count, Q
 
 from recommender.training.models import ModelConfig
 from tenants.models import Tenant
@@ -37,11 +39,18 @@ def running_experiment_routes(*, tenant, config_id):
     if experiment is None:
         return None
     routes, last = [], -1
-    arms = ExperimentArm.objects.for_tenant(tenant).filter(experiment=experiment).select_related("config", "version")
-    for arm in arms.order_by("position"):
+    arms = list(
+        ExperimentArm.objects.for_tenant(tenant).filter(experiment=experiment).select_related("config", "version")
+        .order_by("position")
+    )  # fmt: skip
+    control = next(arm for arm in arms if arm.is_control)
+    for arm in arms:
         last += arm.split
-        routes.append((last, arm.name, arm.config_id, arm.config.slug, arm.config.dataset_id, arm.version_id,
-                       arm.version.number, arm.version.artifact_path, arm.version.recipe))  # fmt: skip
+        # A stopped arm keeps its slots (assignment stays reproducible); the control serves them.
+        serving = control if arm.stopped_at else arm
+        routes.append((last, serving.name, serving.config_id, serving.config.slug, serving.config.dataset_id,
+                       serving.version_id, serving.version.number, serving.version.artifact_path,
+                       serving.version.recipe))  # fmt: skip
     return experiment.pk, experiment.salt, routes
 
 
@@ -151,6 +160,80 @@ def cumulative_rates(*, experiment):
     return starts, rates
 
 
+# The latest answers of an arm whose latencies give its p95 (bounded work per check).
+GUARDRAIL_LATENCY_SAMPLE = 5000
+# A p95 difference below this many milliseconds is never a degradation (timer and scheduling noise).
+GUARDRAIL_LATENCY_FLOOR_MS = 10.0
+
+
+@dataclass
+class ArmHealth:
+    requests: int
+    errors: int
+    error_rate: float | None
+    latency_p95_ms: float | None
+
+
+def arm_health(*, experiment: Experiment) -> dict[str, ArmHealth]:
+    """``{arm name: ArmHealth}`` from the experiment's impressions kept (FEEDBACK_IMPRESSION_DAYS):
+    requests served, those that failed, and the 95th percentile of the latest answers' latency."""
+    rows = (
+        Impression.objects.for_tenant(experiment.tenant)
+        .filter(experiment=experiment)
+        .values("arm")
+        .annotate(requests=Count("pk"), errors=Count("pk", filter=Q(error=True)))
+    )
+    found = {}
+    for row in rows:
+        latencies = list(
+            Impression.objects.for_tenant(experiment.tenant)
+            .filter(experiment=experiment, arm=row["arm"], error=False, latency_ms__isnull=False)
+            .order_by("-served_at").values_list("latency_ms", flat=True)[:GUARDRAIL_LATENCY_SAMPLE]
+        )  # fmt: skip
+        found[row["arm"]] = ArmHealth(
+            requests=row["requests"],
+            errors=row["errors"],
+            error_rate=row["errors"] / row["requests"] if row["requests"] else None,
+            latency_p95_ms=round(float(np.percentile(latencies, 95)), 3) if latencies else None,
+        )
+    return found
+
+
+def guardrail_breach(
+    *, experiment: Experiment, arm_name: str, health: dict[str, ArmHealth], control_name: str
+) -> str | None:
+    """Why the arm must stop (its error rate or p95 latency degraded beyond the experiment's thresholds
+    against the control), or None. Both arms need ``guardrail_min_requests`` first; an error-rate
+    increase must also be significant (one-sided two-proportion z test at the experiment's alpha)."""
+    arm, control = health.get(arm_name), health.get(control_name)
+    minimum = experiment.guardrail_min_requests
+    if arm is None or control is None or arm.requests < minimum or control.requests < minimum:
+        return None
+    if experiment.max_error_rate_increase is not None:
+        arm_rate, control_rate = arm.errors / arm.requests, control.errors / control.requests
+        increase = arm_rate - control_rate
+        test = statistics.two_proportion_z_test(control.errors, control.requests, arm.errors, arm.requests)
+        significant = test is not None and test.z > statistics.normal_quantile(1 - experiment.alpha)
+        if increase > experiment.max_error_rate_increase and significant:
+            return (
+                f"error rate {arm_rate:.2%} against the control's {control_rate:.2%} "
+                f"(+{increase:.2%}, more than the +{experiment.max_error_rate_increase:.2%} allowed) "
+                f"over {arm.requests} and {control.requests} requests"
+            )
+    if (
+        experiment.max_latency_increase is not None
+        and arm.latency_p95_ms is not None
+        and control.latency_p95_ms is not None
+    ):
+        limit = control.latency_p95_ms * (1 + experiment.max_latency_increase)
+        if arm.latency_p95_ms > limit and arm.latency_p95_ms - control.latency_p95_ms > GUARDRAIL_LATENCY_FLOOR_MS:
+            return (
+                f"p95 latency {arm.latency_p95_ms:.1f} ms against the control's {control.latency_p95_ms:.1f} ms "
+                f"(more than the +{experiment.max_latency_increase:.0%} allowed)"
+            )
+    return None
+
+
 def experiment_results(*, experiment: Experiment) -> dict:
     """Each arm's counts and rate, and each arm against the control by both tests, with the decision.
 
@@ -163,6 +246,7 @@ def experiment_results(*, experiment: Experiment) -> dict:
     looks = _arm_looks(experiment, experiment.metric)
     final = looks[-1] if looks else {}
     users = users_per_arm(experiment=experiment)
+    health = arm_health(experiment=experiment)
     alpha = experiment.alpha
     shown = []
     for arm in arms:
@@ -173,6 +257,8 @@ def experiment_results(*, experiment: Experiment) -> dict:
             "control": arm.is_control, "users": users.get(arm.name, 0), "impressions": trials,
             "successes": successes, "rate": successes / trials if trials else None,
             "rate_ci": list(interval) if interval else None,
+            "health": vars(health[arm.name]) if arm.name in health else None,
+            "stopped_at": arm.stopped_at, "stop_reason": arm.stop_reason or None,
         }  # fmt: skip
         if not arm.is_control:
             x_a, n_a = final.get(control.name, (0, 0))
@@ -207,34 +293,40 @@ def experiment_results(*, experiment: Experiment) -> dict:
 
 def _decision(arms, control_name):
     """The winner by the sequential test: the best arm significantly above the control, else the control
-    when every other arm is significantly below it, else none yet."""
-    challengers = [arm for arm in arms if not arm["control"]]
+    when every other arm is significantly below it or stopped by a guardrail, else none yet."""
+    statistic = "sequential (mSPRT always-valid p-value)"
+    challengers = [arm for arm in arms if not arm["control"] and not arm["stopped_at"]]
+    if not challengers:
+        reason = "Every other arm was stopped by a guardrail."
+        return {"winner": control_name, "statistic": statistic, "reason": reason}
     significant = [arm for arm in challengers if arm["versus_control"]["sequential"]["significant"]]
     better = [arm for arm in significant if arm["versus_control"]["difference"] > 0]
-    statistic = "sequential (mSPRT always-valid p-value)"
     if better:
         winner = max(better, key=lambda arm: arm["versus_control"]["difference"])
         return {"winner": winner["name"], "statistic": statistic, "reason": f"'{winner['name']}' beats the control."}
     worse = [arm for arm in significant if arm["versus_control"]["difference"] < 0]
-    if challengers and len(worse) == len(challengers):
+    if len(worse) == len(challengers):
         return {"winner": control_name, "statistic": statistic, "reason": "Every other arm is worse than the control."}
     return {"winner": None, "statistic": statistic, "reason": "No arm differs significantly from the control yet."}
 
 
-def users_per_arm(*, experiment: Experiment) -> dict:
-    """Distinct users each arm served (from the impressions kept, FEEDBACK_IMPRESSION_DAYS)."""
-    rows = (
-        Impression.objects.for_tenant(experiment.tenant)
-        .filter(experiment=experiment)
-        .exclude(user_id="")
-        .values("arm")
-        .annotate(users=Count("user_id", distinct=True))
-    )
+def users_per_arm(*, experiment: Experiment, before: datetime | None = None) -> dict:
+    """Distinct users each arm served (from the impressions kept, FEEDBACK_IMPRESSION_DAYS), served
+    before ``before`` if given."""
+    rows = Impression.objects.for_tenant(experiment.tenant).filter(experiment=experiment)
+    if before is not None:
+        rows = rows.filter(served_at__lt=before)
+    rows = rows.exclude(user_id="").values("arm").annotate(users=Count("user_id", distinct=True))
     return {row["arm"]: row["users"] for row in rows}
 
 
 def sample_ratio_check(*, experiment):
-    """The chi-square test of the users per arm against the split (None without users)."""
+    """The chi-square test of the users per arm against the split (None without users).
+
+    Once a guardrail stopped an arm its users are served by the control, so only the users served
+    before the first stop are counted (while the split was the declared one).
+    """
     arms = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment).order_by("position"))
-    users = users_per_arm(experiment=experiment)
+    stops = [arm.stopped_at for arm in arms if arm.stopped_at]
+    users = users_per_arm(experiment=experiment, before=min(stops) if stops else None)
     return statistics.sample_ratio_mismatch([users.get(arm.name, 0) for arm in arms], [arm.split for arm in arms])

@@ -73,7 +73,10 @@ def store_impressions(entries: Iterable[Sequence[Any]]) -> int:
         keys = tenant_keys(tenant)
         user_keys = {}
         objects = []
-        for _, recommendation_id, served_at, config_id, number, experiment_id, arm, user_id, items in rows:
+        for row in rows:
+            # Entries queued before latency and errors were recorded have nine fields.
+            _, recommendation_id, served_at, config_id, number, experiment_id, arm, user_id, items = row[:9]
+            latency_ms, error = (row[9], row[10]) if len(row) >= 11 else (None, False)
             if config_id not in configs:
                 continue
             if user_id is not None and user_id not in user_keys:
@@ -89,6 +92,8 @@ def store_impressions(entries: Iterable[Sequence[Any]]) -> int:
                     arm=arm if experiment_id in experiments else "",
                     user_id=user_keys.get(user_id, "") if user_id is not None else "",
                     items=list(items),
+                    latency_ms=latency_ms,
+                    error=bool(error),
                 )
             )
         Impression.objects.bulk_create(objects, batch_size=2000, ignore_conflicts=True)
@@ -226,9 +231,19 @@ def update_feedback_settings(*, actor: audit.Actor, **changes: Any) -> FeedbackS
 
 @transaction.atomic
 def start_experiment(
-    *, actor: audit.Actor, name: str, config: ModelConfig, metric: str, arms: list[dict], alpha: float = 0.05
+    *,
+    actor: audit.Actor,
+    name: str,
+    config: ModelConfig,
+    metric: str,
+    arms: list[dict],
+    alpha: float = 0.05,
+    guardrails: dict | None = None,
 ) -> Experiment:
     """Start an A/B/n test on ``config``'s traffic. ``arms``: dicts of name, config, version, split, is_control.
+
+    ``guardrails`` (optional) sets ``max_error_rate_increase``, ``max_latency_increase`` (None: off) and
+    ``guardrail_min_requests``; the model's defaults apply to what it leaves out.
 
     Refused (400, naming the field) when the splits do not sum to 100, a version is not of its arm's model,
     there is not exactly one control arm, or another experiment runs on the same model.
@@ -259,7 +274,7 @@ def start_experiment(
         raise InvalidInput.for_fields(problems)
     experiment = Experiment.objects.create(
         tenant=actor.tenant, name=name, config=config, metric=metric, alpha=alpha, salt=secrets.token_hex(8),
-        created_by=actor.user if getattr(actor.user, "pk", None) else None,
+        created_by=actor.user if getattr(actor.user, "pk", None) else None, **(guardrails or {}),
     )  # fmt: skip
     for position, arm in enumerate(arms):
         ExperimentArm.objects.create(
@@ -267,7 +282,7 @@ def start_experiment(
             version=arm["version"], split=arm["split"], is_control=bool(arm.get("is_control")), position=position,
         )  # fmt: skip
     audit.record(actor, "experiment.started", experiment, model=config.slug,
-                 arms={arm["name"]: arm["split"] for arm in arms})  # fmt: skip
+                 arms={arm["name"]: arm["split"] for arm in arms}, guardrails=guardrails or {})  # fmt: skip
     return experiment
 
 
@@ -309,13 +324,49 @@ def promote_winner(*, actor: audit.Actor, experiment: Experiment) -> Experiment:
     return experiment
 
 
+@transaction.atomic
+def stop_arm(*, actor: audit.Actor, arm: ExperimentArm, reason: str) -> ExperimentArm:
+    """Stop one challenger arm (its users are served by the control from then on), with the reason; audited."""
+    if arm.is_control:
+        raise Conflict("The control arm cannot be stopped; stop the experiment instead.")
+    if arm.stopped_at is not None:
+        raise Conflict(f"Arm '{arm.name}' is already stopped.")
+    arm.stopped_at = timezone.now()
+    arm.stop_reason = reason[:300]
+    arm.save(update_fields=["stopped_at", "stop_reason"])
+    audit.record(actor, "experiment.arm_stopped", arm.experiment, arm=arm.name, reason=arm.stop_reason)
+    return arm
+
+
+def check_guardrails(*, experiment: Experiment) -> list[str]:
+    """Stop each running challenger whose errors or latency degraded beyond the experiment's guardrails;
+    returns the names of the arms stopped now."""
+    arms = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment))
+    control = next(arm for arm in arms if arm.is_control)
+    health = selectors.arm_health(experiment=experiment)
+    stopped = []
+    for arm in arms:
+        if arm.is_control or arm.stopped_at is not None:
+            continue
+        breach = selectors.guardrail_breach(
+            experiment=experiment, arm_name=arm.name, health=health, control_name=control.name
+        )
+        if breach is not None:
+            logger.warning("Guardrail stops arm %s of experiment %s: %s", arm.name, experiment.pk, breach)
+            arm.experiment = experiment
+            stop_arm(actor=audit.Actor.system(experiment.tenant), arm=arm, reason=f"Guardrail: {breach}.")
+            stopped.append(arm.name)
+    return stopped
+
+
 def check_running_experiments() -> int:
-    """Run the sample-ratio-mismatch check of every running experiment; raise or clear its alert."""
+    """Run the guardrails and the sample-ratio-mismatch check of every running experiment."""
     checked = 0
     # cross-tenant: every tenant's running experiments; each is checked bound to its tenant.
     running = Experiment.objects.unscoped().filter(status=Experiment.Status.RUNNING).select_related("tenant")
     for experiment in running:
         with bind_tenant(experiment.tenant_id):
+            check_guardrails(experiment=experiment)
             check = selectors.sample_ratio_check(experiment=experiment)
             fields = {"srm_checked_at": timezone.now()}
             if check is not None:

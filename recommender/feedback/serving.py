@@ -9,20 +9,31 @@ Assignment: ``int(sha256(f"{salt}:{user_id}").hexdigest()[:15], 16) % 100`` is t
 user's slot (0-99); arms take consecutive slots by their split, in their order.
 The salt is the experiment's, fixed at creation and shown by the API, so any
 assignment can be reproduced and a user keeps their arm for the experiment's life.
+An arm a guardrail stopped keeps its slots, but they are served by the control.
+
+Guardrails need each arm's latency and errors: ``route`` notes when the request
+was routed (the impression carries the milliseconds to the answer), and the
+serving functions wrapped in ``guarded`` record a request that fails with an
+unexpected error after routing as an error impression of its arm.
 """
 
+import dataclasses
+import functools
 import hashlib
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from core.cache import TtlCache
+from core.errors import DomainError
 from recommender.serving.loader import ServedModel, served_model, version_scorer
 
 from . import impressions
 from .exploration import explore
 
-__all__ = ["RoutedModel", "assigned_slot", "explore", "record_impression", "route"]
+__all__ = ["RoutedModel", "assigned_slot", "explore", "guarded", "record_impression", "route"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,45 @@ class RoutedModel(ServedModel):
     tenant_id: int = 0
     experiment_id: int | None = None
     arm: str = ""
+    # time.perf_counter() when the request was routed: the impression's latency is measured from here.
+    started: float = 0.0
+
+
+# The experiment arm the current request was routed to, and its user: what an error is recorded against.
+_routed = ContextVar("feedback_routed", default=None)
+
+
+def guarded(function):
+    """Wrap a serving function so that an unexpected error after routing to an experiment arm is recorded.
+
+    Domain errors (bad input, an unsupported call) are the caller's, not the arm's, and are not counted.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        token = _routed.set(None)
+        try:
+            return function(*args, **kwargs)
+        except DomainError:
+            raise
+        except Exception:
+            routed = _routed.get()
+            if routed is not None:
+                arm, user_id = routed
+                impressions.record(
+                    tenant_id=arm.tenant_id, config_id=arm.config_id, version_number=arm.version_number,
+                    experiment_id=arm.experiment_id, arm=arm.arm, user_id=user_id, item_ids=[],
+                    latency_ms=_elapsed_ms(arm.started), error=True,
+                )  # fmt: skip
+            raise
+        finally:
+            _routed.reset(token)
+
+    return wrapper
+
+
+def _elapsed_ms(started):
+    return round((time.perf_counter() - started) * 1000, 3) if started else None
 
 
 def _local_cache_seconds():
@@ -61,19 +111,24 @@ def assigned_slot(salt: str, user_id: str) -> int:
 def route(tenant, slug, user_id):
     """The model that answers ``user_id`` on ``slug``: the deployed version, or the user's experiment arm."""
     served = served_model(tenant, slug)
+    started = time.perf_counter()
     experiment = _running_experiment(tenant, served.config_id) if user_id is not None else None
     if not experiment:
-        return RoutedModel(*_fields(served), tenant_id=tenant.pk)
+        return RoutedModel(*_fields(served), tenant_id=tenant.pk, started=started)
     experiment_id, salt, arms = experiment
     slot = assigned_slot(salt, str(user_id))
     for last_slot, arm, config_id, arm_slug, dataset_id, version_id, number, path, recipe in arms:
         if slot <= last_slot:
-            scorer = version_scorer(version_id, path, tenant=tenant)
-            return RoutedModel(
-                config_id, arm_slug, dataset_id, version_id, number, scorer, recipe,
-                tenant_id=tenant.pk, experiment_id=experiment_id, arm=arm,
+            routed = RoutedModel(
+                config_id, arm_slug, dataset_id, version_id, number, None, recipe,
+                tenant_id=tenant.pk, experiment_id=experiment_id, arm=arm, started=started,
             )  # fmt: skip
-    return RoutedModel(*_fields(served), tenant_id=tenant.pk)
+            # Set before loading: an arm whose artifact cannot be loaded is an arm that fails.
+            _routed.set((routed, str(user_id)))
+            scorer = version_scorer(version_id, path, tenant=tenant)
+            # Latency is counted from here: a version's one-off load into the process is not its serving time.
+            return dataclasses.replace(routed, scorer=scorer, started=time.perf_counter())
+    return RoutedModel(*_fields(served), tenant_id=tenant.pk, started=started)
 
 
 def _fields(served):
@@ -93,4 +148,5 @@ def record_impression(served, user_id, items) -> str:
         arm=getattr(served, "arm", ""),
         user_id=None if user_id is None else str(user_id),
         item_ids=[item_id for item_id, _ in items],
+        latency_ms=_elapsed_ms(getattr(served, "started", 0.0)),
     )

@@ -355,6 +355,27 @@ class RecommendationScorer(Scorer):
     def knows_user(self, user_id: str) -> bool:
         return str(user_id) in self._user_position
 
+    def history_facts(self, user_id: str, history_item_ids: Iterable[str] | None) -> dict:
+        """What of a user's current history the model reads: items it knows (``events_used``), of those the
+        ones it did not see in training and folds in now (``since_training``), and ids it does not know."""
+        given = list(history_item_ids or ())
+        known = np.unique(self._positions(given))
+        user_position = self._user_position.get(str(user_id))
+        trained = self.seen_positions(user_position) if user_position is not None else np.empty(0, np.int32)
+        return {
+            "events_used": int(len(np.union1d(known, trained))),
+            "since_training": int(len(np.setdiff1d(known, trained))),
+            "unknown_items": len(set(map(str, given))) - len(known),
+            "left_out": 0,
+            "max_history": None,
+        }
+
+    def fresh_positions(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
+        """The history items a known user did not have at training (events sent since), to fold in."""
+        if user_position is None:
+            return history
+        return np.setdiff1d(history, self.seen_positions(user_position))
+
     def seen_positions(self, user_position: int) -> np.ndarray:
         start, end = self.history_indptr[user_position], self.history_indptr[user_position + 1]
         return self.history_indices[start:end]
@@ -570,6 +591,17 @@ class RecommendationScorer(Scorer):
         """The ``n`` history items with the largest positive weight, best first."""
         order = np.argsort(-weights, kind="stable")[:n]
         return [(self._item_id_list[history[i]], float(weights[i])) for i in order if weights[i] > 0]
+
+
+# Events since training weigh n / (n + FOLD_IN_PRIOR) against the trained user representation: one new
+# event a third, four two thirds. The newest events are what the user does now, so they weigh quickly.
+FOLD_IN_PRIOR = 2.0
+
+
+def fold_in(trained: np.ndarray, recent: np.ndarray, n_recent: int) -> np.ndarray:
+    """The trained user representation moved towards that of ``n_recent`` events sent since training."""
+    weight = n_recent / (n_recent + FOLD_IN_PRIOR)
+    return ((1.0 - weight) * trained + weight * recent).astype(np.float32)
 
 
 def top_k_positions(scores: np.ndarray, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
@@ -840,10 +872,16 @@ class EmbeddingScorer(RecommendationScorer):
         return self.user_vectors
 
     def _query_vector(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
-        if user_position is not None:
-            return self.user_vectors[user_position]
-        # Users unseen in training are represented by the mean of their items.
-        return _unit(self.item_vectors[history].mean(axis=0))
+        if user_position is None:
+            # Users unseen in training are represented by the mean of their items.
+            return _unit(self.item_vectors[history].mean(axis=0))
+        vector = self.user_vectors[user_position]
+        fresh = self.fresh_positions(user_position, history)
+        if len(fresh):
+            # Events since training fold in without retraining: the mean of their items' vectors (the
+            # representation unseen users get) pulls the trained vector towards them, more the more there are.
+            vector = _unit(fold_in(vector, _unit(self.item_vectors[fresh].mean(axis=0)), len(fresh)))
+        return vector
 
     def explain(
         self, user_id: str, item_id: str, history_item_ids: Iterable[str] | None, n: int = 3
@@ -945,9 +983,32 @@ class NeuMFScorer(RecommendationScorer):
             output_bias=arrays["output_bias"],
         )
 
+    def _item_user_profiles(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per item, the mean GMF and MLP user embeddings of the training users who had it (built once,
+        on the first fold-in): NeuMF has no item vector in the users' space, so this stands in for one."""
+        if not hasattr(self, "_profiles"):
+            owners = np.repeat(np.arange(len(self.history_indptr) - 1), np.diff(self.history_indptr))
+            items = self.history_indices.astype(np.int64)
+            counts = np.maximum(np.bincount(items, minlength=self.n_items), 1)[:, np.newaxis].astype(np.float32)
+            profiles = []
+            for users in (self.gmf_user, self.mlp_user):
+                total = np.zeros((self.n_items, users.shape[1]), dtype=np.float32)
+                np.add.at(total, items, users[owners])
+                profiles.append(total / counts)
+            self._profiles = (profiles[0], profiles[1])
+        return self._profiles
+
     def _user_scores(self, user_position: int | None, history: np.ndarray) -> np.ndarray:
+        gmf_user, mlp_user = self.gmf_user[user_position], self.mlp_user[user_position]
+        fresh = self.fresh_positions(user_position, history)
+        if len(fresh):
+            # Events since training fold in without retraining: the user's embeddings move towards those of
+            # the users who had the new items, more the more new items there are.
+            gmf_profiles, mlp_profiles = self._item_user_profiles()
+            gmf_user = fold_in(gmf_user, gmf_profiles[fresh].mean(axis=0), len(fresh))
+            mlp_user = fold_in(mlp_user, mlp_profiles[fresh].mean(axis=0), len(fresh))
         # In-place additions and ReLUs: this runs per request over the whole catalogue.
-        user_part = self.mlp_user[user_position] @ self._first_user_kernel
+        user_part = mlp_user @ self._first_user_kernel
         hidden = self._first_item_part + user_part[:, np.newaxis]
         np.maximum(hidden, 0.0, out=hidden)
         for kernel, bias in self._deeper_layers:
@@ -955,7 +1016,7 @@ class NeuMFScorer(RecommendationScorer):
             hidden += bias
             np.maximum(hidden, 0.0, out=hidden)
         scores = self._mlp_output_kernel @ hidden
-        scores += self._weighted_gmf_item @ self.gmf_user[user_position]
+        scores += self._weighted_gmf_item @ gmf_user
         scores += self.output_bias
         return scores
 

@@ -136,6 +136,7 @@ def _answer(served, user_id, items, fallback, **extra):
     }
 
 
+@feedback.guarded
 def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), categories=(), explain=False):
     """Top ``k`` items for ``user_id`` from the deployed version of ``slug`` (or the user's experiment arm)."""
     served = feedback.route(tenant, slug, user_id)
@@ -167,7 +168,9 @@ def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), cat
         items = _fallback(tenant, served, k, excluded, allowed)
         return _answer(served, user_id, items, {"kind": "popularity", "reason": "unknown_user"})
     items, explored = feedback.explore(tenant, served.config_id, items, k, excluded=excluded | seen, allowed=allowed)
-    answer = _answer(served, user_id, items, None)
+    # What of the user's current history the model read, events sent since training included (popularity reads none).
+    facts = {} if served.scorer.scores_anyone else {"history": served.scorer.history_facts(stored_id, seen)}
+    answer = _answer(served, user_id, items, None, **facts)
     for entry in answer["items"]:
         if entry["item_id"] in explored:
             entry["explored"] = True
@@ -270,6 +273,7 @@ def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
     return _answer(served, None, items, None, item_id=item_id)
 
 
+@feedback.guarded
 def rank(tenant, slug, user_id, item_ids):
     """``item_ids`` ordered best first for ``user_id``; items the model does not know go last."""
     served = feedback.route(tenant, slug, user_id)

@@ -39,6 +39,10 @@ class ModelConfig(TenantOwnedModel):
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     auto_deploy = models.CharField(max_length=20, choices=AutoDeploy.choices, default=AutoDeploy.IF_BETTER)
+    # Retraining on drift (the periodic check): after this many events since the latest version, or when
+    # items the latest version never saw reach this percent of those it knows. None: that trigger is off.
+    retrain_after_events = models.PositiveIntegerField(null=True, blank=True)
+    retrain_after_new_items_percent = models.FloatField(null=True, blank=True)
     auto_deploy_metric = models.CharField(max_length=30, default="", blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -72,6 +76,7 @@ class TrainingRun(TenantOwnedModel):
         MANUAL = "manual", "Manual"
         SCHEDULE = "schedule", "Schedule"
         RETRY = "retry", "Retry"
+        DRIFT = "drift", "Drift"
 
     config = models.ForeignKey(ModelConfig, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.db.models import Sum
 from django.utils import timezone
 
+from recommender.data.models import Interaction
 from tenants.models import Tenant
 
 from .models import ModelConfig, ModelVersion, TrainingRun
@@ -46,3 +47,26 @@ def artifact_bytes(tenant: Tenant) -> int:
     """Bytes of the tenant's stored model artifacts (every version's files)."""
     total = ModelVersion.objects.for_tenant(tenant).exclude(artifact_path="").aggregate(total=Sum("artifact_bytes"))
     return total["total"] or 0
+
+
+def drift_since(version: ModelVersion) -> dict:
+    """What arrived in the model's dataset since ``version`` was trained: ``new_events`` (rows after its data
+    snapshot), ``new_items`` (items in those events that no earlier event has: the version never saw them),
+    ``known_items`` and ``new_items_percent``. Two indexed counts over the dataset's interactions."""
+    config = version.config
+    latest_id = version.data_snapshot.get("latest_id") or 0
+    rows = Interaction.objects.for_tenant(config.tenant).filter(dataset_id=config.dataset_id)
+    new_events = rows.filter(id__gt=latest_id).count()
+    known_ids = rows.filter(id__lte=latest_id).values("item_id")
+    known = known_ids.order_by().distinct().count()
+    new_items = 0
+    if new_events:
+        new_items = (
+            rows.filter(id__gt=latest_id).exclude(item_id__in=known_ids).values("item_id").order_by().distinct().count()
+        )
+    return {
+        "new_events": new_events,
+        "new_items": new_items,
+        "known_items": known,
+        "new_items_percent": 100.0 * new_items / known if known else (100.0 if new_items else 0.0),
+    }

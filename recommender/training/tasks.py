@@ -44,3 +44,10 @@ def train_on_schedule(tenant_id, config_id):
     """Periodic (django-celery-beat, one task per config): retrain on new data."""
     run = runs.run_on_schedule(tenant_id, config_id)
     return run.pk if run else None
+
+
+@shared_task(name="recommender.training.tasks.retrain_on_drift")
+@maintenance_task
+def retrain_on_drift():
+    """Periodic: retrain models whose data drifted past their policy since their latest version."""
+    return runs.retrain_on_drift()

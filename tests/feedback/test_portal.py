@@ -4,7 +4,9 @@ import re
 
 from django.urls import reverse
 
+from recommender.feedback import services
 from recommender.feedback.models import Experiment, FeedbackSettings
+from tenants.audit import Actor
 from tenants.models import Role
 
 from ..factories import add_member
@@ -80,6 +82,24 @@ def test_experiments_are_started_read_and_promoted_in_the_portal(two_versions): 
     assert viewer.post(reverse("portal:feedback_experiment_promote", args=[experiment.pk])).status_code == 403
     analyst.post(reverse("portal:feedback_experiment_promote", args=[experiment.pk]))
     assert world.client.get("/api/v1/models/recs").json()["deployment"]["version"] == 2
+
+
+def test_guardrails_are_set_in_the_portal_and_a_stopped_arm_is_shown_with_its_reason(two_versions):  # noqa: F811
+    world = two_versions
+    analyst = signed_in(add_member(world.tenant, role=Role.ANALYST), world.tenant)
+    form = {"name": "g", "model": "recs", "metric": "ctr", "arms": "control 1 50\nchallenger 2 50",
+            "max_error_rate_increase": "0.02", "max_latency_increase": "", "guardrail_min_requests": "50"}  # fmt: skip
+    assert analyst.post(reverse("portal:feedback_experiment_create"), form).status_code == 302
+    experiment = Experiment.objects.unscoped().get()
+    assert (experiment.max_error_rate_increase, experiment.max_latency_increase) == (0.02, None)
+    assert experiment.guardrail_min_requests == 50
+    page = analyst.get(reverse("portal:feedback_experiment", args=[experiment.pk])).content.decode()
+    assert "more than 0.02" in page and "Arm “challenger” stopped" not in page
+    services.stop_arm(actor=Actor.system(world.tenant), arm=experiment.arms.get(name="challenger"),
+                      reason="Guardrail: error rate 9.00% against the control's 0.00%.")  # fmt: skip
+    page = analyst.get(reverse("portal:feedback_experiment", args=[experiment.pk])).content.decode()
+    assert "Arm “challenger” stopped" in page and "error rate 9.00%" in page
+    assert "Every other arm was stopped by a guardrail." in page
 
 
 def test_another_tenants_experiment_is_a_404_in_the_portal(two_versions, tenant_b):  # noqa: F811

@@ -149,3 +149,22 @@ def test_versions_side_by_side_deploy_and_roll_back(
 def test_deleting_a_model(stock_a, owner_client):
     owner_client.post(reverse("portal:model_delete", args=[stock_a.config.slug]))
     assert not ModelConfig.objects.unscoped().filter(pk=stock_a.config.pk).exists()
+
+
+def test_the_drift_policy_is_set_in_the_form_and_checked(clicks_a, owner_client):
+    dataset, _ = clicks_a
+    owner_client.post(reverse("portal:model_create"), _config_data(dataset, retrain_after_events="500"))
+    config = ModelConfig.objects.unscoped().get()
+    assert (config.retrain_after_events, config.retrain_after_new_items_percent) == (500, None)
+    edit = owner_client.get(reverse("portal:model_edit", args=[config.slug]))
+    assert edit.context["form"]["retrain_after_events"].value() == 500
+    assert "Retrain after new items (%)" in edit.content.decode()
+    page = owner_client.post(
+        reverse("portal:model_edit", args=[config.slug]), _config_data(dataset, retrain_after_new_items_percent="0")
+    )
+    assert "greater than or equal to 0.1" in page.context["form"].errors["retrain_after_new_items_percent"][0]
+    owner_client.post(
+        reverse("portal:model_edit", args=[config.slug]), _config_data(dataset, retrain_after_new_items_percent="5")
+    )
+    config.refresh_from_db()
+    assert (config.retrain_after_events, config.retrain_after_new_items_percent) == (None, 5.0)

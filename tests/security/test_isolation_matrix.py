@@ -375,6 +375,7 @@ TASKS_WITHOUT_TENANT_ARGUMENT = {
     "recommender.data.tasks.sweep_kept_uploads": "a sweep over all kept uploads, no arguments",
     "recommender.serving.tasks.expire_batch_files": "a sweep over all batch files, no arguments",
     "recommender.feedback.tasks.aggregate": "a sweep over all tenants' impressions and experiments, no arguments",
+    "recommender.training.tasks.retrain_on_drift": "a sweep over all models with a drift policy, no arguments",
 }
 # Which of A's objects the second argument of a ``(tenant_id, object_id)`` task names.
 TASK_OBJECTS = {

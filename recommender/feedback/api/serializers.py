@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import InvalidInput
@@ -77,12 +78,30 @@ class ArmRequestSerializer(serializers.Serializer):
     control = serializers.BooleanField(default=False)
 
 
+class GuardrailsSerializer(serializers.Serializer):
+    max_error_rate_increase = serializers.FloatField(
+        min_value=0.0, max_value=1.0, allow_null=True, required=False,
+        help_text="Stop an arm whose error rate exceeds the control's by more than this (0.01: one point), "
+        "significantly. null: no error guardrail. Default 0.01.",
+    )  # fmt: skip
+    max_latency_increase = serializers.FloatField(
+        min_value=0.0, max_value=100.0, allow_null=True, required=False,
+        help_text="Stop an arm whose p95 latency exceeds the control's by more than this share (0.5: +50%) and "
+        "by more than 10 ms. null: no latency guardrail. Default 0.5.",
+    )  # fmt: skip
+    guardrail_min_requests = serializers.IntegerField(
+        min_value=20, max_value=1_000_000, required=False,
+        help_text="Requests the arm and the control must each have served before the arm is judged. Default 200.",
+    )  # fmt: skip
+
+
 class ExperimentCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     model = serializers.SlugField(help_text="The model whose traffic is split.")
     metric = serializers.ChoiceField(choices=Experiment.Metric.choices, default=Experiment.Metric.CTR)
     alpha = serializers.FloatField(min_value=0.001, max_value=0.2, default=0.05)
     arms = ArmRequestSerializer(many=True, min_length=2, max_length=MAX_ARMS)
+    guardrails = GuardrailsSerializer(required=False)
 
     def validate(self, attrs):
         try:
@@ -108,6 +127,8 @@ class ArmSerializer(serializers.Serializer):
     version = serializers.IntegerField(source="version.number")
     split = serializers.IntegerField()
     control = serializers.BooleanField(source="is_control")
+    stopped_at = serializers.DateTimeField(allow_null=True, help_text="When a guardrail stopped the arm.")
+    stop_reason = serializers.CharField(help_text="Why a guardrail stopped the arm (blank while it runs).")
 
 
 class ExperimentSerializer(serializers.ModelSerializer):
@@ -115,13 +136,22 @@ class ExperimentSerializer(serializers.ModelSerializer):
     arms = ArmSerializer(many=True)
     promoted_arm = serializers.CharField(source="promoted_arm.name", allow_null=True, default=None)
     assignment = serializers.SerializerMethodField()
+    guardrails = serializers.SerializerMethodField()
 
     class Meta:
         model = Experiment
-        fields = ["id", "name", "model", "status", "metric", "alpha", "arms", "salt", "assignment", "started_at",
-                  "stopped_at", "srm_alert", "srm_p_value", "srm_checked_at", "promoted_arm",
+        fields = ["id", "name", "model", "status", "metric", "alpha", "arms", "salt", "assignment", "guardrails",
+                  "started_at", "stopped_at", "srm_alert", "srm_p_value", "srm_checked_at", "promoted_arm",
                   "promoted_at"]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(GuardrailsSerializer)
+    def get_guardrails(self, experiment) -> dict:
+        return {
+            "max_error_rate_increase": experiment.max_error_rate_increase,
+            "max_latency_increase": experiment.max_latency_increase,
+            "guardrail_min_requests": experiment.guardrail_min_requests,
+        }
 
     def get_assignment(self, experiment) -> str:
         return (
@@ -192,6 +222,13 @@ class VersusControlSerializer(serializers.Serializer):
     sequential = SequentialSerializer()
 
 
+class ArmHealthSerializer(serializers.Serializer):
+    requests = serializers.IntegerField()
+    errors = serializers.IntegerField(help_text="Requests that failed after they were routed to the arm.")
+    error_rate = serializers.FloatField(allow_null=True)
+    latency_p95_ms = serializers.FloatField(allow_null=True, help_text="Of the latest 5,000 answers, serving's time.")
+
+
 class ArmResultSerializer(serializers.Serializer):
     name = serializers.CharField()
     model = serializers.CharField()
@@ -203,6 +240,9 @@ class ArmResultSerializer(serializers.Serializer):
     successes = serializers.IntegerField()
     rate = serializers.FloatField(allow_null=True)
     rate_ci = _interval()
+    health = ArmHealthSerializer(allow_null=True, help_text="What the guardrails judge, from the impressions kept.")
+    stopped_at = serializers.DateTimeField(allow_null=True)
+    stop_reason = serializers.CharField(allow_null=True)
     versus_control = VersusControlSerializer(required=False)
 
 

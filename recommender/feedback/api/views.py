@@ -98,7 +98,7 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         q = body.validated_data
         experiment = services.start_experiment(
             actor=Actor.from_request(request), name=q["name"], config=q["config"], metric=q["metric"],
-            arms=q["arms"], alpha=q["alpha"],
+            arms=q["arms"], alpha=q["alpha"], guardrails=q.get("guardrails"),
         )  # fmt: skip
         return Response(ExperimentSerializer(self.get_queryset().get(pk=experiment.pk)).data, status=201)
 

@@ -136,8 +136,11 @@ class RecommendationResponseSerializer(serializers.Serializer):
     request_id = serializers.CharField()
     history = serializers.DictField(
         required=False,
-        help_text="Sequence-aware models: how many of the user's latest events were read (events_used), how many "
-        "were on items the model does not know (unknown_items), older ones not read (left_out), max_history.",
+        help_text="What of the user's history the model read, events sent after training included. Sequence-aware "
+        "models: how many of the user's latest events were read (events_used), how many were on items the model "
+        "does not know (unknown_items), older ones not read (left_out), max_history. Other personalised models: "
+        "the distinct items read (events_used), of those the ones sent since training and folded in "
+        "(since_training), unknown_items; left_out 0 and max_history null.",
     )
     session = serializers.DictField(
         required=False,

@@ -34,6 +34,16 @@ class ModelConfigSerializer(serializers.ModelSerializer):
         help_text="Prediction models: the columns to learn from. Empty (the default): every column but the target "
         "and those that look like identifiers (see the dataset's stats.identifier_columns).",
     )
+    retrain_after_events = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2_000_000_000,
+        help_text="Drift: retrain when this many events arrived since the latest version (checked every "
+        "TRAINING_DRIFT_CHECK_SECONDS, within the plan's daily runs). null: off.",
+    )  # fmt: skip
+    retrain_after_new_items_percent = serializers.FloatField(
+        required=False, allow_null=True, min_value=0.1, max_value=1000.0,
+        help_text="Drift: retrain when items in events since the latest version that it never saw reach this "
+        "percent of the items it knows. null: off.",
+    )  # fmt: skip
     deployment = serializers.SerializerMethodField()
     latest_run = serializers.SerializerMethodField()
 
@@ -41,7 +51,8 @@ class ModelConfigSerializer(serializers.ModelSerializer):
         model = ModelConfig
         fields = [
             "slug", "name", "recipe", "params", "dataset", "schedule", "auto_deploy", "auto_deploy_metric",
-            "feature_columns", "deployment", "latest_run", "created_at", "updated_at",
+            "feature_columns", "retrain_after_events", "retrain_after_new_items_percent", "deployment",
+            "latest_run", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 

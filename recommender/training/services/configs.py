@@ -119,7 +119,8 @@ def _sync_schedule(config):
 
 @transaction.atomic
 def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, schedule="", auto_deploy=None,
-                  auto_deploy_metric="", feature_columns=()):  # fmt: skip
+                  auto_deploy_metric="", feature_columns=(), retrain_after_events=None,
+                  retrain_after_new_items_percent=None):  # fmt: skip
     """Create a model configuration; the recipe defaults to the platform's best recommendation recipe."""
     tenant = actor.tenant
     # Concurrent creations for one tenant take turns, so two requests cannot both
@@ -141,6 +142,8 @@ def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, 
         schedule=(schedule or "").strip(),
         auto_deploy=auto_deploy or ModelConfig._meta.get_field("auto_deploy").default,
         auto_deploy_metric=auto_deploy_metric or default_metric(recipe_obj.name),
+        retrain_after_events=retrain_after_events,
+        retrain_after_new_items_percent=retrain_after_new_items_percent,
         created_by=actor.user if getattr(actor.user, "pk", None) else None,
     )
     _sync_schedule(config)
@@ -151,6 +154,7 @@ def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, 
 
 UPDATABLE_FIELDS = (
     "name", "recipe", "params", "dataset", "schedule", "auto_deploy", "auto_deploy_metric", "feature_columns",
+    "retrain_after_events", "retrain_after_new_items_percent",
 )  # fmt: skip
 
 

@@ -21,17 +21,17 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from core.errors import Conflict
+from core.errors import Conflict, DomainError
 from core.queueing import NOT_QUEUED, resend_lost, send_on_commit
 from recommender import ml
 from recommender.data import selectors as data_selectors
 from tenants import audit
 from tenants.models import Plan, Tenant
 from tenants.quotas import check_storage
-from tenants.tenancy import acts_for_tenant
+from tenants.tenancy import acts_for_tenant, bind_tenant
 from tenants.turns import has_a_turn, lock_tenant
 
-from ..models import FINISHED_STATUSES, ModelVersion, RunStatus, TrainingRun
+from ..models import FINISHED_STATUSES, ModelConfig, ModelVersion, RunStatus, TrainingRun
 from ..selectors import runs_in_last_day
 from ..storage import artifact_prefix, delete_artifact, store_artifact
 from .configs import QuotaError
@@ -508,7 +508,6 @@ def resend_lost_runs(resend_after=None):
 @acts_for_tenant
 def run_on_schedule(tenant_id, config_id):
     """Start a scheduled run when the data changed since the latest version; returns the run or None."""
-    from ..models import ModelConfig
 
     tenant = Tenant.objects.filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
     config = ModelConfig.objects.for_tenant(tenant).filter(pk=config_id).first() if tenant else None
@@ -522,3 +521,62 @@ def run_on_schedule(tenant_id, config_id):
         logger.info("Scheduled training of %s skipped: no new data since v%s", config, latest.number)
         return None
     return request_training(actor=audit.Actor.system(tenant), config=config, trigger=TrainingRun.Trigger.SCHEDULE)
+
+
+def retrain_on_drift() -> dict:
+    """The periodic drift check: queue a run of each model whose policy says its data drifted enough since
+    its latest version ("after N new events or X% new items"), within the plan's daily runs.
+
+    A model with a run queued or running, without a version yet, or whose tenant is not active is skipped;
+    a run the plan's quota refuses is logged and tried again at the next check.
+    """
+    started: list[int] = []
+    refused: list[int] = []
+    # cross-tenant: the periodic sweep visits every tenant's models with a drift policy; each is then
+    # handled within its own tenant (the run is requested for the model's tenant).
+    policies = (
+        ModelConfig.objects.unscoped()
+        .filter(tenant__status=Tenant.Status.ACTIVE)
+        .filter(Q(retrain_after_events__isnull=False) | Q(retrain_after_new_items_percent__isnull=False))
+        .select_related("tenant__plan", "dataset")
+    )
+    for config in policies:
+        with bind_tenant(config.tenant_id):
+            outcome = _retrain_if_drifted(config)
+        if outcome is not None:
+            (started if outcome[0] else refused).append(outcome[1])
+    return {"started": started, "refused": refused}
+
+
+def _retrain_if_drifted(config: ModelConfig) -> tuple[bool, int] | None:
+    """(True, run id) when a drift run was requested, (False, config id) when refused by a quota, else None."""
+    from ..selectors import drift_since
+
+    if config.runs.exclude(status__in=FINISHED_STATUSES).exists():
+        return None
+    latest = config.versions.order_by("-number").first()
+    if latest is None:
+        return None
+    drift = drift_since(latest)
+    reasons = []
+    if config.retrain_after_events is not None and drift["new_events"] >= config.retrain_after_events:
+        reasons.append(f"{drift['new_events']} new events (policy: {config.retrain_after_events})")
+    if (
+        config.retrain_after_new_items_percent is not None
+        and drift["new_items"]
+        and drift["new_items_percent"] >= config.retrain_after_new_items_percent
+    ):
+        reasons.append(
+            f"{drift['new_items_percent']:.1f}% new items (policy: {config.retrain_after_new_items_percent}%)"
+        )
+    if not reasons:
+        return None
+    actor = audit.Actor.system(config.tenant)
+    try:
+        run = request_training(actor=actor, config=config, trigger=TrainingRun.Trigger.DRIFT)
+    except DomainError as exc:
+        logger.info("Drift retraining of %s not started: %s", config, exc)
+        return False, config.pk
+    audit.record(actor, "model.drift_retrain", config, run=run.pk, since_version=latest.number,
+                 reasons=reasons, **drift)  # fmt: skip
+    return True, run.pk

@@ -519,10 +519,20 @@ class Client:
         return Listing(lambda: self._results("experiments"))
 
     def create_experiment(
-        self, *, name: str, model: str, arms: Sequence[dict[str, Any]], metric: str = "ctr", alpha: float = 0.05
+        self,
+        *,
+        name: str,
+        model: str,
+        arms: Sequence[dict[str, Any]],
+        metric: str = "ctr",
+        alpha: float = 0.05,
+        guardrails: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Start an A/B/n test on ``model``'s traffic; ``arms``: ``{name, version, split, control[, model]}``."""
+        """Start an A/B/n test on ``model``'s traffic; ``arms``: ``{name, version, split, control[, model]}``;
+        ``guardrails``: ``{max_error_rate_increase, max_latency_increase, guardrail_min_requests}`` (optional)."""
         body = {"name": name, "model": model, "arms": list(arms), "metric": metric, "alpha": alpha}
+        if guardrails is not None:
+            body["guardrails"] = dict(guardrails)
         return dict(self._call("POST", "experiments", json=body))
 
     def get_experiment(self, experiment_id: int) -> dict[str, Any]:
