@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -68,7 +68,7 @@ def get_or_create_user(*, username: str, email: str = "", password: str | None =
     return user
 
 
-def validate_scopes(scopes: Iterable[str]) -> list[str]:
+def validate_scopes(scopes: Collection[str]) -> list[str]:
     """Return ``scopes`` de-duplicated in a stable order, or raise TenantError naming the bad one."""
     valid = list(ApiKeyScope.values)
     for scope in scopes:
@@ -81,7 +81,7 @@ def validate_scopes(scopes: Iterable[str]) -> list[str]:
 
 @transaction.atomic
 def issue_api_key(
-    *, actor: audit.Actor, name: str, scopes: Iterable[str], expires_at: datetime | None = None
+    *, actor: audit.Actor, name: str, scopes: Collection[str], expires_at: datetime | None = None
 ) -> IssuedKey:
     """Create an API key for the actor's tenant; the full key is returned once."""
     if expires_at is not None and expires_at <= timezone.now():
