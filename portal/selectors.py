@@ -3,14 +3,16 @@
 Each takes a tenant-owned object and stays inside its tenant.
 """
 
-from recommender.data.models import Interaction
+from django.db.models import QuerySet
+
+from recommender.data.models import Dataset, Interaction
 from recommender.serving.selectors import popular_items
 
 CURVE_POINTS = 60
 RECENT_EVENTS = 20
 
 
-def item_popularity_curve(dataset, points=CURVE_POINTS):
+def item_popularity_curve(dataset: Dataset, points: int = CURVE_POINTS) -> list[dict[str, int]]:
     """The long tail: interactions per item from the most to the least popular, thinned to about ``points`` ranks.
 
     Returns ``[{"rank": r, "interactions": n}]``; the first and last ranks are always kept.
@@ -23,6 +25,6 @@ def item_popularity_curve(dataset, points=CURVE_POINTS):
     return [{"rank": rank + 1, "interactions": counts[rank]} for rank in ranks]
 
 
-def recent_interactions(dataset, limit=RECENT_EVENTS):
+def recent_interactions(dataset: Dataset, limit: int = RECENT_EVENTS) -> QuerySet[Interaction]:
     """The interactions that reached the dataset last (by arrival, not by their own timestamp)."""
     return Interaction.objects.for_tenant(dataset.tenant).filter(dataset=dataset).order_by("-created_at", "-id")[:limit]

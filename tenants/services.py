@@ -1,6 +1,11 @@
 """Writes for tenants: creating tenants and members, issuing and revoking API keys."""
 
+from __future__ import annotations
+
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -13,6 +18,9 @@ from . import audit
 from .keys import generate_key, hash_key
 from .models import ApiKey, ApiKeyScope, Membership, Plan, Role, Tenant
 from .selectors import forget_cached_key
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class TenantError(InvalidInput):
@@ -27,7 +35,7 @@ class IssuedKey:
     full_key: str
 
 
-def _unique_slug(name):
+def _unique_slug(name: str) -> str:
     base = slugify(name)[:50] or "tenant"
     slug, n = base, 1
     while Tenant.objects.filter(slug=slug).exists():
@@ -37,7 +45,7 @@ def _unique_slug(name):
 
 
 @transaction.atomic
-def create_tenant(*, name, owner, slug=None, plan=None):
+def create_tenant(*, name: str, owner: User, slug: str | None = None, plan: Plan | None = None) -> Tenant:
     """Create a tenant with ``owner`` as its owner and return it."""
     if slug and Tenant.objects.filter(slug=slug).exists():
         raise TenantError(f"A tenant with the slug '{slug}' already exists.")
@@ -47,7 +55,7 @@ def create_tenant(*, name, owner, slug=None, plan=None):
     return tenant
 
 
-def get_or_create_user(*, username, email="", password=None):
+def get_or_create_user(*, username: str, email: str = "", password: str | None = None) -> User:
     """Return the user named ``username``, creating it (with ``password``) if needed."""
     user_model = get_user_model()
     user, created = user_model.objects.get_or_create(username=username, defaults={"email": email})
@@ -60,7 +68,7 @@ def get_or_create_user(*, username, email="", password=None):
     return user
 
 
-def validate_scopes(scopes):
+def validate_scopes(scopes: Collection[str]) -> list[str]:
     """Return ``scopes`` de-duplicated in a stable order, or raise TenantError naming the bad one."""
     valid = list(ApiKeyScope.values)
     for scope in scopes:
@@ -72,7 +80,9 @@ def validate_scopes(scopes):
 
 
 @transaction.atomic
-def issue_api_key(*, actor, name, scopes, expires_at=None):
+def issue_api_key(
+    *, actor: audit.Actor, name: str, scopes: Collection[str], expires_at: datetime | None = None
+) -> IssuedKey:
     """Create an API key for the actor's tenant; the full key is returned once."""
     if expires_at is not None and expires_at <= timezone.now():
         raise TenantError("The expiry must be in the future.")
@@ -91,7 +101,7 @@ def issue_api_key(*, actor, name, scopes, expires_at=None):
 
 
 @transaction.atomic
-def revoke_api_key(*, actor, api_key):
+def revoke_api_key(*, actor: audit.Actor, api_key: ApiKey) -> ApiKey:
     """Revoke a key of the actor's tenant; revoking twice is harmless."""
     if api_key.tenant_id != actor.tenant.pk:
         raise TenantError("That key belongs to another tenant.")
@@ -103,7 +113,7 @@ def revoke_api_key(*, actor, api_key):
     return api_key
 
 
-def set_tenant_status(*, actor, tenant, status):
+def set_tenant_status(*, actor: audit.Actor, tenant: Tenant, status: str) -> Tenant:
     """Suspend or reactivate a tenant (operators do this from the admin)."""
     if tenant.status != status:
         tenant.status = status
@@ -114,7 +124,7 @@ def set_tenant_status(*, actor, tenant, status):
     return tenant
 
 
-def touch_api_key(api_key, now=None):
+def touch_api_key(api_key: ApiKey, now: datetime | None = None) -> None:
     """Record that a key was used, without rewriting the row on every call."""
     now = now or timezone.now()
     if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() >= 60:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 
 from tenants.models import Tenant
 from tenants.scoping import get_tenant_object_or_404
@@ -23,7 +23,7 @@ from .privacy import masked, tenant_keys
 # --- Datasets and imports ----------------------------------------------------------------------------
 
 
-def datasets_of(tenant):
+def datasets_of(tenant: Tenant) -> QuerySet[Dataset]:
     """The tenant's datasets, newest first."""
     return Dataset.objects.for_tenant(tenant)
 
@@ -38,7 +38,7 @@ def get_dataset_or_404(tenant: Tenant, dataset_id: int) -> Dataset:
     return get_tenant_object_or_404(Dataset.objects.all(), tenant, pk=dataset_id)
 
 
-def import_jobs_of(tenant):
+def import_jobs_of(tenant: Tenant) -> QuerySet[ImportJob]:
     return ImportJob.objects.for_tenant(tenant).select_related("dataset")
 
 
@@ -118,7 +118,7 @@ _EXECUTE_SEEN_ITEMS = "EXECUTE serving_seen_items (%s, %s)"
 _prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()  # this process's database connections that have the statement
 
 
-def _seen_items_in_one_round_trip(tenant_id, user_id):
+def _seen_items_in_one_round_trip(tenant_id: int, user_id: str) -> list[tuple[Any, ...]]:
     """The items query of every recommendation, as one round trip to PostgreSQL with little planning.
 
     - With ``conn_health_checks`` Django sends ``SELECT 1`` before a request's
@@ -143,7 +143,7 @@ def _seen_items_in_one_round_trip(tenant_id, user_id):
     return _execute_seen_items(tenant_id, user_id)
 
 
-def _execute_seen_items(tenant_id, user_id):
+def _execute_seen_items(tenant_id: int, user_id: str) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         if connection.connection not in _prepared_on:
             cursor.execute(_PREPARE_SEEN_ITEMS)
@@ -260,11 +260,11 @@ def is_erased_user(tenant: Tenant, user_id: str) -> bool:
 # --- Catalogue for the API, the admin and the portal -------------------------------------------------
 
 
-def catalogue_items(tenant):
+def catalogue_items(tenant: Tenant) -> QuerySet[Item]:
     return Item.objects.for_tenant(tenant)
 
 
-def search_catalogue(tenant, *, text="", is_active=None):
+def search_catalogue(tenant: Tenant, *, text: str = "", is_active: bool | None = None) -> QuerySet[Item]:
     """The tenant's items whose id or title holds ``text`` (any case), ordered by item id.
 
     ``is_active`` keeps only active (``True``) or deactivated (``False``) items; ``None`` keeps both.

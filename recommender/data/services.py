@@ -9,10 +9,14 @@ imported inside the functions that check rows: a web process that only serves
 recommendations never loads them.
 """
 
+from __future__ import annotations
+
 import os
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -34,11 +38,26 @@ from .privacy import data_settings, tenant_keys
 from .quotas import row_quota_problem
 from .retention import delete_kept_uploads
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from django.core.files.base import File
+
+    from .importing.problems import ChunkCheck
+    from .models import Item, TenantDataSettings
+
 EVENT_STREAM_NAME = "events"
 
 
 @transaction.atomic
-def create_dataset(*, actor, name, kind, description="", target_column="", sensitive_columns=()):
+def create_dataset(
+    *,
+    actor: audit.Actor,
+    name: str,
+    kind: str,
+    description: str = "",
+    target_column: str = "",
+    sensitive_columns: Iterable[str] = (),
+) -> Dataset:
     """Create a dataset in the actor's tenant."""
     dataset = Dataset.objects.create(
         tenant=actor.tenant,
@@ -69,10 +88,10 @@ def event_stream_dataset(tenant: Tenant) -> Dataset:
 # --- Imports -----------------------------------------------------------------------------------------
 
 
-def _enqueue_import(job):
+def _enqueue_import(job: ImportJob) -> None:
     from .tasks import run_import
 
-    def not_queued():
+    def not_queued() -> None:
         # Only while queued: a job sent again (resend_lost_imports) may have been started by its first message.
         ImportJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id, status=ImportJob.Status.QUEUED).update(
             status=ImportJob.Status.FAILED,
@@ -85,7 +104,7 @@ def _enqueue_import(job):
     ImportJob.objects.filter(pk=job.pk, tenant_id=job.tenant_id).update(sent_at=timezone.now())
 
 
-def _check_waiting_imports(tenant):
+def _check_waiting_imports(tenant: Tenant) -> None:
     """Refuse one more import while the tenant has ``WAITING_IMPORTS`` queued or running (call under its lock)."""
     limit = settings.PLATFORM["LIMITS"]["WAITING_IMPORTS"]
     waiting = ImportJob.objects.for_tenant(tenant).filter(
@@ -101,7 +120,7 @@ def _check_waiting_imports(tenant):
 
 
 @transaction.atomic
-def start_import(*, actor, dataset, upload, options):
+def start_import(*, actor: audit.Actor, dataset: Dataset, upload: File, options: dict[str, Any]) -> ImportJob:
     """Store an upload privately and queue its import into ``dataset``; the import runs on a worker."""
     # Counted under the tenant's row lock, so concurrent uploads cannot pass the bound together.
     _check_waiting_imports(lock_tenant(actor.tenant.pk))
@@ -133,7 +152,7 @@ def start_import(*, actor, dataset, upload, options):
 
 
 @transaction.atomic
-def rerun_import(*, actor, job):
+def rerun_import(*, actor: audit.Actor, job: ImportJob) -> ImportJob:
     """Queue a failed import again, as a new job over the same stored upload."""
     if job.status != ImportJob.Status.FAILED:
         raise Conflict("Only a failed import can be run again.")
@@ -155,7 +174,7 @@ def rerun_import(*, actor, job):
     return again
 
 
-def resend_lost_imports(resend_after=None):
+def resend_lost_imports(resend_after: timedelta | None = None) -> list[Any]:
     """Send again the task of import jobs still queued ``resend_after`` after it was last sent; returns their ids.
 
     Redis keeps no messages across a restart, so such a job's message may be gone. If it was only
@@ -172,14 +191,14 @@ def resend_lost_imports(resend_after=None):
     # cross-tenant: a periodic sweep over every tenant's queued imports.
     queued = ImportJob.objects.unscoped().filter(status=ImportJob.Status.QUEUED).select_related("tenant")
 
-    def send(job):
+    def send(job: ImportJob) -> None:
         audit.record(audit.Actor.system(job.tenant), "import.resent", job)
         _enqueue_import(job)
 
     return resend_lost(queued, lost, send, "Import job")
 
 
-def schedule_stats_refresh(dataset):
+def schedule_stats_refresh(dataset: Dataset) -> None:
     """Recompute the dataset's statistics on a worker once the current transaction commits."""
     from .tasks import refresh_stats
 
@@ -189,7 +208,7 @@ def schedule_stats_refresh(dataset):
     )
 
 
-def refresh_dataset_stats(dataset):
+def refresh_dataset_stats(dataset: Dataset) -> dict[str, Any]:
     """Recompute and store the dataset's statistics (its row count too); returns them."""
     from .statistics import dataset_statistics
 
@@ -213,7 +232,9 @@ class BatchOutcome:
     rejected: list = field(default_factory=list)
 
 
-def _bound_feature_keys(records, *, field_name, noun, what=None, known=()):
+def _bound_feature_keys(
+    records: Sequence[object], *, field_name: str, noun: str, what: str | None = None, known: Iterable[str] = ()
+) -> set[str]:
     """Refuse (400) a batch whose records use more distinct keys than the limit (with ``known``: the keys
     already stored, the learned schema), before any frame is built; returns the keys seen."""
     bound = FeatureKeyBound(what or f"batch of {field_name}", known=known)
@@ -223,7 +244,7 @@ def _bound_feature_keys(records, *, field_name, noun, what=None, known=()):
     return bound.seen
 
 
-def _batch_frame(records):
+def _batch_frame(records: Sequence[object]) -> tuple[pd.DataFrame, np.ndarray, list[dict[str, Any]]]:
     """The JSON objects of a batch as a frame (their indexes as lines) and the entries that are not objects.
 
     Callers bound the batch's distinct keys first (:func:`_bound_feature_keys`): the frame costs rows × keys.
@@ -243,7 +264,7 @@ def _batch_frame(records):
     return frame, np.array(indexes, dtype=np.int64), not_objects
 
 
-def _first_problem_per_index(check, not_objects):
+def _first_problem_per_index(check: ChunkCheck, not_objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     firsts: dict[int, dict[str, object]] = {}
     for error in check.errors():
         firsts.setdefault(error.line, {"index": error.line, "field": error.column, "reason": error.reason})
@@ -278,7 +299,7 @@ def record_events(*, actor: audit.Actor, events: list[dict], dataset: Dataset | 
     return outcome
 
 
-def _sensitive_item_features(tenant):
+def _sensitive_item_features(tenant: Tenant) -> list[str]:
     """Feature names marked sensitive on any of the tenant's item datasets."""
     names = (
         Dataset.objects.for_tenant(tenant).filter(kind=Dataset.Kind.ITEMS).values_list("sensitive_columns", flat=True)
@@ -318,7 +339,7 @@ def upsert_catalogue_items(*, actor: audit.Actor, items: list[dict]) -> dict:
     return {"created": result.created, "updated": result.loaded - result.created}
 
 
-def _set_item_active(actor, item, active, action):
+def _set_item_active(actor: audit.Actor, item: Item, active: bool, action: str) -> Item:
     """Switch the item's state and audit it as ``action``; an item already in that state is left as it is."""
     if item.is_active != active:
         item.is_active = active
@@ -329,13 +350,13 @@ def _set_item_active(actor, item, active, action):
 
 
 @transaction.atomic
-def deactivate_item(*, actor, item):
+def deactivate_item(*, actor: audit.Actor, item: Item) -> Item:
     """Take an item out of recommendations; it stays in the catalogue (and in past interactions)."""
     return _set_item_active(actor, item, False, "item.deactivated")
 
 
 @transaction.atomic
-def reactivate_item(*, actor, item):
+def reactivate_item(*, actor: audit.Actor, item: Item) -> Item:
     """Put a deactivated item back into recommendations; an active item is left as it is."""
     return _set_item_active(actor, item, True, "item.reactivated")
 
@@ -378,7 +399,7 @@ def erase_end_user(*, actor: audit.Actor, raw_user_id: str) -> dict:
     return counts
 
 
-def _erase_from_files(tenant, ids):
+def _erase_from_files(tenant: Tenant, ids: list[str]) -> dict[str, int]:
     """Stored files that may hold the user: kept uploads of failed imports (their content is not searched:
     all go) and batch files that name the user. Trained model versions are not files of rows: serving
     stops personalising for the user at once (the erasure marker), and the next training leaves them out."""
@@ -391,7 +412,7 @@ def _erase_from_files(tenant, ids):
 
 
 @transaction.atomic
-def update_data_settings(*, actor, pseudonymize_user_ids):
+def update_data_settings(*, actor: audit.Actor, pseudonymize_user_ids: bool) -> TenantDataSettings:
     """Switch pseudonymisation of user ids; only while the tenant stores no user data, so ids stay consistent."""
     tenant = actor.tenant
     found = data_settings(tenant)

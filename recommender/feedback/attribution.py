@@ -171,6 +171,8 @@ def _estimate(tenant, shown, start, end, counts, rules):
 class Rules(tuple):
     """``(click types, conversion types, revenue types)`` as sets, and the estimated window."""
 
+    window: timedelta
+
     def __new__(cls, clicks, conversions, revenue, window):
         rules = super().__new__(cls, (frozenset(clicks), frozenset(conversions), frozenset(revenue)))
         rules.window = window

@@ -3,16 +3,17 @@
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from recommender.training.models import ModelConfig
 from tenants.models import Tenant
 
 from . import statistics
 from .models import Experiment, ExperimentArm, ExplorationPolicy, Impression, MetricBucket
+from .statistics import SrmCheck
 
 MAX_POINTS = 2000
 BUCKET_SIZES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
@@ -27,11 +28,11 @@ def exploration_of(*, tenant: Tenant, config: ModelConfig) -> ExplorationPolicy:
     )
 
 
-def experiments_of(tenant):
+def experiments_of(tenant: Tenant) -> QuerySet[Experiment]:
     return Experiment.objects.for_tenant(tenant).select_related("config", "promoted_arm")
 
 
-def running_experiment_routes(*, tenant, config_id):
+def running_experiment_routes(*, tenant: Tenant, config_id: int) -> tuple[int, str, list[tuple[Any, ...]]] | None:
     """What serving needs to route a running experiment of ``config_id`` (see serving.route), or None."""
     experiment = (
         Experiment.objects.for_tenant(tenant).filter(config_id=config_id, status=Experiment.Status.RUNNING).first()
@@ -54,7 +55,7 @@ def running_experiment_routes(*, tenant, config_id):
     return experiment.pk, experiment.salt, routes
 
 
-def _rates(values):
+def _rates(values: dict[str, Any]) -> dict[str, Any]:
     impressions = values["impressions"]
     ctr_ci = statistics.wilson_interval(values["clicked"], impressions)
     conversion_ci = statistics.wilson_interval(values["converted"], impressions)
@@ -123,7 +124,23 @@ def metric_series(
     return {"start": start.isoformat(), "end": end.isoformat(), "bucket": bucket, "series": answer}
 
 
-def _arm_looks(experiment, metric, with_starts=False):
+# A look: each arm's cumulative (successes, impressions).
+Look = dict[str, tuple[int, ...]]
+
+
+@overload
+def _arm_looks(experiment: Experiment, metric: str, with_starts: Literal[False] = False) -> list[Look]: ...
+
+
+@overload
+def _arm_looks(
+    experiment: Experiment, metric: str, with_starts: Literal[True]
+) -> tuple[list[datetime], list[Look]]: ...
+
+
+def _arm_looks(
+    experiment: Experiment, metric: str, with_starts: bool = False
+) -> list[Look] | tuple[list[datetime], list[Look]]:
     """Per arm, cumulative (successes, impressions) after each 15-minute bucket of the experiment."""
     numerator = "clicked" if metric == Experiment.Metric.CTR else "converted"
     rows = (
@@ -137,7 +154,7 @@ def _arm_looks(experiment, metric, with_starts=False):
         per_bucket[row["start"]][row["arm"]][0] += row[numerator]
         per_bucket[row["start"]][row["arm"]][1] += row["impressions"]
     running: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
-    looks = []
+    looks: list[Look] = []
     for start in sorted(per_bucket):
         for arm, (successes, trials) in per_bucket[start].items():
             running[arm][0] += successes
@@ -146,7 +163,7 @@ def _arm_looks(experiment, metric, with_starts=False):
     return (sorted(per_bucket), looks) if with_starts else looks
 
 
-def cumulative_rates(*, experiment):
+def cumulative_rates(*, experiment: Experiment) -> tuple[list[datetime], dict[str, list[Any]]]:
     """``(bucket starts, {arm: [(rate, (low, high)) or None, ...]})``: each arm's rate so far, for charts."""
     starts, looks = _arm_looks(experiment, experiment.metric, with_starts=True)
     names = list(ExperimentArm.objects.for_tenant(experiment.tenant).filter(experiment=experiment)
@@ -291,7 +308,7 @@ def experiment_results(*, experiment: Experiment) -> dict:
     }
 
 
-def _decision(arms, control_name):
+def _decision(arms: list[dict[str, Any]], control_name: str) -> dict[str, Any]:
     """The winner by the sequential test: the best arm significantly above the control, else the control
     when every other arm is significantly below it or stopped by a guardrail, else none yet."""
     statistic = "sequential (mSPRT always-valid p-value)"
@@ -320,7 +337,7 @@ def users_per_arm(*, experiment: Experiment, before: datetime | None = None) -> 
     return {row["arm"]: row["users"] for row in rows}
 
 
-def sample_ratio_check(*, experiment):
+def sample_ratio_check(*, experiment: Experiment) -> SrmCheck | None:
     """The chi-square test of the users per arm against the split (None without users).
 
     Once a guardrail stopped an arm its users are served by the control, so only the users served

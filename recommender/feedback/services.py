@@ -109,7 +109,7 @@ def feedback_settings(tenant: Tenant) -> FeedbackSettings:
     return FeedbackSettings.objects.for_tenant(tenant).first() or FeedbackSettings(tenant=tenant)
 
 
-def _rules(found):
+def _rules(found: FeedbackSettings) -> Rules:
     window = timedelta(minutes=found.estimated_window_minutes)
     return Rules(found.click_event_types, found.conversion_event_types, found.revenue_event_types, window)
 
@@ -194,7 +194,7 @@ def _recompute_recent_buckets(tenant: Tenant, now: datetime) -> int:
     return sum(bool(recompute_bucket(tenant, start, rules=rules, explorable=explorable)) for start in sorted(starts))
 
 
-def _purge(now):
+def _purge(now: datetime) -> None:
     """Delete metric buckets past their tenant's retention, and impressions past FEEDBACK_IMPRESSION_DAYS."""
     # cross-tenant: retention is swept over every tenant at once.
     custom = dict(FeedbackSettings.objects.unscoped().values_list("tenant_id", "metrics_retention_days"))
@@ -368,7 +368,7 @@ def check_running_experiments() -> int:
         with bind_tenant(experiment.tenant_id):
             check_guardrails(experiment=experiment)
             check = selectors.sample_ratio_check(experiment=experiment)
-            fields = {"srm_checked_at": timezone.now()}
+            fields: dict[str, Any] = {"srm_checked_at": timezone.now()}
             if check is not None:
                 fields.update(srm_p_value=check.p_value, srm_alert=check.mismatch)
                 if check.mismatch and not experiment.srm_alert:

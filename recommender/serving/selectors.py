@@ -8,7 +8,7 @@ from tenants.models import Tenant
 from .models import BatchJob
 
 
-def popular_items(dataset, limit=1000):
+def popular_items(dataset: Dataset, limit: int | None = 1000) -> list[tuple[str, int]]:
     """``[(item_id, interactions)]`` of the dataset, most popular first."""
     return list(
         Interaction.objects.for_tenant(dataset.tenant)
@@ -33,7 +33,7 @@ def user_ids_after(dataset: Dataset, after: str, *, limit: int) -> list[str]:
     return list(rows.order_by("user_id").values_list("user_id", flat=True).distinct()[:limit])
 
 
-def erased_user_digests(tenant):
+def erased_user_digests(tenant: Tenant) -> set[str]:
     """Digests of the tenant's erased end users (see ``TenantKeys.digest``)."""
     return set(ErasedUser.objects.for_tenant(tenant).values_list("user_digest", flat=True))
 

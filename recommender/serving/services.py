@@ -5,8 +5,12 @@ in the API's shape. Filters read the live data (events that arrived after
 training, deactivated items), so answers are never staler than the database.
 """
 
+from __future__ import annotations
+
 import uuid
-from typing import Any
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -19,6 +23,11 @@ from recommender.feedback import serving as feedback
 
 from . import selectors
 from .loader import ModelNotFound, served_model
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
+
+    from .loader import ServedModel
 
 __all__ = [
     "ModelNotFound",
@@ -41,7 +50,7 @@ MAX_SESSION_ITEMS = 500
 class ServingError(InvalidInput):
     """A request the deployed model cannot answer, with a reason for the caller."""
 
-    def __init__(self, message, code="invalid", details=None):
+    def __init__(self, message: str, code: str = "invalid", details: dict[str, Any] | None = None) -> None:
         super().__init__(message, code=code, details=details)
 
 
@@ -54,7 +63,7 @@ _OPERATIONS = {
 }
 
 
-def require_operation(slug, recipe_name, operation):
+def require_operation(slug: str, recipe_name: str, operation: str) -> None:
     """Refuse (``unsupported``, a 400) a call the model's recipe does not offer, before any work."""
     recipe = ml.get_recipe(recipe_name)
     if operation not in recipe.supports:
@@ -67,7 +76,7 @@ def require_operation(slug, recipe_name, operation):
         )
 
 
-def _local_cache_seconds():
+def _local_cache_seconds() -> float:
     return settings.PLATFORM["LOCAL_CACHE_SECONDS"]
 
 
@@ -77,7 +86,7 @@ _tenant_facts: TtlCache[Any] = TtlCache(_local_cache_seconds)  # keys, erased us
 _popular: TtlCache[list[tuple[str, int]]] = TtlCache(60)
 
 
-def _stored_user(tenant, user_id):
+def _stored_user(tenant: Tenant, user_id: object) -> tuple[str, bool]:
     """``(stored id, erased?)`` for a raw user id, without a query once warm."""
     keys = _tenant_facts.get(("keys", tenant.pk), lambda: tenant_keys(tenant))
     stored_id = keys.user_key(str(user_id))
@@ -85,17 +94,17 @@ def _stored_user(tenant, user_id):
     return stored_id, keys.digest(stored_id) in erased
 
 
-def _popular_items(tenant, dataset_id):
+def _popular_items(tenant: Tenant, dataset_id: int) -> list[tuple[str, int]]:
     """The dataset's items by interaction count (the fallback)."""
 
-    def read():
+    def read() -> list[tuple[str, int]]:
         dataset = data_selectors.datasets_of(tenant).filter(pk=dataset_id).first()
         return selectors.popular_items(dataset) if dataset else []
 
     return _popular.get((tenant.pk, dataset_id), read)
 
 
-def _popularity_scores(tenant, dataset_id):
+def _popularity_scores(tenant: Tenant, dataset_id: int) -> list[tuple[str, float]]:
     """``[(item_id, score)]`` most popular first, the score being the item's share of the top item's
     interactions: 1.0 for the most popular, between 0 and 1 for the rest (see docs/api.md, "Scores")."""
     ranked = _popular_items(tenant, dataset_id)
@@ -103,7 +112,9 @@ def _popularity_scores(tenant, dataset_id):
     return [(item_id, count / top) for item_id, count in ranked]
 
 
-def _fallback(tenant, served, k, excluded, allowed):
+def _fallback(
+    tenant: Tenant, served: ServedModel, k: int, excluded: set[str], allowed: set[str] | None
+) -> list[tuple[str, float]]:
     items = [
         (item_id, score)
         for item_id, score in _popularity_scores(tenant, served.dataset_id)
@@ -112,7 +123,9 @@ def _fallback(tenant, served, k, excluded, allowed):
     return items[:k]
 
 
-def _filters(tenant, seen, exclude_seen, exclude, categories):
+def _filters(
+    tenant: Tenant, seen: set[str], exclude_seen: bool, exclude: Iterable[str], categories: Iterable[str]
+) -> tuple[set[str], set[str] | None]:
     inactive = _tenant_facts.get(("inactive", tenant.pk), lambda: data_selectors.inactive_item_ids(tenant))
     excluded = set(exclude) | inactive
     if exclude_seen:
@@ -121,7 +134,13 @@ def _filters(tenant, seen, exclude_seen, exclude, categories):
     return excluded, allowed
 
 
-def _answer(served, user_id, items, fallback, **extra):
+def _answer(
+    served: ServedModel,
+    user_id: str | None,
+    items: Sequence[tuple[str, float | None]],
+    fallback: dict[str, str] | None,
+    **extra: Any,
+) -> dict[str, Any]:
     return {
         "model": served.slug,
         "version": served.version_number,
@@ -137,7 +156,17 @@ def _answer(served, user_id, items, fallback, **extra):
 
 
 @feedback.guarded
-def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), categories=(), explain=False):
+def recommend(
+    tenant: Tenant,
+    slug: str,
+    user_id: str,
+    *,
+    k: int = 10,
+    exclude_seen: bool = True,
+    exclude: Iterable[str] = (),
+    categories: Iterable[str] = (),
+    explain: bool = False,
+) -> dict[str, Any]:
     """Top ``k`` items for ``user_id`` from the deployed version of ``slug`` (or the user's experiment arm)."""
     served = feedback.route(tenant, slug, user_id)
     require_operation(slug, served.recipe, "recommend")
@@ -184,14 +213,24 @@ def recommend(tenant, slug, user_id, *, k=10, exclude_seen=True, exclude=(), cat
     return answer
 
 
-def _from_recent_events(tenant, served, user_id, stored_id, k, excluded, allowed, exclude_seen):
+def _from_recent_events(
+    tenant: Tenant,
+    served: ServedModel,
+    user_id: str,
+    stored_id: str,
+    k: int,
+    excluded: set[str],
+    allowed: set[str] | None,
+    exclude_seen: bool,
+) -> dict[str, Any] | None:
     """A sequence-aware model's answer from the user's latest events, sent after training included.
 
     None when none of those events is on an item the model knows (the caller
     then asks the model about the user as trained, or falls back).
     """
-    scorer = served.scorer
-    context = {}
+    # A sequence-aware scorer (the caller checked uses_order): what else it reads depends on its recipe.
+    scorer: Any = served.scorer
+    context: dict[str, Any] = {}
     if getattr(scorer, "reads_context", False):  # sasrec trained with event types or time gaps
         recent, event_types, times, total = data_selectors.recent_events(tenant, stored_id, limit=scorer.max_history)
         context = {"event_types": event_types, "timestamps": times}
@@ -212,8 +251,17 @@ def _from_recent_events(tenant, served, user_id, stored_id, k, excluded, allowed
 
 
 def recommend_session(
-    tenant, slug, item_ids, *, timestamps=None, event_types=None, k=10, exclude_seen=True, exclude=(), categories=()
-):
+    tenant: Tenant,
+    slug: str,
+    item_ids: Iterable[Any],
+    *,
+    timestamps: Sequence[datetime] | None = None,
+    event_types: Sequence[str] | None = None,
+    k: int = 10,
+    exclude_seen: bool = True,
+    exclude: Iterable[str] = (),
+    categories: Iterable[str] = (),
+) -> dict[str, Any]:
     """Top ``k`` items for an anonymous session: its recent item ids, oldest first, and no user id.
 
     With ``timestamps`` (datetimes, one per item) the events are put in time
@@ -254,7 +302,9 @@ def recommend_session(
     return _answer(served, None, session.items, None, session=facts)
 
 
-def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
+def similar_items(
+    tenant: Tenant, slug: str, item_id: str, *, k: int = 10, exclude: Iterable[str] = (), categories: Iterable[str] = ()
+) -> dict[str, Any]:
     """Top ``k`` items like ``item_id``."""
     served = feedback.route(tenant, slug, None)
     require_operation(slug, served.recipe, "similar_items")
@@ -274,7 +324,7 @@ def similar_items(tenant, slug, item_id, *, k=10, exclude=(), categories=()):
 
 
 @feedback.guarded
-def rank(tenant, slug, user_id, item_ids):
+def rank(tenant: Tenant, slug: str, user_id: str, item_ids: list[str]) -> dict[str, Any]:
     """``item_ids`` ordered best first for ``user_id``; items the model does not know go last."""
     served = feedback.route(tenant, slug, user_id)
     require_operation(slug, served.recipe, "rank")
@@ -305,7 +355,7 @@ def rank(tenant, slug, user_id, item_ids):
     return _answer(served, user_id, [(item_ids[i], scores[i]) for i in order], fallback)
 
 
-def predict(tenant, slug, rows):
+def predict(tenant: Tenant, slug: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Predictions of a tabular model for each row, in order."""
     served = served_model(tenant, slug)
     require_operation(slug, served.recipe, "predict")

@@ -142,6 +142,9 @@ class ModelVersion(TenantOwnedModel):
     artifact_bytes = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Not a field: set by ``deploy_version`` on the version it returns (a declaration only, no default).
+    warning: str | None
+
     class Meta:
         ordering = ["config", "-number"]
         constraints = [models.UniqueConstraint(fields=["config", "number"], name="unique_version_number")]

@@ -2,29 +2,29 @@
 
 from datetime import timedelta
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from recommender.data.models import Interaction
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantOwnedQuerySet
 
 from .models import ModelConfig, ModelVersion, TrainingRun
 
 
-def configs_with_deployment():
+def configs_with_deployment() -> TenantOwnedQuerySet[ModelConfig]:
     """Model configs with their deployment and deployed version loaded (scope with ``for_tenant``)."""
     return ModelConfig.objects.select_related("deployment__version", "dataset")
 
 
-def configs_of(tenant):
+def configs_of(tenant: Tenant) -> QuerySet[ModelConfig]:
     return configs_with_deployment().for_tenant(tenant)
 
 
-def runs_of(config):
+def runs_of(config: ModelConfig) -> QuerySet[TrainingRun]:
     return TrainingRun.objects.for_tenant(config.tenant).filter(config=config).select_related("config", "version")
 
 
-def versions_of(config):
+def versions_of(config: ModelConfig) -> QuerySet[ModelVersion]:
     return (
         ModelVersion.objects.for_tenant(config.tenant)
         .filter(config=config)
@@ -33,12 +33,12 @@ def versions_of(config):
     )
 
 
-def model_count(tenant):
+def model_count(tenant: Tenant) -> int:
     """The tenant's model configurations, for the plan's ``max_models``."""
     return ModelConfig.objects.for_tenant(tenant).count()
 
 
-def runs_in_last_day(tenant):
+def runs_in_last_day(tenant: Tenant) -> int:
     """Training runs requested in the last 24 hours, for the plan's ``max_training_runs_per_day``."""
     return TrainingRun.objects.for_tenant(tenant).filter(queued_at__gte=timezone.now() - timedelta(days=1)).count()
 

@@ -6,11 +6,14 @@ The row decides whether the link still works: accepting or revoking it, or
 sending the address a new link, ends the old one.
 """
 
+from __future__ import annotations
+
 import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -27,6 +30,9 @@ from ..models import AuditLog, Invitation, Membership, Plan, Role, Tenant
 from ..selectors import forget_cached_key, membership_for
 from ..services import TenantError, create_tenant
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
 
 # The salt keeps the module's old name: links already sent are signed with it.
@@ -40,7 +46,7 @@ tenant_deleting = Signal()
 
 
 @transaction.atomic
-def sign_up(*, username, email, password, organisation):
+def sign_up(*, username: str, email: str, password: str, organisation: str) -> tuple[User, Tenant]:
     """Create a person and a new tenant they own, on the self-service plan; ``password`` is already
     validated by the form."""
     user = get_user_model().objects.create_user(username=username, email=email, password=password)
@@ -49,7 +55,7 @@ def sign_up(*, username, email, password, organisation):
 
 
 @transaction.atomic
-def create_organisation(*, user, name):
+def create_organisation(*, user: User, name: str) -> Tenant:
     """A new tenant owned by ``user``, on the self-service plan, within the organisations a person may own.
 
     More than ``MAX_OWNED_ORGANISATIONS`` needs an operator's approval: the "Can add tenant" permission.
@@ -67,23 +73,25 @@ def create_organisation(*, user, name):
     return create_tenant(name=name, owner=user, plan=Plan.get_self_service())
 
 
-def _role_of(actor):
+def _role_of(actor: audit.Actor) -> Role | None:
     membership = membership_for(actor.user, actor.tenant.pk)
     return Role(membership.role) if membership else None
 
 
-def _check_may_manage(actor, role_wanted, membership=None):
+def _check_may_manage(
+    actor: audit.Actor, role_wanted: Role | None, membership: Membership | Invitation | None = None
+) -> None:
     """Only owners grant the owner role or change an owner (``membership`` may be an invitation to one)."""
     touches_owner = role_wanted == Role.OWNER or (membership is not None and membership.role == Role.OWNER)
     if touches_owner and _role_of(actor) != Role.OWNER:
         raise TenantError("Only an owner can grant the owner role or change an owner.")
 
 
-def _owner_count(tenant):
+def _owner_count(tenant: Tenant) -> int:
     return Membership.objects.for_tenant(tenant).filter(role=Role.OWNER).count()
 
 
-def _lock_owners(tenant, membership):
+def _lock_owners(tenant: Tenant, membership: Membership) -> None:
     """Lock the tenant's row, then re-read ``membership``: two owners stepping down at the same moment
     each counted two owners and both went, leaving none. Under the lock the second sees one."""
     Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
@@ -91,7 +99,7 @@ def _lock_owners(tenant, membership):
 
 
 @transaction.atomic
-def change_member_role(*, actor, membership, role):
+def change_member_role(*, actor: audit.Actor, membership: Membership, role: str) -> Membership:
     """Give a member another role; the last owner keeps theirs."""
     if role not in Role.values:
         raise TenantError(f"Choose one of the roles: {', '.join(Role.values)}.")
@@ -111,7 +119,7 @@ def change_member_role(*, actor, membership, role):
 
 
 @transaction.atomic
-def remove_member(*, actor, membership):
+def remove_member(*, actor: audit.Actor, membership: Membership) -> None:
     """Remove a person from the tenant; the last owner cannot be removed."""
     _lock_owners(actor.tenant, membership)
     _check_may_manage(actor, None, membership)
@@ -121,7 +129,7 @@ def remove_member(*, actor, membership):
     membership.delete()
 
 
-def make_invitation_token(invitation):
+def make_invitation_token(invitation: Invitation) -> str:
     """A signed token that lets whoever holds it accept ``invitation`` while it is pending and unexpired."""
     payload = {"tenant": invitation.tenant_id, "invitation": invitation.pk, "key": invitation.key}
     return signing.dumps(payload, salt=INVITATION_SALT)
@@ -137,7 +145,7 @@ class SentInvitation:
 
 
 @transaction.atomic
-def invite_member(*, actor, email, role, site_url):
+def invite_member(*, actor: audit.Actor, email: str, role: str, site_url: str) -> SentInvitation:
     """Email an invitation link to ``email``; ``site_url`` is the portal's address (scheme and host).
 
     Inviting an address that already has a pending invitation sends it again:
@@ -193,7 +201,7 @@ def invite_member(*, actor, email, role, site_url):
 
 
 @transaction.atomic
-def revoke_invitation(*, actor, invitation):
+def revoke_invitation(*, actor: audit.Actor, invitation: Invitation) -> Invitation:
     """Withdraw a pending invitation of the actor's tenant; its link is refused from then on."""
     invitation = Invitation.objects.select_for_update().for_tenant(actor.tenant).get(pk=invitation.pk)
     if invitation.state == Invitation.State.ACCEPTED:
@@ -210,14 +218,14 @@ def revoke_invitation(*, actor, invitation):
     return invitation
 
 
-def _legacy_link_is_used(tenant, token):
+def _legacy_link_is_used(tenant: Tenant, token: str) -> bool:
     """Whether a link issued before invitations were stored was accepted (its join was audited by digest)."""
     digest = hashlib.sha256(token.encode()).hexdigest()[:32]
     joined = AuditLog.objects.for_tenant(tenant).filter(action=JOINED_ACTION)
     return joined.filter(details__invitation=digest).exists()
 
 
-def _refuse_unless_open(invitation):
+def _refuse_unless_open(invitation: Invitation) -> None:
     """Raise TenantError, in words for the person holding the link, unless ``invitation`` is pending and unexpired."""
     if invitation.state == Invitation.State.ACCEPTED:
         raise TenantError("This invitation has already been used.")
@@ -232,7 +240,7 @@ def _refuse_unless_open(invitation):
 REPLACED_MESSAGE = "A newer invitation was sent to this address; use the link in the latest email."
 
 
-def read_invitation(token):
+def read_invitation(token: str) -> Invitation:
     """Return the pending :class:`~tenants.models.Invitation` that ``token`` names.
 
     Raise TenantError, with a message for the person who opened the link, when
@@ -268,7 +276,7 @@ def read_invitation(token):
 
 
 @transaction.atomic
-def accept_invitation(*, invitation, user):
+def accept_invitation(*, invitation: Invitation, user: User) -> Membership:
     """Make ``user`` a member with the invitation's role (never lowering a role they already have)."""
     if user.email.lower() != invitation.email:
         raise TenantError(f"This invitation is for {invitation.email}; sign in with that address.")
@@ -294,14 +302,14 @@ def accept_invitation(*, invitation, user):
 
 
 @transaction.atomic
-def sign_up_invited(*, invitation, username, password):
+def sign_up_invited(*, invitation: Invitation, username: str, password: str) -> User:
     """Create the invited person's account and accept the invitation with it."""
     user = get_user_model().objects.create_user(username=username, email=invitation.email, password=password)
     accept_invitation(invitation=invitation, user=user)
     return user
 
 
-def rename_tenant(*, actor, name):
+def rename_tenant(*, actor: audit.Actor, name: str) -> Tenant:
     """Change the organisation's display name; its slug stays, so links and logs keep working."""
     tenant = actor.tenant
     if tenant.name != name:
@@ -312,7 +320,7 @@ def rename_tenant(*, actor, name):
 
 
 @transaction.atomic
-def delete_tenant(*, actor, confirmation):
+def delete_tenant(*, actor: audit.Actor, confirmation: str) -> None:
     """Delete the tenant and everything it owns, when ``confirmation`` is its slug."""
     tenant = actor.tenant
     if confirmation != tenant.slug:

@@ -1,6 +1,10 @@
 """Creating, changing and deleting model configurations, and their retraining schedules."""
 
+from __future__ import annotations
+
 import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils.text import slugify
@@ -14,11 +18,15 @@ from tenants.models import Tenant
 from ..models import ModelConfig
 from ..selectors import model_count
 
+if TYPE_CHECKING:
+    from recommender.data.models import Dataset
+    from recommender.ml.recipes.base import Recipe
+
 
 class ConfigError(InvalidInput):
     """A configuration that cannot be saved; ``errors`` maps fields to reasons."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: dict[str, str]) -> None:
         self.errors = errors
         first_field, first_reason = next(iter(errors.items()))
         super().__init__(
@@ -30,12 +38,12 @@ class QuotaError(QuotaExceeded):
     """The tenant's plan does not allow this."""
 
 
-def default_metric(recipe_name):
+def default_metric(recipe_name: str) -> str:
     """The metric that decides 'if better' auto-deploys when the config names none."""
     return ml.get_recipe(recipe_name).default_metric
 
 
-def _validated(recipe_name, params, dataset):
+def _validated(recipe_name: str, params: dict[str, Any] | None, dataset: Dataset) -> tuple[Recipe, dict[str, Any]]:
     try:
         recipe = ml.get_recipe(recipe_name)
     except ml.UnknownRecipe as exc:
@@ -52,7 +60,7 @@ def _validated(recipe_name, params, dataset):
     return recipe, clean_params
 
 
-def _validated_feature_columns(recipe, dataset, columns):
+def _validated_feature_columns(recipe: Recipe, dataset: Dataset, columns: Iterable[str] | None) -> list[str]:
     """The chosen feature columns, checked against the dataset's columns as its statistics last saw them."""
     columns = list(dict.fromkeys(columns or ()))
     if not columns:
@@ -69,7 +77,7 @@ def _validated_feature_columns(recipe, dataset, columns):
     return columns
 
 
-def _unique_slug(tenant, name, wanted=None):
+def _unique_slug(tenant: Tenant, name: str, wanted: str | None = None) -> str:
     base = slugify(wanted or name)[:50] or "model"
     if wanted and ModelConfig.objects.for_tenant(tenant).filter(slug=base).exists():
         raise ConfigError({"slug": f"A model with the slug '{base}' already exists."})
@@ -80,7 +88,7 @@ def _unique_slug(tenant, name, wanted=None):
     return slug
 
 
-def _crontab(expression):
+def _crontab(expression: str) -> CrontabSchedule:
     fields = expression.split()
     if len(fields) != 5:
         raise ConfigError({"schedule": "Use five cron fields: minute hour day-of-month month day-of-week."})
@@ -95,7 +103,7 @@ def _crontab(expression):
     return schedule
 
 
-def _sync_schedule(config):
+def _sync_schedule(config: ModelConfig) -> None:
     """Mirror ``config.schedule`` into a django-celery-beat periodic task (editable in the admin)."""
     if not config.schedule:
         if config.periodic_task_id:
@@ -118,9 +126,21 @@ def _sync_schedule(config):
 
 
 @transaction.atomic
-def create_config(*, actor, name, dataset, recipe=None, params=None, slug=None, schedule="", auto_deploy=None,
-                  auto_deploy_metric="", feature_columns=(), retrain_after_events=None,
-                  retrain_after_new_items_percent=None):  # fmt: skip
+def create_config(
+    *,
+    actor: audit.Actor,
+    name: str,
+    dataset: Dataset,
+    recipe: str | None = None,
+    params: dict[str, Any] | None = None,
+    slug: str | None = None,
+    schedule: str | None = "",
+    auto_deploy: str | None = None,
+    auto_deploy_metric: str = "",
+    feature_columns: Iterable[str] | None = (),
+    retrain_after_events: int | None = None,
+    retrain_after_new_items_percent: float | None = None,
+) -> ModelConfig:
     """Create a model configuration; the recipe defaults to the platform's best recommendation recipe."""
     tenant = actor.tenant
     # Concurrent creations for one tenant take turns, so two requests cannot both
@@ -159,7 +179,7 @@ UPDATABLE_FIELDS = (
 
 
 @transaction.atomic
-def update_config(*, actor, config, **changes):
+def update_config(*, actor: audit.Actor, config: ModelConfig, **changes: Any) -> ModelConfig:
     """Change a configuration; the next training run uses the new settings."""
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
@@ -184,7 +204,7 @@ def update_config(*, actor, config, **changes):
 
 
 @transaction.atomic
-def delete_config(*, actor, config):
+def delete_config(*, actor: audit.Actor, config: ModelConfig) -> None:
     """Delete a configuration with its runs, versions and deployment (artifacts too)."""
     from ..storage import delete_artifact
 

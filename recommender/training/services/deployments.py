@@ -1,18 +1,20 @@
 """Deploying versions (and so rolling back), and the auto-deploy decision after training."""
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
 from recommender.ml.metrics import is_better
 from tenants import audit
 
-from ..models import AutoDeploy, Deployment
+from ..models import AutoDeploy, Deployment, ModelConfig, ModelVersion
 
 # Metrics where a smaller value is better; every other metric is better when larger.
 
 
 @transaction.atomic
-def deploy_version(*, actor, version, reason="deployed by request"):
+def deploy_version(*, actor: audit.Actor, version: ModelVersion, reason: str = "deployed by request") -> ModelVersion:
     """Make ``version`` the one its config serves; deploying an older version is a rollback.
 
     ``version.warning`` then says when it scored worse than the version it replaced (else None).
@@ -32,12 +34,12 @@ def deploy_version(*, actor, version, reason="deployed by request"):
     return version
 
 
-def _metric_value(metrics, name):
+def _metric_value(metrics: dict[str, Any] | None, name: str) -> float | None:
     value = (metrics or {}).get("metrics", {}).get(name)
     return value if isinstance(value, int | float) else None
 
 
-def worse_than_deployed(version, deployed):
+def worse_than_deployed(version: ModelVersion, deployed: ModelVersion | None) -> str | None:
     """A sentence when ``version`` scored worse than the ``deployed`` version on its model's metric, else None.
 
     Versions evaluated on different protocols are not compared (as auto-deploy does not compare them).
@@ -58,7 +60,7 @@ def worse_than_deployed(version, deployed):
     )
 
 
-def auto_deploy_decision(config, new_version):
+def auto_deploy_decision(config: ModelConfig, new_version: ModelVersion) -> tuple[bool, str]:
     """Return ``(deploy, reason)`` for a freshly trained version under the config's policy."""
     active = Deployment.objects.for_tenant(config.tenant).filter(config=config).select_related("version").first()
     if active is None:

@@ -8,6 +8,8 @@ Nothing stays "queued" forever either: ``resend_lost_runs`` sends the task of a
 run again when its message was lost (Redis keeps none across a restart).
 """
 
+from __future__ import annotations
+
 import logging
 import socket
 import tempfile
@@ -50,12 +52,12 @@ class RecipeTooLarge(RunError):
     """The config's hand-picked recipe cannot train on this data within the budget; the message names one that can."""
 
 
-def training_budget(plan: Plan) -> "ml.Budget":
+def training_budget(plan: Plan) -> ml.Budget:
     """The memory (a setting) and time (the plan's limit) one training run may plan for."""
     return ml.Budget(memory_bytes=TRAINING["MEMORY_BUDGET_MB"] * 2**20, seconds=plan.training_time_limit_seconds)
 
 
-def check_recipe_fits(config, plan):
+def check_recipe_fits(config: ModelConfig, plan: Plan) -> None:
     """Raise RecipeTooLarge, naming recipes that fit, when the config's recipe would not fit its data."""
     recipe = ml.get_recipe(config.recipe)
     if recipe.name == ml.AUTO or recipe.task != "recommendation" or config.dataset.kind != "interactions":
@@ -74,12 +76,12 @@ def check_recipe_fits(config, plan):
     raise RecipeTooLarge(message, code="recipe_too_large", details={"recipe": [message], "fitting_recipes": fitting})
 
 
-def _enqueue(run):
+def _enqueue(run: TrainingRun) -> None:
     from ..tasks import run_training
 
     limit = run.tenant.plan.training_time_limit_seconds
 
-    def not_queued():
+    def not_queued() -> None:
         TrainingRun.objects.filter(pk=run.pk, tenant_id=run.tenant_id, status=RunStatus.QUEUED).update(
             status=RunStatus.FAILED,
             stage="failed",
@@ -97,7 +99,9 @@ def _enqueue(run):
     TrainingRun.objects.filter(pk=run.pk, tenant_id=run.tenant_id).update(sent_at=timezone.now())
 
 
-def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trigger.MANUAL):
+def request_training(
+    *, actor: audit.Actor, config: ModelConfig, tuning_trials: int = 0, trigger: str = TrainingRun.Trigger.MANUAL
+) -> TrainingRun:
     """Queue a training run of ``config``, within the plan's daily quota and storage quota."""
     tenant = actor.tenant
     if tuning_trials > TRAINING["MAX_TUNING_TRIALS"]:
@@ -125,7 +129,7 @@ def request_training(*, actor, config, tuning_trials=0, trigger=TrainingRun.Trig
     return run
 
 
-def retry_run(*, actor, run):
+def retry_run(*, actor: audit.Actor, run: TrainingRun) -> TrainingRun:
     """Queue a new run with the same settings as a failed or cancelled one."""
     if not run.is_finished:
         raise RunError("Only a finished run can be retried.")
@@ -135,7 +139,7 @@ def retry_run(*, actor, run):
 
 
 @transaction.atomic
-def cancel_run(*, actor, run):
+def cancel_run(*, actor: audit.Actor, run: TrainingRun) -> TrainingRun:
     """Cancel a queued run at once, or ask a running one to stop after its current epoch."""
     run = TrainingRun.objects.select_for_update().get(pk=run.pk, tenant_id=run.tenant_id)
     if run.is_finished:
@@ -155,7 +159,7 @@ def cancel_run(*, actor, run):
 CLAIMED, ALREADY_HANDLED, MUST_WAIT = "claimed", "already handled", "must wait"
 
 
-def claim_run(tenant_id, run_id, worker_name):
+def claim_run(tenant_id: int, run_id: int, worker_name: str) -> str:
     """Mark a queued run as running on this worker, under row locks.
 
     Returns CLAIMED, ALREADY_HANDLED (a duplicate or re-delivered message, or
@@ -195,12 +199,12 @@ def claim_run(tenant_id, run_id, worker_name):
 class _Heartbeat(threading.Thread):
     """Marks a running run alive every few seconds, even inside a long epoch."""
 
-    def __init__(self, tenant_id, run_id):
+    def __init__(self, tenant_id: int, run_id: int) -> None:
         super().__init__(name=f"heartbeat-{run_id}", daemon=True)
         self.tenant_id, self.run_id = tenant_id, run_id
         self.stopped = threading.Event()
 
-    def run(self):
+    def run(self) -> None:
         # A thread starts with no bound tenant (context variables stay in their thread): name it.
         running = TrainingRun.objects.for_tenant(self.tenant_id).filter(pk=self.run_id, status=RunStatus.RUNNING)
         try:
@@ -209,7 +213,7 @@ class _Heartbeat(threading.Thread):
         finally:
             connection.close()
 
-    def stop(self):
+    def stop(self) -> None:
         self.stopped.set()
         self.join(5)
 
@@ -217,11 +221,11 @@ class _Heartbeat(threading.Thread):
 class _RunCallbacks(ml.TrainingCallbacks):
     """Reports epochs to the run's row and reads its cancellation flag between epochs."""
 
-    def __init__(self, run_id, stage, progress_span):
+    def __init__(self, run_id: int, stage: str, progress_span: tuple[float, float]) -> None:
         self.run_id, self.stage = run_id, stage
         self.start, self.span = progress_span
 
-    def on_epoch(self, epoch, total_epochs, logs):
+    def on_epoch(self, epoch: int, total_epochs: int, logs: dict[str, Any]) -> None:
         run = TrainingRun.objects.only("history").get(pk=self.run_id)
         entry = {"stage": self.stage, "epoch": epoch, **{k: float(v) for k, v in logs.items() if v is not None}}
         TrainingRun.objects.filter(pk=self.run_id).update(
@@ -232,7 +236,7 @@ class _RunCallbacks(ml.TrainingCallbacks):
             heartbeat_at=timezone.now(),
         )
 
-    def should_cancel(self):
+    def should_cancel(self) -> bool:
         return TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
 
 
@@ -240,12 +244,12 @@ class _RunCallbacks(ml.TrainingCallbacks):
 EPOCH_STAGES = ("tuning", "evaluating", "training")
 
 
-def _set_stage(run_id, stage, progress):
+def _set_stage(run_id: int, stage: str, progress: float) -> None:
     restart = {"current_epoch": 0, "total_epochs": 0} if stage in EPOCH_STAGES else {}
     TrainingRun.objects.filter(pk=run_id).update(stage=stage, progress=progress, heartbeat_at=timezone.now(), **restart)
 
 
-def _training_inputs(config):
+def _training_inputs(config: ModelConfig) -> dict[str, Any]:
     """What a recipe trains on, read within the config's tenant: interactions as compact arrays read in
     chunks (never a frame of the whole dataset), the catalogue and user features as frames."""
     # Imported here: web processes import this module to request runs, and
@@ -265,12 +269,12 @@ def _training_inputs(config):
     }
 
 
-def _finish(run_id, status, **fields):
+def _finish(run_id: int, status: str, **fields: Any) -> None:
     TrainingRun.objects.filter(pk=run_id).update(status=status, finished_at=timezone.now(), **fields)
 
 
 @acts_for_tenant
-def execute_run(tenant_id, run_id, worker_name=None):
+def execute_run(tenant_id: int, run_id: int, worker_name: str | None = None) -> str:
     """Train a claimed run end to end: evaluate, train, store, version, maybe deploy."""
     worker_name = worker_name or socket.gethostname()
     outcome = claim_run(tenant_id, run_id, worker_name)
@@ -295,7 +299,7 @@ def execute_run(tenant_id, run_id, worker_name=None):
     return CLAIMED
 
 
-def _explain_failure(exc, run):
+def _explain_failure(exc: Exception, run: TrainingRun) -> str:
     from celery.exceptions import SoftTimeLimitExceeded
 
     if isinstance(exc, SoftTimeLimitExceeded):
@@ -312,7 +316,7 @@ def _explain_failure(exc, run):
 FASTER_SHARE = 0.5
 
 
-def _over_time_message(run):
+def _over_time_message(run: TrainingRun) -> str:
     """Why a run stopped at its plan's time limit, and what would fit: fewer epochs at the pace the run
     went, and the recipes estimated to train this data in well under the time of the run's recipe."""
     limit = run.tenant.plan.training_time_limit_seconds
@@ -342,7 +346,7 @@ def _over_time_message(run):
     return f"{message} What would fit: {'; '.join(advice)}."
 
 
-def _faster_recipes(run):
+def _faster_recipes(run: TrainingRun) -> list[str]:
     """Recommendation recipes that fit the budget with an estimate under FASTER_SHARE of the run's recipe's."""
     config = run.config
     if run.recipe == ml.AUTO or config.dataset.kind != "interactions":
@@ -357,12 +361,14 @@ def _faster_recipes(run):
     return [name for name, estimate in fitting if name != recipe.name and estimate.seconds < FASTER_SHARE * own]
 
 
-def _train_and_version(run, prefix):
+def _train_and_version(run: TrainingRun, prefix: str) -> None:
     config = run.config
     inputs = _training_inputs(config)
     snapshot = data_selectors.data_snapshot(config.dataset)
     recipe, params = run.recipe, run.params
-    tuning, selection, report = {}, {}, None
+    tuning: dict[str, Any] = {}
+    selection: dict[str, Any] = {}
+    report = None
     if recipe == ml.AUTO:
         recipe, params, report, selection = _choose_recipe(run, inputs)
     elif run.tuning_trials:
@@ -426,7 +432,7 @@ def _train_and_version(run, prefix):
         )
 
 
-def _choose_recipe(run, inputs):
+def _choose_recipe(run: TrainingRun, inputs: dict[str, Any]) -> tuple[str, dict[str, Any], Any, dict[str, Any]]:
     """For recipe ``auto``: the chosen recipe, its params, its validation report and the record of the choice."""
     _set_stage(run.pk, "choosing a recipe", 0.02)
     options = ml.get_recipe(ml.AUTO).validate(run.params)
@@ -444,7 +450,7 @@ def _choose_recipe(run, inputs):
     return choice.recipe, choice.params, choice.report, selection
 
 
-def reap_stale_runs(stale_after=None):
+def reap_stale_runs(stale_after: timedelta | None = None) -> tuple[list[int], list[int]]:
     """Re-queue (or fail, after too many attempts) runs whose worker stopped beating.
 
     Returns the ids of the runs it re-queued and failed.
@@ -486,7 +492,7 @@ def reap_stale_runs(stale_after=None):
     return requeued, failed
 
 
-def resend_lost_runs(resend_after=None):
+def resend_lost_runs(resend_after: timedelta | None = None) -> list[Any]:
     """Send again the task of runs still queued ``resend_after`` after it was last sent; returns their ids.
 
     Redis keeps no messages across a restart, so such a run's message may be gone. If it was only
@@ -506,7 +512,7 @@ def resend_lost_runs(resend_after=None):
 
 
 @acts_for_tenant
-def run_on_schedule(tenant_id, config_id):
+def run_on_schedule(tenant_id: int, config_id: int) -> TrainingRun | None:
     """Start a scheduled run when the data changed since the latest version; returns the run or None."""
 
     tenant = Tenant.objects.filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
