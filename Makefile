@@ -57,7 +57,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m core.layering
-	$(VENV)/bin/mypy
+	$(PY) -m mypy
 
 services:
 	bash scripts/ensure-services.sh
