@@ -270,14 +270,10 @@ class RecommendationScorer(Scorer):
         ids = list(new)
         vectors = self.placer.vectors(list(new.values()))
         placed = copy.copy(self)
-        start = self.n_items
         placed.item_ids = np.concatenate([self.item_ids, np.asarray(ids, dtype=str)])
-        if isinstance(self._item_id_list, list) and isinstance(self._item_position, dict):
-            placed._item_id_list = self._item_id_list + ids
-            placed._item_position = {**self._item_position, **{item_id: start + n for n, item_id in enumerate(ids)}}
-        else:  # a large catalogue: its lookups stand on the ids array, built again over the longer one
-            placed._item_id_list = id_sequence(placed.item_ids)
-            placed._item_position = id_positions(placed.item_ids)
+        # Built the way __init__ builds them (a dict, or binary search above DICT_MAX_IDS), over the longer ids.
+        placed._item_id_list = id_sequence(placed.item_ids)
+        placed._item_position = id_positions(placed.item_ids)
         placed.placed_items = self.placed_items + len(ids)
         placed._append_item_vectors(vectors)
         return placed
