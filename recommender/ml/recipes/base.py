@@ -62,6 +62,8 @@ class Recipe:
     main_param: str | None = None
     # Below this many interactions the automatic choice does not try the recipe (too little to learn from).
     min_interactions: int = 0
+    # Items known only from the catalogue join the training data (recipes whose item tower reads text place them).
+    places_catalogue_items: bool = False
 
     def validate(self, params: dict | None, *, allow_search_space: bool = False) -> dict:
         """Complete and type-check ``params``; raise InvalidParams naming every bad field."""
@@ -76,12 +78,16 @@ class Recipe:
         table: pd.DataFrame | None = None,
         target: str | None = None,
     ) -> Any:
-        # What fit() takes: InteractionData or TabularData here; a recipe may prepare its own (auto does).
-        """Validate caller data into the form ``fit`` consumes (raises DataError)."""
+        """Validate caller data into the form ``fit`` consumes (raises DataError).
+
+        That is InteractionData or TabularData here; a recipe may prepare its own (auto does).
+        """
         from ..data import prepare_interactions, prepare_table
 
         if self.task == RECOMMENDATION:
-            return prepare_interactions(interactions, items, users)
+            return prepare_interactions(
+                interactions, items, users, include_feature_only_items=self.places_catalogue_items
+            )
         return prepare_table(table, target, classification=self.is_classifier)
 
     def estimate(self, shape: DataShape, params: dict) -> Estimate:

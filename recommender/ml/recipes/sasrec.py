@@ -55,6 +55,7 @@ MAX_EVENT_TYPES = 100
 
 class Sasrec(Recipe):
     name = "sasrec"
+    places_catalogue_items = True  # items known only from the catalogue join: their text places them
     task = RECOMMENDATION
     description = "Self-attentive sequential model: predicts the next item from the order of the latest events."
     supports = frozenset({"recommend", "similar_items", "rank"})
@@ -113,20 +114,6 @@ class Sasrec(Recipe):
             help="Read the time since the previous event, in log2 buckets of seconds, as an added embedding.",
         ),
     )
-
-    def prepare(
-        self,
-        *,
-        interactions: pd.DataFrame | None = None,
-        items: pd.DataFrame | None = None,
-        users: pd.DataFrame | None = None,
-        table: pd.DataFrame | None = None,
-        target: str | None = None,
-    ) -> InteractionData:
-        from ..data import prepare_interactions
-
-        # Items known only from the catalogue join it: their text places them.
-        return prepare_interactions(interactions, items, users, include_feature_only_items=True)
 
     def validate(self, params: dict | None, *, allow_search_space: bool = False) -> dict:
         validated = super().validate(params, allow_search_space=allow_search_space)

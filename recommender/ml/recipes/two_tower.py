@@ -36,6 +36,7 @@ UNKNOWN_ITEM_ID = 0
 
 class TwoTower(Recipe):
     name = "two_tower"
+    places_catalogue_items = True  # items known only from the catalogue join: their text places them
     task = RECOMMENDATION
     description = "User and item towers (ids plus features) trained with in-batch softmax; scores new items."
     supports = frozenset({"recommend", "similar_items", "rank", "explain"})
@@ -75,19 +76,6 @@ class TwoTower(Recipe):
             help="Hash buckets for the words of item titles, descriptions and categories; 0 ignores item text.",
         ),
     )
-
-    def prepare(
-        self,
-        *,
-        interactions: pd.DataFrame | None = None,
-        items: pd.DataFrame | None = None,
-        users: pd.DataFrame | None = None,
-        table: pd.DataFrame | None = None,
-        target: str | None = None,
-    ) -> InteractionData:
-        from ..data import prepare_interactions
-
-        return prepare_interactions(interactions, items, users, include_feature_only_items=True)
 
     def fit(self, data: InteractionData, params: dict, *, seed: int, callbacks: TrainingCallbacks | None) -> FitResult:
         from .. import keras_support
