@@ -75,6 +75,8 @@ TENANT0_RECIPES = {
 
 
 DEFAULT_RECIPE = TENANT0_RECIPES["default"]["recipe"]
+# --feedback-cost's one model on its small catalogue (2,000 items, where EASE fits), as docs/benchmarks.md measured it.
+FEEDBACK_COST_RECIPE = "ease"
 
 
 def _prepare(n_items, only_default=False):
@@ -109,7 +111,10 @@ def _prepare(n_items, only_default=False):
         dataset = Dataset.objects.create(tenant=tenant, name="events", kind="interactions")
         frame = data.interactions
         store_interactions(tenant, dataset, frame)
-        recipes = TENANT0_RECIPES if number == 0 and not only_default else {"default": TENANT0_RECIPES["default"]}
+        if only_default:
+            recipes = {"default": {"recipe": FEEDBACK_COST_RECIPE}}
+        else:
+            recipes = TENANT0_RECIPES if number == 0 else {"default": TENANT0_RECIPES["default"]}
         for slug, options in recipes.items():
             config = create_config(actor=actor, name=slug, slug=slug, dataset=dataset, **options)
             run = request_training(actor=actor, config=config)
@@ -368,8 +373,8 @@ def _feedback_cost(args, targets, storage):
         if not args.keep:
             shutil.rmtree(storage, ignore_errors=True)
     print()
-    print(f"recommendations ({DEFAULT_RECIPE}, default), {args.items} items; gunicorn 2 workers; wrk 8 connections, "
-          f"{args.feedback_cost} rounds of {args.seconds} s each")  # fmt: skip
+    print(f"recommendations ({FEEDBACK_COST_RECIPE}, default), {args.items} items; gunicorn 2 workers; "
+          f"wrk 8 connections, {args.feedback_cost} rounds of {args.seconds} s each")  # fmt: skip
     for name, found in rates.items():
         print(f"{name:<26}{statistics.median(found):>9.0f} req/s  (rounds: {', '.join(f'{r:.0f}' for r in found)})")
     ratio = statistics.median(rates["shipped"]) / statistics.median(rates["without feedback hooks"])
